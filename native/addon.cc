@@ -1,0 +1,152 @@
+// Node-API surface of the addon. Small and flat: plain functions over file
+// descriptors, typed arrays for the batch scan, and errors shaped like Node's
+// own SystemError (code, errno, syscall, fd) so JavaScript branches on `code`.
+#include <napi.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cmath>
+#include <string>
+#include <sys/resource.h>
+
+#include "tcp_reader.h"
+
+namespace tcp_leak_agent {
+namespace {
+
+// Int32 slots per socket in the scan's output array; mirrors TcpSample.
+constexpr uint32_t kSampleStride = 5;
+
+Napi::Error SystemError(Napi::Env env, int err, const char* syscall, int fd) {
+  // uv_err_name / uv_strerror take libuv's negative error numbers and give
+  // the same names and texts Node puts in its own SystemErrors.
+  const char* code = uv_err_name(-err);
+  std::string message = std::string(syscall) + " " + code + ": " + uv_strerror(-err);
+  if (fd >= 0) message += " (fd " + std::to_string(fd) + ")";
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("errno", Napi::Number::New(env, -err));
+  error.Set("syscall", Napi::String::New(env, syscall));
+  if (fd >= 0) error.Set("fd", Napi::Number::New(env, fd));
+  return error;
+}
+
+// scanSockets(fds: Int32Array, count: number, out: Int32Array): void
+// For each of the first `count` descriptors writes kSampleStride int32s to
+// `out`: [state, lastDataSentMs, lastDataRecvMs, unacked, notsentBytes].
+// A descriptor the kernel refuses (closed, reused for a non-TCP file) gets
+// -errno in its state slot: an expected case, not an exception.
+Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsTypedArray()) {
+    Napi::TypeError::New(env, "scanSockets(fds: Int32Array, count: number, out: Int32Array)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::TypedArray fds_any = info[0].As<Napi::TypedArray>();
+  Napi::TypedArray out_any = info[2].As<Napi::TypedArray>();
+  if (fds_any.TypedArrayType() != napi_int32_array || out_any.TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(env, "scanSockets: fds and out must be Int32Arrays").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array fds = fds_any.As<Napi::Int32Array>();
+  Napi::Int32Array out = out_any.As<Napi::Int32Array>();
+  double count_d = info[1].As<Napi::Number>().DoubleValue();
+  if (!(count_d >= 0) || count_d > fds.ElementLength() || count_d * kSampleStride > out.ElementLength()) {
+    Napi::RangeError::New(env, "scanSockets: count exceeds the arrays' length").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const size_t count = static_cast<size_t>(count_d);
+  const int32_t* in = fds.Data();
+  int32_t* rows = out.Data();
+  for (size_t i = 0; i < count; i++) {
+    TcpSample sample;
+    int err = ReadTcpSample(in[i], &sample);
+    int32_t* row = rows + i * kSampleStride;
+    if (err != 0) {
+      row[0] = -err;
+      row[1] = row[2] = row[3] = row[4] = 0;
+      continue;
+    }
+    row[0] = sample.state;
+    row[1] = sample.last_data_sent_ms;
+    row[2] = sample.last_data_recv_ms;
+    row[3] = sample.unacked;
+    row[4] = sample.notsent_bytes;
+  }
+  return env.Undefined();
+}
+
+Napi::Value OrMinusOne(Napi::Env env, double value) {
+  return Napi::Number::New(env, value);
+}
+
+// inspectSocket(fd: number): TcpDetail. Throws a SystemError-shaped error.
+Napi::Value InspectSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "inspectSocket(fd: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  TcpDetail detail;
+  const char* syscall = "getsockopt";
+  int err = ReadTcpDetail(fd, &detail, &syscall);
+  if (err != 0) {
+    SystemError(env, err, syscall, fd).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("state", Napi::Number::New(env, detail.state));
+  result.Set("retransmits", Napi::Number::New(env, detail.retransmits));
+  result.Set("backoff", Napi::Number::New(env, detail.backoff));
+  result.Set("rtoUs", OrMinusOne(env, static_cast<double>(detail.rto_us)));
+  result.Set("rttUs", OrMinusOne(env, static_cast<double>(detail.rtt_us)));
+  result.Set("rttvarUs", OrMinusOne(env, static_cast<double>(detail.rttvar_us)));
+  result.Set("unacked", OrMinusOne(env, static_cast<double>(detail.unacked)));
+  result.Set("lastDataSentMs", OrMinusOne(env, static_cast<double>(detail.last_data_sent_ms)));
+  result.Set("lastDataRecvMs", OrMinusOne(env, static_cast<double>(detail.last_data_recv_ms)));
+  result.Set("lastAckRecvMs", OrMinusOne(env, static_cast<double>(detail.last_ack_recv_ms)));
+  result.Set("bytesAcked", OrMinusOne(env, detail.bytes_acked));
+  result.Set("bytesReceived", OrMinusOne(env, detail.bytes_received));
+  result.Set("unreadBytes", OrMinusOne(env, static_cast<double>(detail.unread_bytes)));
+  result.Set("unsentBytes", OrMinusOne(env, static_cast<double>(detail.unsent_bytes)));
+  result.Set("infoLength", Napi::Number::New(env, detail.info_length));
+  return result;
+}
+
+// getDescriptorLimit(): { soft, hard } for RLIMIT_NOFILE; Infinity when unlimited.
+// Node has no API for it, and it is what EMFILE is measured against.
+Napi::Value GetDescriptorLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    SystemError(env, errno, "getrlimit", -1).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto as_number = [&](rlim_t value) {
+    return Napi::Number::New(env, value == RLIM_INFINITY ? INFINITY : static_cast<double>(value));
+  };
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("soft", as_number(limit.rlim_cur));
+  result.Set("hard", as_number(limit.rlim_max));
+  return result;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("scanSockets", Napi::Function::New(env, ScanSockets, "scanSockets"));
+  exports.Set("inspectSocket", Napi::Function::New(env, InspectSocket, "inspectSocket"));
+  exports.Set("getDescriptorLimit", Napi::Function::New(env, GetDescriptorLimit, "getDescriptorLimit"));
+  exports.Set("SAMPLE_STRIDE", Napi::Number::New(env, kSampleStride));
+  return exports;
+}
+
+}  // namespace tcp_leak_agent
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return tcp_leak_agent::Init(env, exports);
+}
+
+NODE_API_MODULE(tcp_leak_agent, InitAddon)

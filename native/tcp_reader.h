@@ -1,0 +1,47 @@
+// Kernel TCP state for one descriptor. The platform file (tcp_linux.cc) fills
+// these; addon.cc turns them into JavaScript values. Nothing here allocates.
+#ifndef TCP_LEAK_AGENT_TCP_READER_H_
+#define TCP_LEAK_AGENT_TCP_READER_H_
+
+#include <cstdint>
+
+namespace tcp_leak_agent {
+
+// One row of the batch scan. Kept to the fields the detector needs on every
+// pass, so a scan costs one getsockopt per socket and nothing else.
+struct TcpSample {
+  int32_t state;              // kernel TCP state (Linux numbering, 8 = CLOSE_WAIT)
+  int32_t last_data_sent_ms;  // ms since this side last sent data
+  int32_t last_data_recv_ms;  // ms since data last arrived from the peer
+  int32_t unacked;            // segments sent and not yet acknowledged
+  int32_t notsent_bytes;      // bytes queued and not sent yet; -1 if the kernel does not say
+};
+
+// Everything that explains one connection, for a report or a snapshot.
+// Fields the running kernel does not return are left at -1.
+struct TcpDetail {
+  int32_t state;
+  int32_t retransmits;
+  int32_t backoff;
+  int64_t rto_us;
+  int64_t rtt_us;
+  int64_t rttvar_us;
+  int64_t unacked;
+  int64_t last_data_sent_ms;
+  int64_t last_data_recv_ms;
+  int64_t last_ack_recv_ms;
+  double bytes_acked;     // u64 in the kernel; a double keeps 53 bits, plenty
+  double bytes_received;
+  int64_t unread_bytes;   // SIOCINQ
+  int64_t unsent_bytes;   // SIOCOUTQ (sent but unacknowledged plus not yet sent)
+  int32_t info_length;    // how many bytes of tcp_info the kernel returned
+};
+
+// Each returns 0 on success or an errno value; *syscall names the call that
+// failed so the JavaScript error can say which one.
+int ReadTcpSample(int fd, TcpSample* out);
+int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall);
+
+}  // namespace tcp_leak_agent
+
+#endif  // TCP_LEAK_AGENT_TCP_READER_H_

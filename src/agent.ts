@@ -1,0 +1,210 @@
+import * as diagnosticsChannel from 'node:diagnostics_channel';
+import { findLeaked, type Finding, type Judgement } from './detector';
+import { SocketLeakError } from './errors';
+import { formatLeaks } from './format';
+import { describeLeak, endpointsOf } from './leak';
+import { SAMPLE, type NativeBinding } from './native';
+import type { ResolvedOptions } from './options';
+import type { Output } from './output';
+import { SocketRegistry } from './registry';
+import { Scanner } from './scanner';
+import { SocketSources } from './socket-sources';
+import { framesOf, trimFrames, userLocation } from './stack';
+import { tcpStateName } from './tcp-states';
+import type { Leak, SocketSnapshot } from './types';
+
+/** Every leak the agent reports is also published here, as `{ leak }`. */
+export const leakChannel = diagnosticsChannel.channel('tcp-leak-agent:leak');
+/** After each periodic scan: `{ sockets, leaks }` (counts). Lets tests and tools wait for a scan. */
+export const scanChannel = diagnosticsChannel.channel('tcp-leak-agent:scan');
+
+/** Options of `verifyNoLeaks()`. */
+export interface VerifyOptions {
+  /** How long to keep retrying before calling what remains a leak, in ms. Default 1000. */
+  timeoutMs?: number;
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * One running agent: sees sockets (SocketSources), remembers them
+ * (SocketRegistry), measures them (Scanner), judges them (detector) and
+ * tells (reporters, onLeak, the leak channel).
+ */
+export class Agent {
+  /** True between start and stop. */
+  running = false;
+  /** How many leaks this agent has reported (periodic scans and the exit scan). */
+  leaksReported = 0;
+
+  private readonly registry = new SocketRegistry();
+  private readonly sources: SocketSources;
+  private readonly scanner: Scanner | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private internalErrorShown = false;
+  private readonly exitListener = () => this.onExit();
+
+  /**
+   * @param binding the native addon; without it the agent cannot start.
+   * @param startError why the agent could not start (bad setting, no addon), kept for callers to inspect.
+   */
+  constructor(
+    readonly options: ResolvedOptions,
+    binding: NativeBinding | undefined,
+    private readonly output: Output,
+    readonly startError?: Error,
+  ) {
+    this.sources = new SocketSources(this.registry, options.stackDepth, (error) => this.internalError(error));
+    this.scanner = binding && new Scanner(this.registry, binding);
+  }
+
+  start(): this {
+    if (this.running || !this.scanner || this.startError) return this;
+    this.running = true;
+    this.sources.subscribe();
+    this.timer = setInterval(() => this.scanPeriodically(), this.options.intervalMs);
+    // The agent must never be the reason a program keeps running.
+    this.timer.unref();
+    process.on('exit', this.exitListener);
+    return this;
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.sources.unsubscribe();
+    clearInterval(this.timer);
+    this.timer = undefined;
+    process.removeListener('exit', this.exitListener);
+    this.registry.clear();
+  }
+
+  /** Scans now and returns every tracked socket that is leaked at this moment. Reports nothing. */
+  findLeaks(): Leak[] {
+    if (!this.running) return [];
+    return this.safely(() => this.judge('now').map((finding) => this.describe(finding, false)), []);
+  }
+
+  /**
+   * Resolves when no tracked socket is leaked. Retries with backoff for up to
+   * `timeoutMs` first, so a socket whose FIN Node has not processed yet gets
+   * the chance to close; rejects with SocketLeakError for what remains and
+   * sent nothing during the whole wait.
+   */
+  async verifyNoLeaks(options: VerifyOptions = {}): Promise<void> {
+    if (!this.running) throw notRunning();
+    const timeoutMs = options.timeoutMs ?? 1000;
+    const started = Date.now();
+    let wait = 5;
+    for (;;) {
+      await nextTurn();
+      const leaks = this.findLeaks();
+      if (leaks.length === 0) return;
+      const elapsed = Date.now() - started;
+      if (elapsed >= timeoutMs) {
+        const quiet = leaks.filter((leak) => leak.lastDataSentMs >= elapsed);
+        if (quiet.length === 0) return;
+        throw new SocketLeakError(quiet);
+      }
+      await delay(Math.min(wait, timeoutMs - elapsed));
+      wait *= 2;
+    }
+  }
+
+  /** Every TCP socket the agent can see, with its kernel state and origin. */
+  snapshot(): SocketSnapshot[] {
+    if (!this.running) return [];
+    return this.safely(
+      () =>
+        this.scanner!.measure((m) => {
+          const sockets: SocketSnapshot[] = [];
+          for (let i = 0; i < m.count; i++) {
+            const base = i * m.stride;
+            const state = m.rows[base + SAMPLE.state]!;
+            if (state < 0) continue;
+            const socket = m.sockets[i]!;
+            const record = this.registry.recordOf(socket);
+            if (!record) continue;
+            sockets.push({
+              fd: m.fds[i]!,
+              state: tcpStateName(state),
+              origin: record.origin,
+              ...endpointsOf(socket),
+              createdAt: new Date(record.createdAt).toISOString(),
+              location: userLocation(trimFrames(framesOf(record.creation)), this.options.skipNodeModules),
+              lastDataSentMs: m.rows[base + SAMPLE.lastDataSentMs]!,
+              lastDataRecvMs: m.rows[base + SAMPLE.lastDataRecvMs]!,
+            });
+          }
+          return sockets;
+        }),
+      [],
+    );
+  }
+
+  private judge(judgement: Judgement): Finding[] {
+    return this.scanner!.measure((m) => findLeaked(m, this.registry, judgement, this.options.closeWaitMs, Date.now()));
+  }
+
+  private describe(finding: Finding, atExit: boolean): Leak {
+    return describeLeak(finding, this.options.skipNodeModules, atExit);
+  }
+
+  private scanPeriodically(): void {
+    this.safely(() => {
+      const findings = this.judge('periodic');
+      this.report(findings, false);
+      if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: findings.length });
+    }, undefined);
+  }
+
+  private onExit(): void {
+    this.safely(() => this.report(this.judge('exit'), true), undefined);
+    if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
+  }
+
+  private report(findings: Finding[], atExit: boolean): void {
+    if (findings.length === 0) return;
+    const leaks = findings.map((finding) => {
+      finding.record.reported = true;
+      return this.describe(finding, atExit);
+    });
+    this.leaksReported += leaks.length;
+    this.output(formatLeaks(leaks, this.options.format));
+    for (const leak of leaks) {
+      if (leakChannel.hasSubscribers) leakChannel.publish({ leak });
+      if (this.options.onLeak) {
+        try {
+          this.options.onLeak(leak);
+        } catch (error) {
+          this.internalError(error, 'the onLeak callback threw');
+        }
+      }
+    }
+  }
+
+  /** Runs agent work; an unexpected error is told once and never reaches the host. */
+  private safely<T>(work: () => T, fallback: T): T {
+    try {
+      return work();
+    } catch (error) {
+      this.internalError(error);
+      return fallback;
+    }
+  }
+
+  private internalError(error: unknown, what = 'internal error'): void {
+    if (this.internalErrorShown) return;
+    this.internalErrorShown = true;
+    const detail = error instanceof Error ? error.stack ?? error.message : String(error);
+    this.output(`tcp-leak-agent: ${what} (shown once; the program is not affected): ${detail}\n`);
+  }
+}
+
+/** The error `verifyNoLeaks` rejects with when no agent is running. */
+export function notRunning(): Error {
+  const error = new Error('tcp-leak-agent is not running: call start() (or preload tcp-leak-agent/register) before verifyNoLeaks()');
+  (error as NodeJS.ErrnoException).code = 'ERR_TCP_LEAK_AGENT_NOT_RUNNING';
+  return error;
+}

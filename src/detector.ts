@@ -1,0 +1,88 @@
+import type { Socket } from 'node:net';
+import { SAMPLE } from './native';
+import type { SocketRegistry, SocketRecord } from './registry';
+import type { Measurement } from './scanner';
+import { TCP_CLOSE_WAIT } from './tcp-states';
+
+/**
+ * When a socket counts as leaked:
+ * - 'periodic': the scan has seen it in CLOSE_WAIT for at least closeWaitMs and
+ *   the kernel says nothing was sent on it for closeWaitMs. A server still
+ *   streaming after its client half-closed keeps sending, so it is not a leak.
+ * - 'now': it is in CLOSE_WAIT with nothing queued to send (findLeaks,
+ *   verifyNoLeaks). Age is not required: the caller asked about this moment.
+ * - 'exit': it is in CLOSE_WAIT as the process exits: it was never closed.
+ * In every mode a socket whose FIN the kernel holds but Node has not read yet
+ * is not a leak: Node would close it on its next turn.
+ */
+export type Judgement = 'periodic' | 'now' | 'exit';
+
+/** A socket the detector found leaked, with the kernel figures behind the verdict. */
+export interface Finding {
+  socket: Socket;
+  record: SocketRecord;
+  fd: number;
+  closeWaitMs: number;
+  lastDataSentMs: number;
+}
+
+interface StreamInternals {
+  _handle?: { reading?: boolean } | null;
+  _readableState?: { ended?: boolean };
+}
+
+/**
+ * True when Node is still reading the socket and has not yet seen its EOF:
+ * the FIN is in the kernel, and Node closes the socket as soon as it reads it
+ * (allowHalfOpen false) or hands 'end' to the program. A leaked socket is one
+ * Node stopped reading (paused, unread body) or that already saw EOF.
+ */
+function eofPending(socket: Socket): boolean {
+  const internals = socket as unknown as StreamInternals;
+  return internals._handle?.reading === true && internals._readableState?.ended === false;
+}
+
+function isSending(socket: Socket, rows: Int32Array, base: number): boolean {
+  return rows[base + SAMPLE.unacked]! > 0 || rows[base + SAMPLE.notsentBytes]! > 0 || socket.writableLength > 0;
+}
+
+/** Judges one measurement. Also keeps each record's CLOSE_WAIT clock. */
+export function findLeaked(
+  measurement: Measurement,
+  registry: SocketRegistry,
+  judgement: Judgement,
+  closeWaitMs: number,
+  now: number,
+): Finding[] {
+  const findings: Finding[] = [];
+  const { rows, stride, sockets } = measurement;
+  for (let i = 0; i < measurement.count; i++) {
+    const base = i * stride;
+    const state = rows[base + SAMPLE.state]!;
+    const socket = sockets[i]!;
+    const record = registry.recordOf(socket);
+    if (!record) continue;
+    if (state !== TCP_CLOSE_WAIT) {
+      record.closeWaitSince = 0;
+      continue;
+    }
+    if (record.closeWaitSince === 0) record.closeWaitSince = now;
+    if (eofPending(socket)) continue;
+    const age = now - record.closeWaitSince;
+    const lastDataSentMs = rows[base + SAMPLE.lastDataSentMs]!;
+    let leaked: boolean;
+    switch (judgement) {
+      case 'periodic':
+        leaked = !record.reported && age >= closeWaitMs && lastDataSentMs >= closeWaitMs;
+        break;
+      case 'now':
+        leaked = !isSending(socket, rows, base);
+        break;
+      case 'exit':
+        leaked = !record.reported;
+        break;
+    }
+    if (leaked) findings.push({ socket, record, fd: measurement.fds[i]!, closeWaitMs: age, lastDataSentMs });
+  }
+  return findings;
+}

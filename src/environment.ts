@@ -1,0 +1,52 @@
+import { InvalidSettingError, type AgentOptions } from './options';
+
+/** The environment variables the preload reads, and the option each one sets. */
+export const ENVIRONMENT_VARIABLES = {
+  intervalMs: 'TCP_LEAK_AGENT_INTERVAL_MS',
+  closeWaitMs: 'TCP_LEAK_AGENT_CLOSE_WAIT_MS',
+  format: 'TCP_LEAK_AGENT_FORMAT',
+  output: 'TCP_LEAK_AGENT_OUTPUT',
+  failOnLeak: 'TCP_LEAK_AGENT_FAIL_ON_LEAK',
+} as const;
+
+function milliseconds(variable: string, raw: string): number {
+  // Number('') is 0 and Number('1e3') is 1000: accept only plain digits so a typo is caught.
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new InvalidSettingError(variable, raw, 'expected a whole number of milliseconds, such as 1000');
+  }
+  return Number(raw.trim());
+}
+
+/** Whether TCP_LEAK_AGENT_FAIL_ON_LEAK asks for a failing exit code; any non-empty value other than 0/false counts. */
+export function failOnLeakRequested(env: NodeJS.ProcessEnv): boolean {
+  const raw = env[ENVIRONMENT_VARIABLES.failOnLeak];
+  return raw !== undefined && raw !== '' && raw !== '0' && raw.toLowerCase() !== 'false';
+}
+
+/**
+ * Reads the agent's options from environment variables. Unset or empty variables keep the default.
+ * Throws InvalidSettingError naming the variable, its value and what is accepted.
+ */
+export function optionsFromEnvironment(env: NodeJS.ProcessEnv): AgentOptions {
+  const options: AgentOptions = {};
+  const read = (variable: string): string | undefined => {
+    const raw = env[variable];
+    return raw === undefined || raw === '' ? undefined : raw;
+  };
+  const interval = read(ENVIRONMENT_VARIABLES.intervalMs);
+  if (interval !== undefined) options.intervalMs = milliseconds(ENVIRONMENT_VARIABLES.intervalMs, interval);
+  const closeWait = read(ENVIRONMENT_VARIABLES.closeWaitMs);
+  if (closeWait !== undefined) options.closeWaitMs = milliseconds(ENVIRONMENT_VARIABLES.closeWaitMs, closeWait);
+  const format = read(ENVIRONMENT_VARIABLES.format);
+  if (format !== undefined) options.format = format as AgentOptions['format'];
+  const output = read(ENVIRONMENT_VARIABLES.output);
+  if (output !== undefined) options.output = output;
+  const fail = read(ENVIRONMENT_VARIABLES.failOnLeak);
+  if (fail !== undefined) {
+    if (!['0', '1', 'true', 'false'].includes(fail.toLowerCase())) {
+      throw new InvalidSettingError(ENVIRONMENT_VARIABLES.failOnLeak, fail, 'expected 1 or 0 (or true / false)');
+    }
+    options.failOnLeak = failOnLeakRequested(env);
+  }
+  return options;
+}

@@ -1,0 +1,95 @@
+/**
+ * tcp-leak-agent: finds TCP sockets this process leaves in CLOSE_WAIT and
+ * names the line of code that made them.
+ */
+import { Agent, notRunning, type VerifyOptions } from './agent';
+import { loadNative } from './native';
+import { DEFAULT_OPTIONS, resolveOptions, type AgentOptions, type ResolvedOptions } from './options';
+import { openOutput } from './output';
+import type { Leak, SocketSnapshot } from './types';
+
+export { Agent, leakChannel, scanChannel, type VerifyOptions } from './agent';
+export { SocketLeakError } from './errors';
+export { formatLeaks } from './format';
+export { DEFAULT_OPTIONS, InvalidSettingError, type AgentOptions } from './options';
+export type { Endpoint, Leak, LeakKind, Location, Origin, ReportFormat, SocketSnapshot } from './types';
+
+// One agent per thread, even when two copies of this package are installed.
+const AGENT = Symbol.for('tcp-leak-agent.agent');
+type Holder = { [AGENT]?: Agent };
+
+/** The running agent of this thread, if any. */
+export function currentAgent(): Agent | undefined {
+  const agent = (globalThis as Holder)[AGENT];
+  return agent?.running ? agent : undefined;
+}
+
+/** How settings are named in messages: option names for start(), variable names for the preload. */
+export type SettingNames = Partial<Record<keyof AgentOptions, string>>;
+
+/**
+ * Starts the agent (once per thread; later calls return the running agent and
+ * ignore their options). Never throws: a bad option or a missing native addon
+ * is told in one line on stderr, and the returned agent is not running
+ * (`agent.running === false`, `agent.startError` says why). When failOnLeak
+ * was asked for, the exit code is then 1 so that CI cannot pass silently.
+ */
+export function start(options?: AgentOptions): Agent {
+  return startWith(() => options, {}, options?.failOnLeak === true);
+}
+
+/**
+ * start() for callers whose options can themselves be invalid (the preload
+ * reads them from the environment): `readOptions` runs inside the same error
+ * handling, and `names` are what settings are called in messages.
+ */
+export function startWith(readOptions: () => AgentOptions | undefined, names: SettingNames, failOnLeakRequested: boolean): Agent {
+  const running = currentAgent();
+  if (running) return running;
+  let resolved: ResolvedOptions = { ...DEFAULT_OPTIONS };
+  try {
+    resolved = resolveOptions(readOptions(), names);
+    const output = openOutput(resolved.output, names.output ?? 'output');
+    const native = loadNative();
+    if (native.error) throw native.error;
+    const agent = new Agent(resolved, native.binding, output).start();
+    (globalThis as Holder)[AGENT] = agent;
+    return agent;
+  } catch (error) {
+    const reason = error instanceof Error ? error : new Error(String(error));
+    openOutput('stderr', 'output')(`tcp-leak-agent: ${reason.message}. The agent is not running.\n`);
+    if (failOnLeakRequested) {
+      process.on('exit', () => {
+        if (!process.exitCode) process.exitCode = 1;
+      });
+    }
+    return new Agent(resolved, undefined, () => {}, reason);
+  }
+}
+
+/** Stops the running agent: unsubscribes, clears its timer, forgets every socket. */
+export function stop(): void {
+  const agent = (globalThis as Holder)[AGENT];
+  agent?.stop();
+  delete (globalThis as Holder)[AGENT];
+}
+
+/** Scans now: every tracked socket leaked at this moment. Empty when the agent is not running. */
+export function findLeaks(): Leak[] {
+  return currentAgent()?.findLeaks() ?? [];
+}
+
+/**
+ * Resolves when no tracked socket is leaked, after retrying for up to about a
+ * second; rejects with SocketLeakError (message: the text report) otherwise,
+ * or with ERR_TCP_LEAK_AGENT_NOT_RUNNING when the agent was never started.
+ */
+export function verifyNoLeaks(options?: VerifyOptions): Promise<void> {
+  const agent = currentAgent();
+  return agent ? agent.verifyNoLeaks(options) : Promise.reject(notRunning());
+}
+
+/** Every TCP socket of this process the agent can see, with kernel state and origin. */
+export function snapshot(): SocketSnapshot[] {
+  return currentAgent()?.snapshot() ?? [];
+}

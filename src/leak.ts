@@ -1,0 +1,48 @@
+import type { Socket } from 'node:net';
+import { threadId } from 'node:worker_threads';
+import type { Finding } from './detector';
+import { framesOf, trimFrames, userLocation } from './stack';
+import type { Endpoint, Leak } from './types';
+
+function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
+  if (!address || port === undefined) return null;
+  return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
+}
+
+/**
+ * The socket's addresses. Node asks the kernel (getsockname / getpeername),
+ * which still answers in CLOSE_WAIT, and caches the answer.
+ */
+export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: Endpoint | null } {
+  try {
+    return {
+      local: endpoint(socket.localAddress, socket.localPort),
+      remote: endpoint(socket.remoteAddress, socket.remotePort),
+    };
+  } catch {
+    return { local: null, remote: null };
+  }
+}
+
+/** Turns a detector finding into the report object. Formats the stack, so it runs only when reporting. */
+export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit: boolean): Leak {
+  const { socket, record } = finding;
+  const frames = trimFrames(framesOf(record.creation));
+  const { local, remote } = endpointsOf(socket);
+  return {
+    kind: 'close-wait',
+    state: 'CLOSE_WAIT',
+    fd: finding.fd,
+    local,
+    remote,
+    closeWaitMs: finding.closeWaitMs,
+    lastDataSentMs: finding.lastDataSentMs,
+    createdAt: new Date(record.createdAt).toISOString(),
+    origin: record.origin,
+    location: userLocation(frames, skipNodeModules),
+    stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
+    atExit,
+    threadId,
+    pid: process.pid,
+  };
+}

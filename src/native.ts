@@ -1,0 +1,68 @@
+import * as path from 'node:path';
+
+/** Kernel detail for one socket, from `inspectSocket`. Fields the kernel does not return are -1. */
+export interface TcpDetail {
+  state: number;
+  retransmits: number;
+  backoff: number;
+  rtoUs: number;
+  rttUs: number;
+  rttvarUs: number;
+  unacked: number;
+  lastDataSentMs: number;
+  lastDataRecvMs: number;
+  lastAckRecvMs: number;
+  bytesAcked: number;
+  bytesReceived: number;
+  /** Bytes received and not read by the process (SIOCINQ). */
+  unreadBytes: number;
+  /** Bytes not yet acknowledged by the peer, sent or not (SIOCOUTQ). */
+  unsentBytes: number;
+  /** Bytes of struct tcp_info the kernel returned. */
+  infoLength: number;
+}
+
+/** The addon's interface (native/addon.cc). */
+export interface NativeBinding {
+  /** Writes SAMPLE_STRIDE int32s per fd: [state or -errno, lastDataSentMs, lastDataRecvMs, unacked, notsentBytes]. */
+  scanSockets(fds: Int32Array, count: number, out: Int32Array): void;
+  /** Throws an error with code, errno, syscall and fd when the kernel refuses. */
+  inspectSocket(fd: number): TcpDetail;
+  getDescriptorLimit(): { soft: number; hard: number };
+  readonly SAMPLE_STRIDE: number;
+}
+
+/** Offsets into a scan row. */
+export const SAMPLE = { state: 0, lastDataSentMs: 1, lastDataRecvMs: 2, unacked: 3, notsentBytes: 4 } as const;
+
+/** The outcome of loading the addon: the binding, or why it is not there. */
+export type NativeLoad = { binding: NativeBinding; error?: undefined } | { binding?: undefined; error: Error };
+
+let loaded: NativeLoad | undefined;
+
+/** Loads the compiled addon once. Never throws: a failure is returned with every path tried. */
+export function loadNative(): NativeLoad {
+  if (loaded) return loaded;
+  const candidates = [path.join(__dirname, '..', 'build', 'Release', 'tcp_leak_agent.node')];
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = { binding: require(candidate) as NativeBinding };
+      return loaded;
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      // "Not there" tries the next path; anything else (a broken or foreign binary) is the answer.
+      if (err.code === 'MODULE_NOT_FOUND') {
+        failures.push(`${candidate}: not found`);
+        continue;
+      }
+      loaded = { error: new Error(`the native addon at ${candidate} failed to load: ${err.message}`) };
+      return loaded;
+    }
+  }
+  loaded = {
+    error: new Error(`the native addon was not found (tried ${failures.join('; ')}); build it with "npm run build:native"`),
+  };
+  return loaded;
+}

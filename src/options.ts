@@ -1,0 +1,111 @@
+import type { Leak, ReportFormat } from './types';
+
+/** Options of `start()`. Every field is optional; defaults live in `DEFAULT_OPTIONS`. */
+export interface AgentOptions {
+  /** How often the periodic scan runs, in ms. Default 1000. The timer never keeps the process alive. */
+  intervalMs?: number;
+  /** How long a socket must sit in CLOSE_WAIT, sending nothing, before it is a leak, in ms. Default 1000. */
+  closeWaitMs?: number;
+  /** Report format: 'text' for people, 'json' for one object per line. Default 'text'. */
+  format?: ReportFormat;
+  /** Where reports go: 'stderr', 'none', or a file path (appended to). Default 'stderr'. */
+  output?: string;
+  /** Called once per leak, after it is written. Errors it throws are caught and reported once. */
+  onLeak?: (leak: Leak) => void;
+  /** Set the exit code to 1 when any leak was reported during the run or at exit. Default false. */
+  failOnLeak?: boolean;
+  /** Frames captured at socket creation. Deep enough to reach user code through fetch(). Default 50. */
+  stackDepth?: number;
+  /** Skip frames inside node_modules when choosing the location. Default true. */
+  skipNodeModules?: boolean;
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  intervalMs: number;
+  closeWaitMs: number;
+  format: ReportFormat;
+  output: string;
+  onLeak: ((leak: Leak) => void) | undefined;
+  failOnLeak: boolean;
+  stackDepth: number;
+  skipNodeModules: boolean;
+}
+
+/** The defaults, in one place. */
+export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
+  intervalMs: 1000,
+  closeWaitMs: 1000,
+  format: 'text',
+  output: 'stderr',
+  onLeak: undefined,
+  failOnLeak: false,
+  stackDepth: 50,
+  skipNodeModules: true,
+});
+
+const MAX_MS = 24 * 60 * 60 * 1000;
+
+/** A setting that was given a value the agent does not accept. */
+export class InvalidSettingError extends Error {
+  readonly code = 'ERR_TCP_LEAK_AGENT_INVALID_SETTING';
+  constructor(readonly setting: string, readonly value: unknown, readonly accepted: string) {
+    super(`${setting}=${describe(value)} is not accepted: ${accepted}`);
+    this.name = 'InvalidSettingError';
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function wholeNumber(setting: string, value: unknown, min: number, max: number, unit: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidSettingError(setting, value, `expected a whole number of ${unit} from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** Merges options with the defaults and validates each; throws InvalidSettingError naming the option. */
+export function resolveOptions(input: AgentOptions | undefined, names: Partial<Record<keyof AgentOptions, string>> = {}): ResolvedOptions {
+  const given = input ?? {};
+  if (typeof given !== 'object') throw new InvalidSettingError('options', given, 'expected an object');
+  const name = (key: keyof AgentOptions) => names[key] ?? key;
+  const known = new Set(Object.keys(DEFAULT_OPTIONS));
+  for (const key of Object.keys(given)) {
+    if (!known.has(key)) {
+      throw new InvalidSettingError(key, (given as Record<string, unknown>)[key], `unknown option; accepted options are ${[...known].join(', ')}`);
+    }
+  }
+  const pick = <K extends keyof ResolvedOptions>(key: K): unknown => (given[key] === undefined ? DEFAULT_OPTIONS[key] : given[key]);
+
+  const format = pick('format');
+  if (format !== 'text' && format !== 'json') throw new InvalidSettingError(name('format'), format, 'expected "text" or "json"');
+  const output = pick('output');
+  if (typeof output !== 'string' || output.length === 0) {
+    throw new InvalidSettingError(name('output'), output, 'expected "stderr", "none" or a file path');
+  }
+  const onLeak = pick('onLeak');
+  if (onLeak !== undefined && typeof onLeak !== 'function') throw new InvalidSettingError(name('onLeak'), onLeak, 'expected a function');
+  const failOnLeak = pick('failOnLeak');
+  if (typeof failOnLeak !== 'boolean') throw new InvalidSettingError(name('failOnLeak'), failOnLeak, 'expected true or false');
+  const skipNodeModules = pick('skipNodeModules');
+  if (typeof skipNodeModules !== 'boolean') throw new InvalidSettingError(name('skipNodeModules'), skipNodeModules, 'expected true or false');
+
+  return {
+    intervalMs: wholeNumber(name('intervalMs'), pick('intervalMs'), 10, MAX_MS, 'milliseconds'),
+    closeWaitMs: wholeNumber(name('closeWaitMs'), pick('closeWaitMs'), 0, MAX_MS, 'milliseconds'),
+    format,
+    output,
+    onLeak: onLeak as ResolvedOptions['onLeak'],
+    failOnLeak,
+    stackDepth: wholeNumber(name('stackDepth'), pick('stackDepth'), 1, 200, 'frames'),
+    skipNodeModules,
+  };
+}

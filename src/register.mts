@@ -1,0 +1,2 @@
+// ESM preload entry for `node --import tcp-leak-agent/register`.
+import './register.js';

@@ -1,0 +1,64 @@
+import { formatLocation } from './stack';
+import type { Endpoint, Leak } from './types';
+
+/** "1.2 s" or "350 ms". */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${Math.max(0, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function formatEndpoint(endpoint: Endpoint | null): string {
+  if (!endpoint) return '?';
+  return endpoint.family === 'IPv6' ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
+}
+
+function headline(leak: Leak): string {
+  const where = formatLocation(leak.location);
+  const fn = leak.location?.function ? ` in ${leak.location.function}` : '';
+  return `${where}${fn}: leaked TCP socket, stuck in CLOSE_WAIT`;
+}
+
+function whatHappened(leak: Leak): string {
+  const peer = leak.origin === 'server' ? 'The client of the server listening here' : 'The peer';
+  const when = leak.atExit
+    ? leak.closeWaitMs > 0
+      ? `at least ${formatDuration(leak.closeWaitMs)} before the process exited`
+      : 'before the process exited'
+    : `at least ${formatDuration(leak.closeWaitMs)} ago`;
+  const unknown = leak.location ? '' : ' The agent did not see where it was created (it may predate start()).';
+  return `${peer} closed this connection ${when}; this process never closed its side, so the socket holds a file descriptor until the process exits.${unknown}`;
+}
+
+function whatToDo(leak: Leak): string {
+  if (leak.origin === 'server') {
+    return (
+      "The server's code never ended this connection. With allowHalfOpen (as in http 'upgrade' and 'connect' handlers) Node leaves that to you: " +
+      "call socket.end() in the socket's 'end' handler, or socket.destroy() when you are done with it."
+    );
+  }
+  return (
+    'this line opened the connection. Read or discard what it returned (consume the response body, or call res.resume() / ' +
+    "response.body.cancel()), and call socket.end() or socket.destroy() once the peer has ended."
+  );
+}
+
+function evidence(leak: Leak): string {
+  const arrow = leak.origin === 'server' ? '<-' : '->';
+  const age = Date.now() - Date.parse(leak.createdAt);
+  return (
+    `fd ${leak.fd}, ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)}, ${leak.origin} socket, ` +
+    `opened ${formatDuration(age)} ago, nothing sent for ${formatDuration(leak.lastDataSentMs)}` +
+    (leak.threadId !== 0 ? `, worker thread ${leak.threadId}` : '') +
+    `, pid ${leak.pid}`
+  );
+}
+
+/**
+ * A report for the person who must fix the leak: where (file:line:column
+ * first), what happened, what to do, then the evidence and the stack.
+ */
+export function formatTextReport(leak: Leak): string {
+  const stackTitle = leak.origin === 'server' ? 'Server listen() stack:' : 'Creation stack:';
+  const lines = [headline(leak), `  ${whatHappened(leak)}`, `  What to do: ${whatToDo(leak)}`, `  ${evidence(leak)}`];
+  if (leak.stack) lines.push(`  ${stackTitle}`, leak.stack.replace(/^ {4}/gm, '      '));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,65 @@
+/** Who opened the connection, as far as the agent saw it. */
+export type Origin = 'client' | 'server' | 'unknown';
+
+/** The place in user code a socket is attributed to. */
+export interface Location {
+  /** Absolute path (file: URLs are turned into paths). */
+  file: string;
+  line: number;
+  column: number;
+  /** The function at that frame, when V8 names one. */
+  function?: string;
+}
+
+/** One end of a connection. */
+export interface Endpoint {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+}
+
+/** What kind of leak a report is about. */
+export type LeakKind = 'close-wait';
+
+/** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
+export interface Leak {
+  kind: LeakKind;
+  /** Kernel TCP state when the leak was found. */
+  state: 'CLOSE_WAIT';
+  fd: number;
+  local: Endpoint | null;
+  remote: Endpoint | null;
+  /** How long the agent has seen the socket in CLOSE_WAIT (0 when first seen at exit or by findLeaks). */
+  closeWaitMs: number;
+  /** Milliseconds since this side last sent data, from the kernel. */
+  lastDataSentMs: number;
+  /** When the agent first saw the socket (ISO 8601). */
+  createdAt: string;
+  origin: Origin;
+  /** First frame of user code in the creation stack; for accepted sockets, the server's listen() call. */
+  location: Location | null;
+  /** The creation stack (accepted sockets: the listen() stack), agent frames removed. */
+  stack: string;
+  /** True when found by the final scan as the process exited. */
+  atExit: boolean;
+  /** Thread id (0 is the main thread) and pid, so reports from workers and children can be told apart. */
+  threadId: number;
+  pid: number;
+}
+
+/** One TCP socket of the process as the agent sees it, for `snapshot()`. */
+export interface SocketSnapshot {
+  fd: number;
+  /** Kernel TCP state name, e.g. 'ESTABLISHED' or 'CLOSE_WAIT'. */
+  state: string;
+  origin: Origin;
+  local: Endpoint | null;
+  remote: Endpoint | null;
+  createdAt: string;
+  location: Location | null;
+  lastDataSentMs: number;
+  lastDataRecvMs: number;
+}
+
+/** Output format of reports. */
+export type ReportFormat = 'text' | 'json';
