@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Leak } from '../src/types';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const FIXTURES = path.join(__dirname, 'fixtures');
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** JSON leak lines found on stderr (TCP_LEAK_AGENT_FORMAT=json). */
+  leaks: Leak[];
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Node flags before the script; default: the CommonJS preload. */
+  nodeArgs?: string[];
+  args?: string[];
+  timeoutMs?: number;
+}
+
+/** Fast settings so a leak is reported within a fraction of a second. */
+export const FAST = {
+  TCP_LEAK_AGENT_INTERVAL_MS: '50',
+  TCP_LEAK_AGENT_CLOSE_WAIT_MS: '300',
+  TCP_LEAK_AGENT_FORMAT: 'json',
+};
+
+/** Runs a fixture under the real preload in a child process, from the repository root. */
+export function runFixture(fixture: string, options: RunOptions = {}): Promise<RunResult> {
+  const nodeArgs = options.nodeArgs ?? ['--require', 'tcp-leak-agent/register'];
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  for (const key of Object.keys(env)) if (key.startsWith('NODE_OPTIONS') || key.startsWith('VITEST')) delete env[key];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [...nodeArgs, path.join(FIXTURES, fixture), ...(options.args ?? [])],
+      { cwd: ROOT, env, timeout: options.timeoutMs ?? 45_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout, stderr, leaks: parseLeaks(stderr) });
+      },
+    );
+  });
+}
+
+export function parseLeaks(text: string): Leak[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{"tool":"tcp-leak-agent"'))
+    .map((line) => JSON.parse(line) as Leak);
+}
+
+/** The 1-based line of the fixture that carries `// <marker>`. */
+export function markerLine(fixture: string, marker = 'LEAK'): number {
+  const lines = readFileSync(path.join(FIXTURES, fixture), 'utf8').split('\n');
+  const index = lines.findIndex((line) => line.includes(`// ${marker}`));
+  if (index < 0) throw new Error(`${fixture} has no // ${marker} marker`);
+  return index + 1;
+}
+
+/** Describes a run for assertion messages. */
+export function explain(result: RunResult): string {
+  return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}

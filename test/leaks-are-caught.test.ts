@@ -1,0 +1,33 @@
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
+
+// Each fixture builds a real leak on loopback; the agent, preloaded, must
+// report it with the fixture's own line.
+const cases: Array<{ fixture: string; origin: 'client' | 'server'; args?: string[]; family?: 'IPv4' | 'IPv6'; nodeArgs?: string[] }> = [
+  { fixture: 'http-get-unread-body.js', origin: 'client' },
+  { fixture: 'fetch-unread-body.js', origin: 'client' },
+  { fixture: 'https-get-unread-body.js', origin: 'client' },
+  { fixture: 'net-banner-never-read.js', origin: 'client' },
+  { fixture: 'net-banner-never-read.js', origin: 'client', args: ['::1'], family: 'IPv6' },
+  { fixture: 'half-open-client-never-ends.js', origin: 'client' },
+  { fixture: 'half-open-server-never-ends.js', origin: 'server' },
+  { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'] },
+];
+
+describe.concurrent('a leaked socket is reported with the line that made it', () => {
+  for (const { fixture, origin, args, family = 'IPv4', nodeArgs } of cases) {
+    it(`${fixture}${args ? ` ${args.join(' ')}` : ''}${nodeArgs ? ` (${nodeArgs.join(' ')})` : ''}`, async () => {
+      const result = await runFixture(fixture, { env: FAST, args, nodeArgs });
+      expect(result.code, explain(result)).toBe(0);
+      expect(result.leaks, explain(result)).toHaveLength(1);
+      const [leak] = result.leaks;
+      expect(leak!.location, explain(result)).toMatchObject({ file: path.join(FIXTURES, fixture), line: markerLine(fixture) });
+      expect(leak).toMatchObject({ kind: 'close-wait', state: 'CLOSE_WAIT', origin, atExit: false });
+      expect(leak!.closeWaitMs).toBeGreaterThanOrEqual(300);
+      expect(leak!.remote?.family).toBe(family);
+      expect(leak!.fd).toBeGreaterThan(2);
+      expect(leak!.stack).toContain(`${path.join(FIXTURES, fixture)}:${markerLine(fixture)}:`);
+    });
+  }
+});
