@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { explain, FAST, runFixture } from './helpers';
+
+// Healthy programs: the agent must say nothing at all, during the run or at exit.
+const fixtures = [
+  'keep-alive-idle-closed-by-server.js',
+  'http-clients-half-close.js',
+  'long-lived-idle-connections.js',
+  'close-wait-resolved-in-grace-time.js',
+  'stream-after-client-half-close.js',
+];
+
+describe.concurrent('a healthy program gets no report', () => {
+  for (const fixture of fixtures) {
+    it(fixture, async () => {
+      const result = await runFixture(fixture, { env: { ...FAST, TCP_LEAK_AGENT_FAIL_ON_LEAK: '1' } });
+      expect(result.stderr, explain(result)).toBe('');
+      expect(result.code, explain(result)).toBe(0);
+    });
+  }
+});
