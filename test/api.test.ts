@@ -1,0 +1,123 @@
+import * as diagnosticsChannel from 'node:diagnostics_channel';
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findLeaks, formatLeaks, SocketLeakError, snapshot, start, stop, verifyNoLeaks, type Leak } from '../src/index';
+
+const servers: net.Server[] = [];
+const sockets: net.Socket[] = [];
+
+async function bannerServer(): Promise<number> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {}); // the test destroys unread clients, which resets these
+    socket.end('HELLO\r\n');
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** A client that never reads the banner; resolves once the kernel has it in CLOSE_WAIT. */
+async function leakOne(): Promise<net.Socket> {
+  const port = await bannerServer();
+  const socket = net.connect(port, '127.0.0.1');
+  sockets.push(socket);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+  const deadline = Date.now() + 10_000;
+  while (!snapshot().some((s) => s.fd === fd && s.state === 'CLOSE_WAIT')) {
+    if (Date.now() > deadline) throw new Error('the client never reached CLOSE_WAIT');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return socket;
+}
+
+function release(socket: net.Socket): void {
+  socket.destroy();
+}
+
+const seen: Leak[] = [];
+beforeAll(() => {
+  start({ intervalMs: 60_000, closeWaitMs: 60_000, output: 'none', onLeak: (leak) => seen.push(leak) });
+});
+afterAll(() => {
+  for (const socket of sockets) socket.destroy();
+  for (const server of servers) server.close();
+  stop();
+});
+
+describe('the API', () => {
+  it('start() is idempotent and returns the running agent', () => {
+    const agent = start({ intervalMs: 10 });
+    expect(agent.running).toBe(true);
+    expect(agent.options.intervalMs).toBe(60_000);
+    expect(start()).toBe(agent);
+  });
+
+  it('verifyNoLeaks() rejects with SocketLeakError naming this file, and resolves once the socket is released', async () => {
+    const socket = await leakOne();
+    const error = await verifyNoLeaks({ timeoutMs: 300 }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SocketLeakError);
+    const leaks = (error as SocketLeakError).leaks;
+    expect(leaks).toHaveLength(1);
+    expect(leaks[0]!.location?.file).toBe(__filename);
+    expect((error as Error).message).toContain(`${__filename}:`);
+    expect((error as SocketLeakError).code).toBe('ERR_SOCKET_LEAK');
+    release(socket);
+    await expect(verifyNoLeaks()).resolves.toBeUndefined();
+  });
+
+  it('verifyNoLeaks() waits for a FIN that Node has not processed yet instead of calling it a leak', async () => {
+    const port = await bannerServer();
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('data', () => {}); // a well-behaved client: reads, and closes on the server's FIN
+    sockets.push(socket);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    await expect(verifyNoLeaks()).resolves.toBeUndefined();
+  });
+
+  it('findLeaks() scans now; snapshot() shows every tracked socket with its kernel state', async () => {
+    const socket = await leakOne();
+    const leaks = findLeaks();
+    expect(leaks).toHaveLength(1);
+    expect(leaks[0]).toMatchObject({ kind: 'close-wait', state: 'CLOSE_WAIT', origin: 'client', atExit: false });
+    const mine = snapshot().find((s) => s.fd === leaks[0]!.fd);
+    expect(mine).toMatchObject({ state: 'CLOSE_WAIT', origin: 'client' });
+    expect(mine!.location?.file).toBe(__filename);
+    expect(seen).toHaveLength(0); // findLeaks reports nothing on its own
+    release(socket);
+  });
+
+  it('formatLeaks() writes text that starts with file:line:column, and JSON lines', async () => {
+    const socket = await leakOne();
+    const error = (await verifyNoLeaks({ timeoutMs: 200 }).catch((e: unknown) => e)) as SocketLeakError;
+    const text = formatLeaks(error.leaks, 'text');
+    expect(text.split('\n')[0]).toMatch(new RegExp(`^${__filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+`));
+    expect(text).toContain('What to do:');
+    const json = formatLeaks(error.leaks, 'json').trim().split('\n');
+    expect(json).toHaveLength(1);
+    const parsed = JSON.parse(json[0]!);
+    for (const key of ['kind', 'state', 'fd', 'local', 'remote', 'closeWaitMs', 'createdAt', 'origin', 'location', 'stack']) {
+      expect(parsed, key).toHaveProperty(key);
+    }
+    release(socket);
+  });
+
+  it('publishes nothing on the leak channel and calls no onLeak for findLeaks()/verifyNoLeaks()', () => {
+    let published = 0;
+    const onLeak = () => published++;
+    diagnosticsChannel.subscribe('tcp-leak-agent:leak', onLeak);
+    findLeaks();
+    diagnosticsChannel.unsubscribe('tcp-leak-agent:leak', onLeak);
+    expect(published).toBe(0);
+    expect(seen).toHaveLength(0);
+  });
+});
+
+describe('without a running agent', () => {
+  it('verifyNoLeaks() rejects with ERR_TCP_LEAK_AGENT_NOT_RUNNING, findLeaks() and snapshot() are empty', async () => {
+    stop();
+    await expect(verifyNoLeaks()).rejects.toMatchObject({ code: 'ERR_TCP_LEAK_AGENT_NOT_RUNNING' });
+    expect(findLeaks()).toEqual([]);
+    expect(snapshot()).toEqual([]);
+  });
+});
