@@ -1,0 +1,118 @@
+'use strict';
+// Runs every benchmark, each in its own process, and prints the machine lines
+// and a summary of ratios. Off/on pairs run alternately in one run, so a
+// noisy machine hits both sides alike; each figure is the median of its runs.
+//
+//   npm run bench            (BENCH_QUICK=1 for a shorter run)
+const { execFileSync, spawn } = require('node:child_process');
+const os = require('node:os');
+const path = require('node:path');
+const autocannon = require('autocannon');
+
+const quick = process.env.BENCH_QUICK === '1';
+const here = __dirname;
+const root = path.join(here, '..');
+const preload = ['--require', path.join(root, 'dist', 'register.js')];
+const rounds = quick ? 2 : 5;
+
+function run(args, env = {}) {
+  const out = execFileSync(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
+  process.stdout.write(`  ${out.trim()}\n`);
+  return out;
+}
+
+function field(line, name) {
+  const match = new RegExp(`${name}=([\\d.]+)`).exec(line);
+  if (!match) throw new Error(`no ${name} in: ${line}`);
+  return Number(match[1]);
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+function scanBenchmark() {
+  console.log('scan: agent scan vs bare getsockopt(TCP_INFO), 5000 open sockets');
+  const binary = path.join(os.tmpdir(), `tcp-leak-agent-bare-getsockopt-${process.pid}`);
+  execFileSync('gcc', ['-O2', '-o', binary, path.join(here, 'bare-getsockopt.c')]);
+  const bare = [];
+  const agent = [];
+  for (let i = 0; i < rounds; i++) {
+    bare.push(field(execFileSync(binary, ['5000', '50'], { encoding: 'utf8' }), 'ns_per_socket'));
+    agent.push(field(run([path.join(here, 'scan.js'), '5000', '50']), 'ns_per_socket'));
+  }
+  return { bareNs: median(bare), agentNs: median(agent), ratio: median(agent) / median(bare) };
+}
+
+function churnBenchmark() {
+  console.log('churn: connect + close loop, agent off vs on');
+  const off = [];
+  const on = [];
+  const seconds = quick ? '2000' : '4000';
+  for (let i = 0; i < rounds; i++) {
+    off.push(field(run([path.join(here, 'churn.js'), seconds]), 'connections_per_s'));
+    on.push(field(run([...preload, path.join(here, 'churn.js'), seconds]), 'connections_per_s'));
+  }
+  return { off: median(off), on: median(on), ratio: median(on) / median(off) };
+}
+
+function startServer(withAgent) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(withAgent ? preload : []), path.join(here, 'http-server.js')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.once('data', (data) => resolve({ child, port: field(String(data), 'port') }));
+    child.once('error', reject);
+  });
+}
+
+async function load(port) {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: quick ? 3 : 5 });
+  return result.requests.average;
+}
+
+async function httpBenchmark() {
+  console.log('http: server under autocannon load (32 keep-alive connections), agent off vs on');
+  const off = [];
+  const on = [];
+  for (let i = 0; i < rounds; i++) {
+    for (const [withAgent, list] of [[false, off], [true, on]]) {
+      const { child, port } = await startServer(withAgent);
+      await load(port); // warm-up
+      const rps = await load(port);
+      console.log(`  http agent=${withAgent ? 'on' : 'off'} requests_per_s=${rps.toFixed(0)}`);
+      list.push(rps);
+      child.kill();
+    }
+  }
+  return { off: median(off), on: median(on), ratio: median(on) / median(off) };
+}
+
+function heapBenchmark() {
+  console.log('heap: retained per tracked socket, and after churn');
+  const connections = 5000;
+  const off = [];
+  const on = [];
+  for (let i = 0; i < Math.min(rounds, 3); i++) {
+    off.push(field(run(['--expose-gc', path.join(here, 'heap.js'), 'open', String(connections)]), 'heap_bytes'));
+    on.push(field(run(['--expose-gc', ...preload, path.join(here, 'heap.js'), 'open', String(connections)]), 'heap_bytes'));
+  }
+  const perSocket = (median(on) - median(off)) / (2 * connections);
+  const churned = Number(process.env.BENCH_CHURN_COUNT || (quick ? 100_000 : 1_000_000));
+  const line = run(['--expose-gc', ...preload, path.join(here, 'heap.js'), 'churn', String(churned)]);
+  return { perSocketBytes: perSocket, churned, before: field(line, 'before'), after: field(line, 'after') };
+}
+
+async function main() {
+  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`);
+  const scan = scanBenchmark();
+  const churn = churnBenchmark();
+  const http = await httpBenchmark();
+  const heap = heapBenchmark();
+  console.log('\nsummary');
+  console.log(`| scan, 5000 sockets | ${(scan.agentNs / 1000).toFixed(2)} µs/socket vs bare getsockopt ${(scan.bareNs / 1000).toFixed(2)} µs | ${scan.ratio.toFixed(2)}x (goal <= 1.5x) |`);
+  console.log(`| connect+close churn | ${churn.on.toFixed(0)} vs ${churn.off.toFixed(0)} conn/s | ${churn.ratio.toFixed(3)} of bare (goal >= 0.98) |`);
+  console.log(`| http server, autocannon | ${http.on.toFixed(0)} vs ${http.off.toFixed(0)} req/s | ${http.ratio.toFixed(3)} of bare (goal >= 0.98) |`);
+  console.log(`| heap per tracked socket | ${heap.perSocketBytes.toFixed(0)} bytes | |`);
+  console.log(`| heap after ${heap.churned} sockets opened and closed | ${((heap.after - heap.before) / 1024).toFixed(0)} KiB above baseline (${(heap.before / 2 ** 20).toFixed(1)} -> ${(heap.after / 2 ** 20).toFixed(1)} MiB) | |`);
+}
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
