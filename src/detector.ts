@@ -36,10 +36,21 @@ interface StreamInternals {
  * the FIN is in the kernel, and Node closes the socket as soon as it reads it
  * (allowHalfOpen false) or hands 'end' to the program. A leaked socket is one
  * Node stopped reading (paused, unread body) or that already saw EOF.
+ *
+ * A socket accepted by a TLS server is the raw socket under a TLSSocket that
+ * reads the handle directly, so the raw stream never sees EOF and the
+ * TLSSocket cannot be reached from it: for those the kernel alone decides.
  */
 function eofPending(socket: Socket): boolean {
   const internals = socket as unknown as StreamInternals;
-  return internals._handle?.reading === true && internals._readableState?.ended === false;
+  if (internals._handle?.reading !== true || internals._readableState?.ended !== false) return false;
+  return !underTlsServer(socket);
+}
+
+function underTlsServer(socket: Socket): boolean {
+  const server = (socket as unknown as { server?: object }).server;
+  // Loaded only here, once a server socket sits in CLOSE_WAIT; tls is already loaded if the server is a TLS one.
+  return server !== undefined && server instanceof (require('node:tls') as typeof import('node:tls')).Server;
 }
 
 function isSending(socket: Socket, rows: Int32Array, base: number): boolean {

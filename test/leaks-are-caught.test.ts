@@ -12,6 +12,8 @@ const cases: Array<{ fixture: string; origin: 'client' | 'server'; args?: string
   { fixture: 'net-banner-never-read.js', origin: 'client', args: ['::1'], family: 'IPv6' },
   { fixture: 'half-open-client-never-ends.js', origin: 'client' },
   { fixture: 'half-open-server-never-ends.js', origin: 'server' },
+  { fixture: 'tls-server-half-open-never-ends.js', origin: 'server' },
+  { fixture: 'upgrade-socket-dropped.js', origin: 'server' },
   { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'] },
 ];
 
