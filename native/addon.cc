@@ -77,11 +77,8 @@ Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value OrMinusOne(Napi::Env env, double value) {
-  return Napi::Number::New(env, value);
-}
-
-// inspectSocket(fd: number): TcpDetail. Throws a SystemError-shaped error.
+// inspectSocket(fd: number): TcpDetail; fields the kernel did not return are -1.
+// Throws a SystemError-shaped error.
 Napi::Value InspectSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) {
@@ -100,17 +97,17 @@ Napi::Value InspectSocket(const Napi::CallbackInfo& info) {
   result.Set("state", Napi::Number::New(env, detail.state));
   result.Set("retransmits", Napi::Number::New(env, detail.retransmits));
   result.Set("backoff", Napi::Number::New(env, detail.backoff));
-  result.Set("rtoUs", OrMinusOne(env, static_cast<double>(detail.rto_us)));
-  result.Set("rttUs", OrMinusOne(env, static_cast<double>(detail.rtt_us)));
-  result.Set("rttvarUs", OrMinusOne(env, static_cast<double>(detail.rttvar_us)));
-  result.Set("unacked", OrMinusOne(env, static_cast<double>(detail.unacked)));
-  result.Set("lastDataSentMs", OrMinusOne(env, static_cast<double>(detail.last_data_sent_ms)));
-  result.Set("lastDataRecvMs", OrMinusOne(env, static_cast<double>(detail.last_data_recv_ms)));
-  result.Set("lastAckRecvMs", OrMinusOne(env, static_cast<double>(detail.last_ack_recv_ms)));
-  result.Set("bytesAcked", OrMinusOne(env, detail.bytes_acked));
-  result.Set("bytesReceived", OrMinusOne(env, detail.bytes_received));
-  result.Set("unreadBytes", OrMinusOne(env, static_cast<double>(detail.unread_bytes)));
-  result.Set("unsentBytes", OrMinusOne(env, static_cast<double>(detail.unsent_bytes)));
+  result.Set("rtoUs", Napi::Number::New(env, static_cast<double>(detail.rto_us)));
+  result.Set("rttUs", Napi::Number::New(env, static_cast<double>(detail.rtt_us)));
+  result.Set("rttvarUs", Napi::Number::New(env, static_cast<double>(detail.rttvar_us)));
+  result.Set("unacked", Napi::Number::New(env, static_cast<double>(detail.unacked)));
+  result.Set("lastDataSentMs", Napi::Number::New(env, static_cast<double>(detail.last_data_sent_ms)));
+  result.Set("lastDataRecvMs", Napi::Number::New(env, static_cast<double>(detail.last_data_recv_ms)));
+  result.Set("lastAckRecvMs", Napi::Number::New(env, static_cast<double>(detail.last_ack_recv_ms)));
+  result.Set("bytesAcked", Napi::Number::New(env, detail.bytes_acked));
+  result.Set("bytesReceived", Napi::Number::New(env, detail.bytes_received));
+  result.Set("unreadBytes", Napi::Number::New(env, static_cast<double>(detail.unread_bytes)));
+  result.Set("unsentBytes", Napi::Number::New(env, static_cast<double>(detail.unsent_bytes)));
   result.Set("infoLength", Napi::Number::New(env, detail.info_length));
   return result;
 }
