@@ -1,5 +1,5 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
-import { findLeaked, type Finding, type Judgement } from './detector';
+import { judge, type Finding, type Judgement, type Verdict } from './detector';
 import { SocketLeakError } from './errors';
 import { formatLeaks } from './format';
 import { describeLeak, endpointsOf } from './leak';
@@ -82,15 +82,25 @@ export class Agent {
 
   /** Scans now and returns every tracked socket that is leaked at this moment. Reports nothing. */
   findLeaks(): Leak[] {
-    if (!this.running) return [];
-    return this.safely(() => this.judge('now').map((finding) => this.describe(finding, false)), []);
+    return this.judgeNow().leaks;
+  }
+
+  private judgeNow(): { leaks: Leak[]; unsettled: number } {
+    if (!this.running) return { leaks: [], unsettled: 0 };
+    return this.safely(
+      () => {
+        const verdict = this.judge('now');
+        return { leaks: verdict.leaked.map((finding) => this.describe(finding, false)), unsettled: verdict.unsettled };
+      },
+      { leaks: [], unsettled: 0 },
+    );
   }
 
   /**
-   * Resolves when no tracked socket is leaked. Retries with backoff for up to
-   * `timeoutMs` first, so a socket whose FIN Node has not processed yet gets
-   * the chance to close; rejects with SocketLeakError for what remains and
-   * sent nothing during the whole wait.
+   * Resolves when no tracked socket is leaked and none is waiting for Node to
+   * read its FIN. Retries with backoff for up to `timeoutMs`, so such a socket
+   * gets the chance to close (or to show it will not); rejects with
+   * SocketLeakError for what remains leaked and sent nothing during the wait.
    */
   async verifyNoLeaks(options: VerifyOptions = {}): Promise<void> {
     if (!this.running) throw notRunning();
@@ -99,8 +109,8 @@ export class Agent {
     let wait = 5;
     for (;;) {
       await nextTurn();
-      const leaks = this.findLeaks();
-      if (leaks.length === 0) return;
+      const { leaks, unsettled } = this.judgeNow();
+      if (leaks.length === 0 && unsettled === 0) return;
       const elapsed = Date.now() - started;
       if (elapsed >= timeoutMs) {
         const quiet = leaks.filter((leak) => leak.lastDataSentMs >= elapsed);
@@ -143,8 +153,8 @@ export class Agent {
     );
   }
 
-  private judge(judgement: Judgement): Finding[] {
-    return this.scanner!.measure((m) => findLeaked(m, this.registry, judgement, this.options.closeWaitMs, Date.now()));
+  private judge(judgement: Judgement): Verdict {
+    return this.scanner!.measure((m) => judge(m, this.registry, judgement, this.options.closeWaitMs, Date.now()));
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
@@ -153,14 +163,14 @@ export class Agent {
 
   private scanPeriodically(): void {
     this.safely(() => {
-      const findings = this.judge('periodic');
+      const findings = this.judge('periodic').leaked;
       this.report(findings, false);
       if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: findings.length });
     }, undefined);
   }
 
   private onExit(): void {
-    this.safely(() => this.report(this.judge('exit'), true), undefined);
+    this.safely(() => this.report(this.judge('exit').leaked, true), undefined);
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 

@@ -57,15 +57,26 @@ function isSending(socket: Socket, rows: Int32Array, base: number): boolean {
   return rows[base + SAMPLE.unacked]! > 0 || rows[base + SAMPLE.notsentBytes]! > 0 || socket.writableLength > 0;
 }
 
+/** The verdict on one measurement. */
+export interface Verdict {
+  leaked: Finding[];
+  /**
+   * Sockets in CLOSE_WAIT whose EOF Node has not read yet: not leaks now,
+   * but not settled either. verifyNoLeaks waits for them before it passes.
+   */
+  unsettled: number;
+}
+
 /** Judges one measurement. Also keeps each record's CLOSE_WAIT clock. */
-export function findLeaked(
+export function judge(
   measurement: Measurement,
   registry: SocketRegistry,
   judgement: Judgement,
   closeWaitMs: number,
   now: number,
-): Finding[] {
+): Verdict {
   const findings: Finding[] = [];
+  let unsettled = 0;
   const { rows, stride, sockets } = measurement;
   for (let i = 0; i < measurement.count; i++) {
     const base = i * stride;
@@ -78,7 +89,10 @@ export function findLeaked(
       continue;
     }
     if (record.closeWaitSince === 0) record.closeWaitSince = now;
-    if (eofPending(socket)) continue;
+    if (eofPending(socket)) {
+      unsettled++;
+      continue;
+    }
     const age = now - record.closeWaitSince;
     const lastDataSentMs = rows[base + SAMPLE.lastDataSentMs]!;
     let leaked: boolean;
@@ -95,5 +109,5 @@ export function findLeaked(
     }
     if (leaked) findings.push({ socket, record, fd: measurement.fds[i]!, closeWaitMs: age, lastDataSentMs });
   }
-  return findings;
+  return { leaked: findings, unsettled };
 }

@@ -1,9 +1,13 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeaks, formatLeaks, SocketLeakError, snapshot, start, stop, verifyNoLeaks, type Leak } from '../src/index';
 
 const servers: net.Server[] = [];
+const children: ChildProcess[] = [];
+// Writes its banner and FIN 50 ms after accepting, so the client's 'connect' surely comes first.
+const BANNER_SERVER = `require('net').createServer((s) => { s.on('error', () => {}); setTimeout(() => s.end('HELLO'), 50); }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
 const sockets: net.Socket[] = [];
 
 async function bannerServer(): Promise<number> {
@@ -42,6 +46,7 @@ beforeAll(() => {
 afterAll(() => {
   for (const socket of sockets) socket.destroy();
   for (const server of servers) server.close();
+  for (const child of children) child.kill();
   stop();
 });
 
@@ -66,6 +71,26 @@ describe('the API', () => {
     await expect(verifyNoLeaks()).resolves.toBeUndefined();
   });
 
+  it('verifyNoLeaks() does not pass a leak whose FIN Node has not read yet', async () => {
+    // The server lives in another process, so blocking this event loop does not stop its FIN.
+    const server = spawn(process.execPath, ['-e', BANNER_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(server);
+    const port = Number(await new Promise<string>((resolve) => server.stdout.once('data', (data) => resolve(String(data)))));
+    const socket = net.connect(port, '127.0.0.1'); // never reads: a leak once the FIN lands
+    sockets.push(socket);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    // Block the event loop until the kernel has the FIN, so Node cannot have read it yet.
+    const deadline = Date.now() + 10_000;
+    while (!snapshot().some((s) => s.fd === fd && s.state === 'CLOSE_WAIT')) {
+      if (Date.now() > deadline) throw new Error('the client never reached CLOSE_WAIT');
+    }
+    // Not a leak yet (Node has the EOF still to read), and not settled either: verify must wait and see.
+    expect(findLeaks()).toEqual([]);
+    await expect(verifyNoLeaks({ timeoutMs: 300 })).rejects.toBeInstanceOf(SocketLeakError);
+    release(socket);
+  });
+
   it('verifyNoLeaks() waits for a FIN that Node has not processed yet instead of calling it a leak', async () => {
     const port = await bannerServer();
     const socket = net.connect(port, '127.0.0.1');
@@ -77,6 +102,9 @@ describe('the API', () => {
 
   it('findLeaks() scans now; snapshot() shows every tracked socket with its kernel state', async () => {
     const socket = await leakOne();
+    // CLOSE_WAIT in the kernel is not yet a leak while Node has the EOF still to read: poll.
+    const deadline = Date.now() + 10_000;
+    while (findLeaks().length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     const leaks = findLeaks();
     expect(leaks).toHaveLength(1);
     expect(leaks[0]).toMatchObject({ kind: 'close-wait', state: 'CLOSE_WAIT', origin: 'client', atExit: false });
