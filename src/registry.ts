@@ -2,39 +2,54 @@ import type { Socket } from 'node:net';
 import type { StackCapture } from './stack';
 import type { Origin } from './types';
 
-/** What the agent remembers about one socket. Lives exactly as long as the socket. */
+/** What the agent remembers about one socket, from when it is seen until it closes. */
 export interface SocketRecord {
   readonly origin: Origin;
   /** Date.now() when the agent first saw the socket. */
   readonly createdAt: number;
   /** Creation stack (client sockets) or the server's listen() stack (accepted sockets). */
   readonly creation: StackCapture | undefined;
-  /** When the periodic scan first saw CLOSE_WAIT; 0 while it has not. */
+  /** When a scan first saw CLOSE_WAIT; 0 while none has. */
   closeWaitSince: number;
   /** Reported already: each leak is told once. */
   reported: boolean;
-  /** This socket's entry in the scan set. */
-  readonly ref: WeakRef<Socket>;
 }
 
 /**
- * Every TCP socket the agent has seen, held weakly.
+ * Every open TCP socket the agent has seen, from the moment it is seen until
+ * its 'close' event.
  *
- * Records live in a WeakMap keyed by the socket, so a record (and the stack it
- * holds, whose frames reference the socket) dies with the socket. The scan
- * walks a set of WeakRefs and drops the ones whose socket is closed or gone,
- * so a closed socket leaves nothing behind once a scan has passed.
+ * The agent never extends a socket's life: an open socket is held by its
+ * libuv handle whatever JavaScript does (Node never collects an open socket,
+ * which is why leaks last), and the record is dropped in the socket's own
+ * 'close' event, so a closed socket is free for the very next GC.
+ *
+ * Why not WeakRef / WeakMap: V8's young-generation GC keeps WeakRef targets
+ * alive, so every tracked socket (with its stream state) got promoted to the
+ * old generation; on a connect/close loop that more than doubled GC pause
+ * time (benchmarks/, README). Releasing on 'close' costs one listener.
  */
 export class SocketRegistry {
-  private readonly records = new WeakMap<Socket, SocketRecord>();
-  private readonly live = new Set<WeakRef<Socket>>();
+  private readonly records = new Map<Socket, SocketRecord>();
+  // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
+  private readonly onClose: (this: Socket) => void;
 
-  /** Starts tracking `socket` unless it already is. Returns false when it was known. */
+  constructor() {
+    const records = this.records;
+    this.onClose = function (this: Socket) {
+      records.delete(this);
+    };
+  }
+
+  /** Starts tracking `socket` unless it already is, or has already closed. Returns false when it did not. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): boolean {
-    if (this.records.has(socket)) return false;
-    const ref = new WeakRef(socket);
-    this.records.set(socket, { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, ref });
-    this.live.add(ref);
+    if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return false;
+    this.records.set(socket, { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false });
+    // Our listener must never be the one that trips a MaxListenersExceededWarning,
+    // now or when the program adds its own later: raise the allowance by one.
+    const max = socket.getMaxListeners();
+    if (max !== 0 && Number.isFinite(max)) socket.setMaxListeners(max + 1);
+    socket.on('close', this.onClose);
     return true;
   }
 
@@ -46,53 +61,64 @@ export class SocketRegistry {
     return this.records.get(socket);
   }
 
-  /** How many sockets are held for scanning (including ones closed since the last scan). */
+  /** How many sockets are tracked. */
   get size(): number {
-    return this.live.size;
+    return this.records.size;
   }
 
-  /** Stops scanning a socket, for example one the kernel says is not TCP (a pipe). */
+  /** Stops tracking a socket, for example one the kernel says is not TCP (a pipe). */
   forget(socket: Socket): void {
-    const record = this.records.get(socket);
-    if (record) this.live.delete(record.ref);
+    if (this.records.delete(socket)) release(socket, this.onClose);
   }
 
   /**
-   * Calls `visit` for each tracked socket that has an open descriptor, and
-   * forgets those that were closed or collected.
+   * Calls `visit` for each tracked socket that has an open descriptor. A
+   * socket left without a handle (its connect() threw before opening one) will
+   * never emit 'close', so it is dropped here.
    */
   forEachOpen(visit: (socket: Socket, fd: number) => void): void {
-    for (const ref of this.live) {
-      const socket = ref.deref();
-      const fd = socket ? descriptorOf(socket) : CLOSED;
+    for (const socket of this.records.keys()) {
+      const fd = descriptorOf(socket);
       if (fd === CLOSED) {
-        this.live.delete(ref);
+        this.forget(socket);
         continue;
       }
       // fd -1: libuv has not opened the socket yet (DNS lookup in progress).
-      if (fd >= 0) visit(socket!, fd);
+      if (fd >= 0) visit(socket, fd);
     }
   }
 
-  /** Forgets every socket. */
+  /** Forgets every socket and takes the agent's listeners off them. */
   clear(): void {
-    this.live.clear();
+    for (const socket of this.records.keys()) release(socket, this.onClose);
+    this.records.clear();
   }
 }
 
 const CLOSED = -2;
 
+/** Takes the agent's listener off a socket it stops tracking, and gives back the allowance it took. */
+function release(socket: Socket, listener: (this: Socket) => void): void {
+  socket.removeListener('close', listener);
+  const max = socket.getMaxListeners();
+  if (max > 1 && Number.isFinite(max)) socket.setMaxListeners(max - 1);
+}
+
 interface HandleLike {
   fd?: unknown;
 }
 
+function hasHandle(socket: Socket): boolean {
+  return Boolean((socket as unknown as { _handle?: HandleLike | null })._handle);
+}
+
 /**
  * The descriptor behind a socket: `_handle.fd` (TLS handles delegate it to
- * their TCP handle). -1 while connecting, CLOSED once the handle is gone.
+ * their TCP handle). -1 while connecting, CLOSED once there is no handle.
  */
 export function descriptorOf(socket: Socket): number {
   const handle = (socket as unknown as { _handle?: HandleLike | null })._handle;
-  if (!handle) return socket.destroyed ? CLOSED : -1;
+  if (!handle) return socket.connecting ? -1 : CLOSED;
   const fd = handle.fd;
   if (typeof fd !== 'number') return -1;
   // Node reports -22 (EINVAL) when the handle is no longer alive.

@@ -141,7 +141,35 @@ describe('the API', () => {
   });
 });
 
+describe('tracking leaves no trace in the program', () => {
+  it('a program that adds ten close listeners to a socket gets no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    const port = await bannerServer();
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    for (let i = 0; i < 10; i++) socket.on('close', () => {});
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    process.off('warning', onWarning);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    expect(socket.listenerCount('close')).toBe(11); // ten of the program's and the agent's one
+    socket.destroy();
+  });
+});
+
 describe('without a running agent', () => {
+  it('stop() takes the agent off every socket it tracked', async () => {
+    const port = await bannerServer();
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    const before = socket.listenerCount('close');
+    stop();
+    expect(socket.listenerCount('close')).toBe(before - 1);
+    expect(socket.getMaxListeners()).toBe(10);
+    socket.destroy();
+  });
+
   it('verifyNoLeaks() rejects with ERR_TCP_LEAK_AGENT_NOT_RUNNING, findLeaks() and snapshot() are empty', async () => {
     stop();
     await expect(verifyNoLeaks()).rejects.toMatchObject({ code: 'ERR_TCP_LEAK_AGENT_NOT_RUNNING' });
