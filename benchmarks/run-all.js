@@ -1,7 +1,9 @@
 'use strict';
 // Runs every benchmark, each in its own process, and prints the machine lines
-// and a summary of ratios. Off/on pairs run alternately in one run, so a
-// noisy machine hits both sides alike; each figure is the median of its runs.
+// and a summary of ratios. Off/on pairs run back to back in one run, so a
+// noisy machine hits both sides alike; a ratio is the median of the pairs'
+// ratios, a rate the median of its runs. For figures that no neighbour on the
+// machine can disturb, see instructions.sh.
 //
 //   npm run bench            (BENCH_QUICK=1 for a shorter run)
 const { execFileSync, spawn } = require('node:child_process');
@@ -28,6 +30,9 @@ function field(line, name) {
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+// Each on run follows its off run at once, so the ratio within a pair sees the
+// same machine load; the median of those ratios resists drift between rounds.
+const pairedRatio = (on, off) => median(on.map((value, i) => value / off[i]));
 
 function scanBenchmark() {
   console.log('scan: agent scan vs bare getsockopt(TCP_INFO), 5000 open sockets');
@@ -39,7 +44,7 @@ function scanBenchmark() {
     bare.push(field(execFileSync(binary, ['5000', '50'], { encoding: 'utf8' }), 'ns_per_socket'));
     agent.push(field(run([path.join(here, 'scan.js'), '5000', '50']), 'ns_per_socket'));
   }
-  return { bareNs: median(bare), agentNs: median(agent), ratio: median(agent) / median(bare) };
+  return { bareNs: median(bare), agentNs: median(agent), ratio: pairedRatio(agent, bare) };
 }
 
 function churnBenchmark() {
@@ -51,7 +56,7 @@ function churnBenchmark() {
     off.push(field(run([path.join(here, 'churn.js'), seconds]), 'connections_per_s'));
     on.push(field(run([...preload, path.join(here, 'churn.js'), seconds]), 'connections_per_s'));
   }
-  return { off: median(off), on: median(on), ratio: median(on) / median(off) };
+  return { off: median(off), on: median(on), ratio: pairedRatio(on, off) };
 }
 
 // On a 2-core machine the server and the load generator fight for the same
@@ -99,7 +104,7 @@ async function httpBenchmark(closeEach) {
       child.kill();
     }
   }
-  return { off: median(off), on: median(on), ratio: median(on) / median(off) };
+  return { off: median(off), on: median(on), ratio: pairedRatio(on, off) };
 }
 
 function heapBenchmark() {
