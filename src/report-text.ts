@@ -1,3 +1,4 @@
+import { codeFrame } from './code-frame';
 import { formatLocation } from './stack';
 import type { Endpoint, Leak } from './types';
 
@@ -54,11 +55,15 @@ function evidence(leak: Leak): string {
 
 /**
  * A report for the person who must fix the leak: where (file:line:column
- * first), what happened, what to do, then the evidence and the stack.
+ * first), what happened, what to do, the line itself, then the evidence and
+ * the stack.
  */
 export function formatTextReport(leak: Leak): string {
   const stackTitle = leak.origin === 'server' ? 'Server listen() stack:' : 'Creation stack:';
-  const lines = [headline(leak), `  ${whatHappened(leak)}`, `  What to do: ${whatToDo(leak)}`, `  ${evidence(leak)}`];
+  const lines = [headline(leak), `  ${whatHappened(leak)}`, `  What to do: ${whatToDo(leak)}`];
+  const frame = codeFrame(leak.location);
+  if (frame) lines.push(frame);
+  lines.push(`  ${evidence(leak)}`);
   if (leak.stack) lines.push(`  ${stackTitle}`, leak.stack.replace(/^ {4}/gm, '      '));
   return lines.join('\n') + '\n';
 }

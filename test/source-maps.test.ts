@@ -1,0 +1,38 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import ts from 'typescript';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
+
+const source = path.join(FIXTURES, 'typescript', 'unread-body.ts');
+
+beforeAll(() => {
+  // Compile the fixture the way a TypeScript project would: CommonJS with a source map.
+  const output = ts.transpileModule(readFileSync(source, 'utf8'), {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, sourceMap: true },
+    fileName: 'unread-body.ts',
+  });
+  writeFileSync(source.replace(/\.ts$/, '.js'), output.outputText);
+  writeFileSync(source.replace(/\.ts$/, '.js.map'), output.sourceMapText!);
+});
+
+describe('with source maps', () => {
+  it('the location and the code frame point into the original TypeScript', async () => {
+    const result = await runFixture('typescript/unread-body.js', {
+      env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' },
+      nodeArgs: ['--enable-source-maps', '--require', 'tcp-leak-agent/register'],
+    });
+    expect(result.code, explain(result)).toBe(0);
+    const line = markerLine('typescript/unread-body.ts');
+    const lines = result.stderr.split('\n');
+    expect(lines[0], explain(result)).toMatch(new RegExp(`^${source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:\\d+ in fetchReport: `));
+    expect(result.stderr).toContain(`${line} |   http.get(request, () => {}); // LEAK`);
+  });
+
+  it('without them, the location is the compiled JavaScript line', async () => {
+    const result = await runFixture('typescript/unread-body.js', { env: FAST });
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.leaks[0]!.location?.file).toBe(source.replace(/\.ts$/, '.js'));
+    expect(result.leaks[0]!.location?.line).not.toBe(markerLine('typescript/unread-body.ts'));
+  });
+});
