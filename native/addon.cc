@@ -8,6 +8,10 @@
 #include <cmath>
 #include <string>
 #include <sys/resource.h>
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "tcp_reader.h"
 
@@ -112,6 +116,119 @@ Napi::Value InspectSocket(const Napi::CallbackInfo& info) {
   return result;
 }
 
+Napi::Value EndpointValue(Napi::Env env, const Endpoint& endpoint) {
+  if (endpoint.family == 0) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("address", Napi::String::New(env, endpoint.address));
+  result.Set("port", Napi::Number::New(env, endpoint.port));
+  result.Set("family", Napi::String::New(env, endpoint.family == 6 ? "IPv6" : "IPv4"));
+  return result;
+}
+
+// readEndpoints(fd): { local, remote }, each { address, port, family } or null
+// (a finished connection has no peer). For sockets JavaScript never saw.
+Napi::Value ReadEndpointsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "readEndpoints(fd: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Endpoint local, remote;
+  int err = ReadEndpoints(fd, &local, &remote);
+  if (err != 0) {
+    SystemError(env, err, "getsockname", fd).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("local", EndpointValue(env, local));
+  result.Set("remote", EndpointValue(env, remote));
+  return result;
+}
+
+struct DescriptorList {
+  std::vector<int32_t> fds;
+  std::vector<double> inodes;
+};
+
+// listTcpDescriptors(): { fds: Int32Array, inodes: Float64Array }, every TCP
+// socket descriptor this process holds, whoever opened it.
+Napi::Value ListTcpDescriptorsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DescriptorList list;
+  int err = ListTcpDescriptors(
+      [](int fd, uint64_t inode, void* context) {
+        auto* into = static_cast<DescriptorList*>(context);
+        into->fds.push_back(fd);
+        into->inodes.push_back(static_cast<double>(inode));
+      },
+      &list);
+  if (err != 0) {
+    SystemError(env, err, "opendir", -1).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array fds = Napi::Int32Array::New(env, list.fds.size());
+  Napi::Float64Array inodes = Napi::Float64Array::New(env, list.inodes.size());
+  for (size_t i = 0; i < list.fds.size(); i++) {
+    fds[i] = list.fds[i];
+    inodes[i] = list.inodes[i];
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fds", fds);
+  result.Set("inodes", inodes);
+  return result;
+}
+
+// Descriptors some thread's agent tracks, process-wide: every worker thread
+// runs its own agent, and the pass over untracked sockets must not report
+// another thread's sockets as unknown. The addon is the one place all threads
+// share. fd -> when it was last noted (ms, steady clock).
+std::mutex tracked_mutex;
+std::unordered_map<int32_t, int64_t> tracked_fds;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// noteTracked(fds: Int32Array, count: number): void. Called by each scan.
+Napi::Value NoteTracked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(env, "noteTracked(fds: Int32Array, count: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+  size_t count = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  if (count > fds.ElementLength()) count = fds.ElementLength();
+  const int64_t now = NowMs();
+  std::lock_guard<std::mutex> lock(tracked_mutex);
+  for (size_t i = 0; i < count; i++) tracked_fds[fds[i]] = now;
+  return env.Undefined();
+}
+
+// trackedElsewhere(fd: number, withinMs: number): boolean. True when some
+// thread noted the descriptor within the last `withinMs`; forgets old notes.
+Napi::Value TrackedElsewhere(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "trackedElsewhere(fd: number, withinMs: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int32_t fd = info[0].As<Napi::Number>().Int32Value();
+  const int64_t within = info[1].As<Napi::Number>().Int64Value();
+  std::lock_guard<std::mutex> lock(tracked_mutex);
+  auto found = tracked_fds.find(fd);
+  if (found == tracked_fds.end()) return Napi::Boolean::New(env, false);
+  if (NowMs() - found->second > within) {
+    tracked_fds.erase(found);
+    return Napi::Boolean::New(env, false);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 // getDescriptorLimit(): { soft, hard } for RLIMIT_NOFILE; Infinity when unlimited.
 // Node has no API for it, and it is what EMFILE is measured against.
 Napi::Value GetDescriptorLimit(const Napi::CallbackInfo& info) {
@@ -135,6 +252,10 @@ Napi::Value GetDescriptorLimit(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanSockets", Napi::Function::New(env, ScanSockets, "scanSockets"));
   exports.Set("inspectSocket", Napi::Function::New(env, InspectSocket, "inspectSocket"));
+  exports.Set("noteTracked", Napi::Function::New(env, NoteTracked, "noteTracked"));
+  exports.Set("trackedElsewhere", Napi::Function::New(env, TrackedElsewhere, "trackedElsewhere"));
+  exports.Set("readEndpoints", Napi::Function::New(env, ReadEndpointsJs, "readEndpoints"));
+  exports.Set("listTcpDescriptors", Napi::Function::New(env, ListTcpDescriptorsJs, "listTcpDescriptors"));
   exports.Set("getDescriptorLimit", Napi::Function::New(env, GetDescriptorLimit, "getDescriptorLimit"));
   exports.Set("SAMPLE_STRIDE", Napi::Number::New(env, kSampleStride));
   return exports;

@@ -4,7 +4,11 @@
 // late field is read only when the returned length covers it.
 #include "tcp_reader.h"
 
+#include <arpa/inet.h>
 #include <cerrno>
+#include <cstdlib>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <climits>
 #include <cstddef>
 #include <cstring>
@@ -67,6 +71,66 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
   out->unread_bytes = queued;
   if (ioctl(fd, SIOCOUTQ, &queued) != 0) return errno;
   out->unsent_bytes = queued;
+  return 0;
+}
+
+namespace {
+
+void ToEndpoint(const sockaddr_storage& address, Endpoint* out) {
+  out->family = 0;
+  out->port = 0;
+  out->address[0] = '\0';
+  if (address.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
+    inet_ntop(AF_INET, &in->sin_addr, out->address, sizeof(out->address));
+    out->port = ntohs(in->sin_port);
+    out->family = 4;
+  } else if (address.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    inet_ntop(AF_INET6, &in6->sin6_addr, out->address, sizeof(out->address));
+    out->port = ntohs(in6->sin6_port);
+    out->family = 6;
+  }
+}
+
+}  // namespace
+
+int ReadEndpoints(int fd, Endpoint* local, Endpoint* remote) {
+  sockaddr_storage address;
+  socklen_t len = sizeof(address);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &len) != 0) return errno;
+  ToEndpoint(address, local);
+  len = sizeof(address);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &len) != 0) {
+    if (errno != ENOTCONN) return errno;
+    remote->family = 0;
+    remote->port = 0;
+    remote->address[0] = '\0';
+    return 0;
+  }
+  ToEndpoint(address, remote);
+  return 0;
+}
+
+// /proc/self/fd lists every descriptor; fstat says which are sockets (and
+// gives the inode that identifies the socket, unlike the reusable fd number),
+// and SO_PROTOCOL which of those are TCP.
+int ListTcpDescriptors(void (*visit)(int fd, uint64_t inode, void* context), void* context) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return errno;
+  const int own = dirfd(dir);
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const int fd = std::atoi(entry->d_name);
+    if (fd == own) continue;
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISSOCK(info.st_mode)) continue;
+    int protocol = 0;
+    socklen_t len = sizeof(protocol);
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || protocol != IPPROTO_TCP) continue;
+    visit(fd, static_cast<uint64_t>(info.st_ino), context);
+  }
+  closedir(dir);
   return 0;
 }
 

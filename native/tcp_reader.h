@@ -37,10 +37,24 @@ struct TcpDetail {
   int32_t info_length;    // how many bytes of tcp_info the kernel returned
 };
 
+// One end of a connection, as text; family is 4 or 6, 0 when unknown.
+struct Endpoint {
+  char address[64];
+  int port;
+  int family;
+};
+
 // Each returns 0 on success or an errno value; *syscall names the call that
 // failed so the JavaScript error can say which one.
 int ReadTcpSample(int fd, TcpSample* out);
 int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall);
+
+// getsockname / getpeername. A finished connection has no peer (ENOTCONN).
+int ReadEndpoints(int fd, Endpoint* local, Endpoint* remote);
+
+// Calls visit(fd, inode) for each open descriptor of this process that is a
+// TCP socket. Returns 0 or an errno value.
+int ListTcpDescriptors(void (*visit)(int fd, uint64_t inode, void* context), void* context);
 
 }  // namespace tcp_leak_agent
 

@@ -11,6 +11,8 @@ import { Scanner } from './scanner';
 import { SocketSources } from './socket-sources';
 import { framesOf, trimFrames, userLocation } from './stack';
 import { tcpStateName } from './tcp-states';
+import { UntrackedSockets } from './untracked-sockets';
+import { isMainThread } from 'node:worker_threads';
 import type { Leak, SocketSnapshot } from './types';
 
 /** Every leak the agent reports is also published here, as `{ leak }`. */
@@ -41,6 +43,8 @@ export class Agent {
   private readonly registry = new SocketRegistry();
   private readonly sources: SocketSources;
   private readonly scanner: Scanner | undefined;
+  // One thread is enough to look for sockets nobody tracks; the main thread is always there.
+  private readonly untracked: UntrackedSockets | undefined;
   private timer: NodeJS.Timeout | undefined;
   private internalErrorShown = false;
   private readonly exitListener = () => this.onExit();
@@ -51,12 +55,13 @@ export class Agent {
    */
   constructor(
     readonly options: ResolvedOptions,
-    binding: NativeBinding | undefined,
+    private readonly binding: NativeBinding | undefined,
     private readonly output: Output,
     readonly startError?: Error,
   ) {
     this.sources = new SocketSources(this.registry, options.stackDepth, (error) => this.internalError(error));
     this.scanner = binding && new Scanner(this.registry, binding);
+    this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
   }
 
   start(): this {
@@ -163,23 +168,39 @@ export class Agent {
 
   private scanPeriodically(): void {
     this.safely(() => {
-      const findings = this.judge('periodic').leaked;
-      this.report(findings, false);
-      if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: findings.length });
+      const leaks = this.scanForReport('periodic');
+      this.report(leaks);
+      if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length });
     }, undefined);
   }
 
   private onExit(): void {
-    this.safely(() => this.report(this.judge('exit').leaked, true), undefined);
+    this.safely(() => this.report(this.scanForReport('exit')), undefined);
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 
-  private report(findings: Finding[], atExit: boolean): void {
-    if (findings.length === 0) return;
+  /** The leaks a periodic or exit scan must tell: tracked sockets, then (main thread) untracked ones. */
+  private scanForReport(judgement: 'periodic' | 'exit'): Leak[] {
+    const now = Date.now();
+    const { findings, trackedFds } = this.scanner!.measure((m) => {
+      const verdict = judge(m, this.registry, judgement, this.options.closeWaitMs, now);
+      this.binding!.noteTracked(m.fds, m.count);
+      return { findings: verdict.leaked, trackedFds: new Set(m.fds.subarray(0, m.count)) };
+    });
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
-      return this.describe(finding, atExit);
+      return this.describe(finding, judgement === 'exit');
     });
+    if (this.untracked) {
+      // Another thread's agent notes its sockets at each of its scans; allow a few intervals.
+      const trackedWithinMs = 3 * this.options.intervalMs + 1000;
+      leaks.push(...this.untracked.judge(trackedFds, judgement, this.options.closeWaitMs, now, trackedWithinMs));
+    }
+    return leaks;
+  }
+
+  private report(leaks: Leak[]): void {
+    if (leaks.length === 0) return;
     this.leaksReported += leaks.length;
     this.output(formatLeaks(leaks, this.options.format));
     for (const leak of leaks) {

@@ -2,16 +2,22 @@ import type { Socket } from 'node:net';
 import { SAMPLE } from './native';
 import type { SocketRegistry, SocketRecord } from './registry';
 import type { Measurement } from './scanner';
-import { TCP_CLOSE_WAIT } from './tcp-states';
+import { TCP_CLOSE, TCP_CLOSE_WAIT } from './tcp-states';
 
 /**
+ * A socket is in a leaked state when the peer is done with the connection and
+ * this process is not: CLOSE_WAIT (the peer's FIN arrived, ours was never
+ * sent), or CLOSE with the descriptor still open (the connection finished,
+ * for example after end() on a socket nobody read, or a reset, and the socket
+ * was never destroyed).
+ *
  * When a socket counts as leaked:
- * - 'periodic': the scan has seen it in CLOSE_WAIT for at least closeWaitMs and
+ * - 'periodic': the scan has seen it in that state for at least closeWaitMs and
  *   the kernel says nothing was sent on it for closeWaitMs. A server still
  *   streaming after its client half-closed keeps sending, so it is not a leak.
- * - 'now': it is in CLOSE_WAIT with nothing queued to send (findLeaks,
+ * - 'now': it is in that state with nothing queued to send (findLeaks,
  *   verifyNoLeaks). Age is not required: the caller asked about this moment.
- * - 'exit': it is in CLOSE_WAIT as the process exits: it was never closed.
+ * - 'exit': it is in that state as the process exits: it was never closed.
  * In every mode a socket whose FIN the kernel holds but Node has not read yet
  * is not a leak: Node would close it on its next turn.
  */
@@ -22,6 +28,8 @@ export interface Finding {
   socket: Socket;
   record: SocketRecord;
   fd: number;
+  /** The kernel state: TCP_CLOSE_WAIT or TCP_CLOSE. */
+  state: number;
   closeWaitMs: number;
   lastDataSentMs: number;
 }
@@ -84,7 +92,7 @@ export function judge(
     const socket = sockets[i]!;
     const record = registry.recordOf(socket);
     if (!record) continue;
-    if (state !== TCP_CLOSE_WAIT) {
+    if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
       record.closeWaitSince = 0;
       continue;
     }
@@ -107,7 +115,7 @@ export function judge(
         leaked = !record.reported;
         break;
     }
-    if (leaked) findings.push({ socket, record, fd: measurement.fds[i]!, closeWaitMs: age, lastDataSentMs });
+    if (leaked) findings.push({ socket, record, fd: measurement.fds[i]!, state, closeWaitMs: age, lastDataSentMs });
   }
   return { leaked: findings, unsettled };
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { threadId } from 'node:worker_threads';
 import type { Finding } from './detector';
+import { TCP_CLOSE } from './tcp-states';
 import { framesOf, trimFrames, userLocation } from './stack';
 import type { Endpoint, Leak } from './types';
 
@@ -30,8 +31,8 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = endpointsOf(socket);
   return {
-    kind: 'close-wait',
-    state: 'CLOSE_WAIT',
+    kind: finding.state === TCP_CLOSE ? 'descriptor-without-connection' : 'close-wait',
+    state: finding.state === TCP_CLOSE ? 'CLOSE' : 'CLOSE_WAIT',
     fd: finding.fd,
     local,
     remote,

@@ -22,6 +22,13 @@ export interface TcpDetail {
   infoLength: number;
 }
 
+/** An address as the addon reads it. */
+export interface NativeEndpoint {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+}
+
 /** The addon's interface (native/addon.cc). */
 export interface NativeBinding {
   /** Writes SAMPLE_STRIDE int32s per fd: [state or -errno, lastDataSentMs, lastDataRecvMs, unacked, notsentBytes]. */
@@ -29,6 +36,14 @@ export interface NativeBinding {
   /** Throws an error with code, errno, syscall and fd when the kernel refuses. */
   inspectSocket(fd: number): TcpDetail;
   getDescriptorLimit(): { soft: number; hard: number };
+  /** getsockname / getpeername; remote is null once the connection is gone. */
+  readEndpoints(fd: number): { local: NativeEndpoint | null; remote: NativeEndpoint | null };
+  /** Notes, process-wide, the descriptors this thread's agent tracks. */
+  noteTracked(fds: Int32Array, count: number): void;
+  /** Whether any thread's agent noted `fd` within the last `withinMs`. */
+  trackedElsewhere(fd: number, withinMs: number): boolean;
+  /** Every TCP socket descriptor of this process, with its inode (stable where the fd number is reused). */
+  listTcpDescriptors(): { fds: Int32Array; inodes: Float64Array };
   readonly SAMPLE_STRIDE: number;
 }
 

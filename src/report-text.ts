@@ -12,27 +12,49 @@ function formatEndpoint(endpoint: Endpoint | null): string {
   return endpoint.family === 'IPv6' ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
 }
 
+const KIND_TITLES: Record<Leak['kind'], string> = {
+  'close-wait': 'leaked TCP socket, stuck in CLOSE_WAIT',
+  'descriptor-without-connection': 'leaked TCP descriptor: the connection is over, the socket was never destroyed',
+};
+
 function headline(leak: Leak): string {
   const where = formatLocation(leak.location);
   const fn = leak.location?.function ? ` in ${leak.location.function}` : '';
-  return `${where}${fn}: leaked TCP socket, stuck in CLOSE_WAIT`;
+  return `${where}${fn}: ${KIND_TITLES[leak.kind]}`;
 }
 
 function whatHappened(leak: Leak): string {
-  const peer = leak.origin === 'server' ? 'The client of the server listening here' : 'The peer';
   const when = leak.atExit
     ? leak.closeWaitMs > 0
       ? `at least ${formatDuration(leak.closeWaitMs)} before the process exited`
       : 'before the process exited'
     : `at least ${formatDuration(leak.closeWaitMs)} ago`;
-  const unknown = leak.location ? '' : ' The agent did not see where it was created (it may predate start()).';
+  const unknown =
+    leak.origin === 'unknown'
+      ? ' The agent did not see this socket being created (it was opened before start(), or by code that announces no socket), so it cannot say where.'
+      : leak.location
+        ? ''
+        : ' The agent did not see where it was created.';
+  if (leak.kind === 'descriptor-without-connection') {
+    return `The connection ended ${when} (kernel state CLOSE), but this process never destroyed the socket: its file descriptor stays open, and neither ss nor /proc/net/tcp shows it.${unknown}`;
+  }
+  const peer = leak.origin === 'server' ? 'The client of the server listening here' : 'The peer';
   return `${peer} closed this connection ${when}; this process never closed its side, so the socket holds a file descriptor until the process exits.${unknown}`;
 }
 
 function whatToDo(leak: Leak): string {
+  if (leak.origin === 'unknown') {
+    return 'find the code that owns this connection from its addresses below, and end or destroy the socket when the peer has closed.';
+  }
+  if (leak.kind === 'descriptor-without-connection') {
+    return (
+      'a socket you end() must still be read to its end or destroyed: call socket.destroy() when you are done with it, ' +
+      "or keep reading it (socket.resume()) so Node sees the peer's FIN and closes it."
+    );
+  }
   if (leak.origin === 'server') {
     return (
-      "The server's code never ended this connection. With allowHalfOpen (as in http 'upgrade' and 'connect' handlers) Node leaves that to you: " +
+      "the server's code never ended this connection. With allowHalfOpen (as in http 'upgrade' and 'connect' handlers) Node leaves that to you: " +
       "call socket.end() in the socket's 'end' handler, or socket.destroy() when you are done with it."
     );
   }
@@ -47,7 +69,7 @@ function evidence(leak: Leak): string {
   const age = Date.now() - Date.parse(leak.createdAt);
   return (
     `fd ${leak.fd}, ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)}, ${leak.origin} socket, ` +
-    `opened ${formatDuration(age)} ago, nothing sent for ${formatDuration(leak.lastDataSentMs)}` +
+    `${leak.origin === 'unknown' ? 'first seen' : 'opened'} ${formatDuration(age)} ago, nothing sent for ${formatDuration(leak.lastDataSentMs)}` +
     (leak.threadId !== 0 ? `, worker thread ${leak.threadId}` : '') +
     `, pid ${leak.pid}`
   );

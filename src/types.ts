@@ -18,18 +18,23 @@ export interface Endpoint {
   family: 'IPv4' | 'IPv6';
 }
 
-/** What kind of leak a report is about. */
-export type LeakKind = 'close-wait';
+/**
+ * What kind of leak a report is about:
+ * - 'close-wait': the peer closed the connection and this process never closed its side;
+ * - 'descriptor-without-connection': the connection is over (kernel state CLOSE), yet the
+ *   descriptor is still open: invisible to `ss` and /proc/net/tcp, still a leaked fd.
+ */
+export type LeakKind = 'close-wait' | 'descriptor-without-connection';
 
 /** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
 export interface Leak {
   kind: LeakKind;
   /** Kernel TCP state when the leak was found. */
-  state: 'CLOSE_WAIT';
+  state: 'CLOSE_WAIT' | 'CLOSE';
   fd: number;
   local: Endpoint | null;
   remote: Endpoint | null;
-  /** How long the agent has seen the socket in CLOSE_WAIT (0 when first seen at exit or by findLeaks). */
+  /** How long the agent has seen the socket in its leaked state (0 when first seen at exit or by findLeaks). */
   closeWaitMs: number;
   /** Milliseconds since this side last sent data, from the kernel. */
   lastDataSentMs: number;

@@ -4,7 +4,14 @@ import { explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
 
 // Each fixture builds a real leak on loopback; the agent, preloaded, must
 // report it with the fixture's own line.
-const cases: Array<{ fixture: string; origin: 'client' | 'server'; args?: string[]; family?: 'IPv4' | 'IPv6'; nodeArgs?: string[] }> = [
+const cases: Array<{
+  fixture: string;
+  origin: 'client' | 'server';
+  args?: string[];
+  family?: 'IPv4' | 'IPv6';
+  nodeArgs?: string[];
+  kind?: 'close-wait' | 'descriptor-without-connection';
+}> = [
   { fixture: 'http-get-unread-body.js', origin: 'client' },
   { fixture: 'fetch-unread-body.js', origin: 'client' },
   { fixture: 'https-get-unread-body.js', origin: 'client' },
@@ -14,22 +21,39 @@ const cases: Array<{ fixture: string; origin: 'client' | 'server'; args?: string
   { fixture: 'half-open-server-never-ends.js', origin: 'server' },
   { fixture: 'tls-server-half-open-never-ends.js', origin: 'server' },
   { fixture: 'upgrade-socket-dropped.js', origin: 'server' },
+  { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection' },
   { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'] },
 ];
 
 describe.concurrent('a leaked socket is reported with the line that made it', () => {
-  for (const { fixture, origin, args, family = 'IPv4', nodeArgs } of cases) {
+  for (const { fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait' } of cases) {
+    const state = kind === 'close-wait' ? 'CLOSE_WAIT' : 'CLOSE';
     it(`${fixture}${args ? ` ${args.join(' ')}` : ''}${nodeArgs ? ` (${nodeArgs.join(' ')})` : ''}`, async () => {
       const result = await runFixture(fixture, { env: FAST, args, nodeArgs });
       expect(result.code, explain(result)).toBe(0);
       expect(result.leaks, explain(result)).toHaveLength(1);
       const [leak] = result.leaks;
       expect(leak!.location, explain(result)).toMatchObject({ file: path.join(FIXTURES, fixture), line: markerLine(fixture) });
-      expect(leak).toMatchObject({ kind: 'close-wait', state: 'CLOSE_WAIT', origin, atExit: false });
+      expect(leak).toMatchObject({ kind, state, origin, atExit: false });
       expect(leak!.closeWaitMs).toBeGreaterThanOrEqual(300);
-      expect(leak!.remote?.family).toBe(family);
+      expect(leak!.local?.family).toBe(family);
       expect(leak!.fd).toBeGreaterThan(2);
       expect(leak!.stack).toContain(`${path.join(FIXTURES, fixture)}:${markerLine(fixture)}:`);
     });
   }
+});
+
+describe('a socket the agent did not see created', () => {
+  it('is found among the process descriptors and reported with origin unknown and its addresses', async () => {
+    const result = await runFixture('socket-opened-before-start.js', { nodeArgs: [] });
+    expect(result.code, explain(result)).toBe(0);
+    const { serverPort } = JSON.parse(result.stdout.trim().split('\n')[0]!) as { serverPort: number };
+    expect(result.leaks, explain(result)).toHaveLength(1);
+    expect(result.leaks[0]).toMatchObject({
+      kind: 'close-wait',
+      origin: 'unknown',
+      location: null,
+      remote: { address: '127.0.0.1', port: serverPort, family: 'IPv4' },
+    });
+  });
 });
