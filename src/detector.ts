@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { SAMPLE } from './native';
 import type { SocketRegistry, SocketRecord } from './registry';
 import type { Measurement } from './scanner';
-import { TCP_CLOSE, TCP_CLOSE_WAIT } from './tcp-states';
+import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_SYN_SENT } from './tcp-states';
 
 /**
  * A socket is in a leaked state when the peer is done with the connection and
@@ -61,6 +61,20 @@ function underTlsServer(socket: Socket): boolean {
   return server !== undefined && server instanceof (require('node:tls') as typeof import('node:tls')).Server;
 }
 
+/**
+ * Reads the peer's address once while the connection is up: Node caches it,
+ * and once the connection is over (state CLOSE) getpeername has no answer,
+ * so a report would have no remote address otherwise.
+ */
+function rememberPeer(socket: Socket, record: SocketRecord): void {
+  record.peerKnown = true;
+  try {
+    void socket.remoteAddress;
+  } catch {
+    // Not connected after all; the report will say '?'.
+  }
+}
+
 function isSending(socket: Socket, rows: Int32Array, base: number): boolean {
   return rows[base + SAMPLE.unacked]! > 0 || rows[base + SAMPLE.notsentBytes]! > 0 || socket.writableLength > 0;
 }
@@ -94,8 +108,11 @@ export function judge(
     if (!record) continue;
     if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
       record.closeWaitSince = 0;
+      // Any state past connecting still has a peer to name (SYN_SENT is 2).
+      if (!record.peerKnown && state !== TCP_SYN_SENT) rememberPeer(socket, record);
       continue;
     }
+    if (!record.peerKnown && state === TCP_CLOSE_WAIT) rememberPeer(socket, record);
     if (record.closeWaitSince === 0) record.closeWaitSince = now;
     if (eofPending(socket)) {
       unsettled++;

@@ -13,6 +13,8 @@ export interface SocketRecord {
   closeWaitSince: number;
   /** Reported already: each leak is told once. */
   reported: boolean;
+  /** The peer's address has been read while connected (Node caches it; it cannot be read once the connection is gone). */
+  peerKnown: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ export class SocketRegistry {
   /** Starts tracking `socket` unless it already is, or has already closed. Returns false when it did not. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): boolean {
     if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return false;
-    this.records.set(socket, { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false });
+    this.records.set(socket, { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, peerKnown: false });
     // Our listener must never be the one that trips a MaxListenersExceededWarning,
     // now or when the program adds its own later: raise the allowance by one.
     const max = socket.getMaxListeners();

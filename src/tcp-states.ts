@@ -1,5 +1,6 @@
 // Linux TCP state numbers, as in include/net/tcp_states.h and tcp_info.tcpi_state.
 export const TCP_ESTABLISHED = 1;
+export const TCP_SYN_SENT = 2;
 export const TCP_CLOSE = 7;
 export const TCP_CLOSE_WAIT = 8;
 
