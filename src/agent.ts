@@ -1,5 +1,5 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
-import { judge, type Finding, type Judgement, type Verdict } from './detector';
+import { judge, type Finding, type Judgement, type JudgeSettings, type Verdict } from './detector';
 import { SocketLeakError } from './errors';
 import { formatLeaks } from './format';
 import { describeLeak, endpointsOf } from './leak';
@@ -48,6 +48,7 @@ export class Agent {
   private timer: NodeJS.Timeout | undefined;
   private internalErrorShown = false;
   private readonly exitListener = () => this.onExit();
+  private readonly judgeSettings: JudgeSettings;
 
   /**
    * @param binding the native addon; without it the agent cannot start.
@@ -62,6 +63,17 @@ export class Agent {
     this.sources = new SocketSources(this.registry, options.stackDepth, (error) => this.internalError(error));
     this.scanner = binding && new Scanner(this.registry, binding);
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
+    this.judgeSettings = {
+      closeWaitMs: options.closeWaitMs,
+      stallMs: options.stallMs,
+      unreadBytes: (fd) => {
+        try {
+          return binding!.inspectSocket(fd).unreadBytes;
+        } catch {
+          return 0; // closed in the meantime
+        }
+      },
+    };
   }
 
   start(): this {
@@ -159,7 +171,7 @@ export class Agent {
   }
 
   private judge(judgement: Judgement): Verdict {
-    return this.scanner!.measure((m) => judge(m, this.registry, judgement, this.options.closeWaitMs, Date.now()));
+    return this.scanner!.measure((m) => judge(m, this.registry, judgement, this.judgeSettings, Date.now()));
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
@@ -183,7 +195,7 @@ export class Agent {
   private scanForReport(judgement: 'periodic' | 'exit'): Leak[] {
     const now = Date.now();
     const { findings, trackedFds } = this.scanner!.measure((m) => {
-      const verdict = judge(m, this.registry, judgement, this.options.closeWaitMs, now);
+      const verdict = judge(m, this.registry, judgement, this.judgeSettings, now);
       this.binding!.noteTracked(m.fds, m.count);
       return { findings: verdict.leaked, trackedFds: new Set(m.fds.subarray(0, m.count)) };
     });

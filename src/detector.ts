@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { SAMPLE } from './native';
 import type { SocketRegistry, SocketRecord } from './registry';
 import type { Measurement } from './scanner';
-import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_SYN_SENT } from './tcp-states';
+import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_SYN_SENT } from './tcp-states';
 
 /**
  * A socket is in a leaked state when the peer is done with the connection and
@@ -28,8 +28,10 @@ export interface Finding {
   socket: Socket;
   record: SocketRecord;
   fd: number;
-  /** The kernel state: TCP_CLOSE_WAIT or TCP_CLOSE. */
+  /** The kernel state: TCP_CLOSE_WAIT, TCP_CLOSE, or TCP_ESTABLISHED for a stalled reader. */
   state: number;
+  /** Unread bytes in the kernel (stalled readers). */
+  unreadBytes?: number;
   closeWaitMs: number;
   lastDataSentMs: number;
 }
@@ -62,6 +64,42 @@ function underTlsServer(socket: Socket): boolean {
 }
 
 /**
+ * A stalled reader: connected, Node not reading it (paused, or a body nobody
+ * consumes), bytes waiting in the kernel, and socket.bytesRead unchanged for
+ * stallMs. A slow consumer that pauses for backpressure keeps reading, so its
+ * bytesRead moves and the clock starts over. The kernel is asked for unread
+ * bytes only for sockets that pass the cheap JavaScript checks.
+ */
+function judgeStall(
+  socket: Socket,
+  record: SocketRecord,
+  fd: number,
+  lastDataSentMs: number,
+  settings: JudgeSettings,
+  now: number,
+): Finding | undefined {
+  const internals = socket as unknown as StreamInternals;
+  const notReading = internals._handle?.reading !== true && internals._readableState?.ended === false;
+  if (!notReading) {
+    record.stallSince = 0;
+    return undefined;
+  }
+  if (socket.bytesRead !== record.stallBytesRead) {
+    record.stallSince = 0;
+    record.stallBytesRead = socket.bytesRead;
+  }
+  if (record.stallSince === 0) {
+    if (settings.unreadBytes(fd) > 0) record.stallSince = now;
+    return undefined;
+  }
+  const age = now - record.stallSince;
+  if (record.reported || age < settings.stallMs) return undefined;
+  const unreadBytes = settings.unreadBytes(fd);
+  if (unreadBytes <= 0) return undefined;
+  return { socket, record, fd, state: TCP_ESTABLISHED, closeWaitMs: age, lastDataSentMs, unreadBytes };
+}
+
+/**
  * Reads the peer's address once while the connection is up: Node caches it,
  * and once the connection is over (state CLOSE) getpeername has no answer,
  * so a report would have no remote address otherwise.
@@ -90,13 +128,21 @@ export interface Verdict {
 }
 
 /** Judges one measurement. Also keeps each record's CLOSE_WAIT clock. */
+/** The thresholds, and how to ask the kernel for a socket's unread bytes (SIOCINQ). */
+export interface JudgeSettings {
+  closeWaitMs: number;
+  stallMs: number;
+  unreadBytes(fd: number): number;
+}
+
 export function judge(
   measurement: Measurement,
   registry: SocketRegistry,
   judgement: Judgement,
-  closeWaitMs: number,
+  settings: JudgeSettings,
   now: number,
 ): Verdict {
+  const { closeWaitMs } = settings;
   const findings: Finding[] = [];
   let unsettled = 0;
   const { rows, stride, sockets } = measurement;
@@ -106,6 +152,10 @@ export function judge(
     const socket = sockets[i]!;
     const record = registry.recordOf(socket);
     if (!record) continue;
+    if (state === TCP_ESTABLISHED && judgement === 'periodic') {
+      const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now);
+      if (stalled) findings.push(stalled);
+    }
     if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
       record.closeWaitSince = 0;
       // Any state past connecting still has a peer to name (SYN_SENT is 2).

@@ -4,6 +4,7 @@ import { InvalidSettingError, type AgentOptions } from './options';
 export const ENVIRONMENT_VARIABLES = {
   intervalMs: 'TCP_LEAK_AGENT_INTERVAL_MS',
   closeWaitMs: 'TCP_LEAK_AGENT_CLOSE_WAIT_MS',
+  stallMs: 'TCP_LEAK_AGENT_STALL_MS',
   format: 'TCP_LEAK_AGENT_FORMAT',
   output: 'TCP_LEAK_AGENT_OUTPUT',
   failOnLeak: 'TCP_LEAK_AGENT_FAIL_ON_LEAK',
@@ -37,6 +38,8 @@ export function optionsFromEnvironment(env: NodeJS.ProcessEnv): AgentOptions {
   if (interval !== undefined) options.intervalMs = milliseconds(ENVIRONMENT_VARIABLES.intervalMs, interval);
   const closeWait = read(ENVIRONMENT_VARIABLES.closeWaitMs);
   if (closeWait !== undefined) options.closeWaitMs = milliseconds(ENVIRONMENT_VARIABLES.closeWaitMs, closeWait);
+  const stall = read(ENVIRONMENT_VARIABLES.stallMs);
+  if (stall !== undefined) options.stallMs = milliseconds(ENVIRONMENT_VARIABLES.stallMs, stall);
   const format = read(ENVIRONMENT_VARIABLES.format);
   if (format !== undefined) options.format = format as AgentOptions['format'];
   const output = read(ENVIRONMENT_VARIABLES.output);

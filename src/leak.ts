@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { threadId } from 'node:worker_threads';
 import type { Finding } from './detector';
-import { TCP_CLOSE } from './tcp-states';
+import { TCP_CLOSE, TCP_ESTABLISHED } from './tcp-states';
 import { framesOf, trimFrames, userLocation } from './stack';
 import type { Endpoint, Leak } from './types';
 
@@ -31,13 +31,14 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = endpointsOf(socket);
   return {
-    kind: finding.state === TCP_CLOSE ? 'descriptor-without-connection' : 'close-wait',
-    state: finding.state === TCP_CLOSE ? 'CLOSE' : 'CLOSE_WAIT',
+    kind: finding.state === TCP_CLOSE ? 'descriptor-without-connection' : finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait',
+    state: finding.state === TCP_CLOSE ? 'CLOSE' : finding.state === TCP_ESTABLISHED ? 'ESTABLISHED' : 'CLOSE_WAIT',
     fd: finding.fd,
     local,
     remote,
     closeWaitMs: finding.closeWaitMs,
     lastDataSentMs: finding.lastDataSentMs,
+    ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
     createdAt: new Date(record.createdAt).toISOString(),
     origin: record.origin,
     location: userLocation(frames, skipNodeModules),

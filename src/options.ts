@@ -6,6 +6,11 @@ export interface AgentOptions {
   intervalMs?: number;
   /** How long a socket must sit in CLOSE_WAIT, sending nothing, before it is a leak, in ms. Default 1000. */
   closeWaitMs?: number;
+  /**
+   * How long a socket may hold unread bytes while nothing reads it (paused, never consumed)
+   * before it is a stalled reader, in ms. Default 60000: a healthy slow consumer keeps reading.
+   */
+  stallMs?: number;
   /** Report format: 'text' for people, 'json' for one object per line. Default 'text'. */
   format?: ReportFormat;
   /** Where reports go: 'stderr', 'none', or a file path (appended to). Default 'stderr'. */
@@ -24,6 +29,7 @@ export interface AgentOptions {
 export interface ResolvedOptions {
   intervalMs: number;
   closeWaitMs: number;
+  stallMs: number;
   format: ReportFormat;
   output: string;
   onLeak: ((leak: Leak) => void) | undefined;
@@ -36,6 +42,7 @@ export interface ResolvedOptions {
 export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   intervalMs: 1000,
   closeWaitMs: 1000,
+  stallMs: 60_000,
   format: 'text',
   output: 'stderr',
   onLeak: undefined,
@@ -101,6 +108,7 @@ export function resolveOptions(input: AgentOptions | undefined, names: Partial<R
   return {
     intervalMs: wholeNumber(name('intervalMs'), pick('intervalMs'), 10, MAX_MS, 'milliseconds'),
     closeWaitMs: wholeNumber(name('closeWaitMs'), pick('closeWaitMs'), 0, MAX_MS, 'milliseconds'),
+    stallMs: wholeNumber(name('stallMs'), pick('stallMs'), 1, MAX_MS, 'milliseconds'),
     format,
     output,
     onLeak: onLeak as ResolvedOptions['onLeak'],

@@ -13,6 +13,10 @@ export interface SocketRecord {
   closeWaitSince: number;
   /** Reported already: each leak is told once. */
   reported: boolean;
+  /** When a scan first saw the socket paused with unread bytes; 0 while none has. */
+  stallSince: number;
+  /** socket.bytesRead at stallSince: any progress ends the stall. */
+  stallBytesRead: number;
   /** The peer's address has been read while connected (Node caches it; it cannot be read once the connection is gone). */
   peerKnown: boolean;
 }
@@ -46,7 +50,7 @@ export class SocketRegistry {
   /** Starts tracking `socket` unless it already is, or has already closed. Returns false when it did not. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): boolean {
     if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return false;
-    this.records.set(socket, { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, peerKnown: false });
+    this.records.set(socket, { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, peerKnown: false });
     // Our listener must never be the one that trips a MaxListenersExceededWarning,
     // now or when the program adds its own later: raise the allowance by one.
     const max = socket.getMaxListeners();

@@ -15,6 +15,7 @@ function formatEndpoint(endpoint: Endpoint | null): string {
 const KIND_TITLES: Record<Leak['kind'], string> = {
   'close-wait': 'leaked TCP socket, stuck in CLOSE_WAIT',
   'descriptor-without-connection': 'leaked TCP descriptor: the connection is over, the socket was never destroyed',
+  'stalled-reader': 'stalled TCP socket: data waits unread and nothing reads it',
 };
 
 function headline(leak: Leak): string {
@@ -35,6 +36,12 @@ function whatHappened(leak: Leak): string {
       : leak.location
         ? ''
         : ' The agent did not see where it was created.';
+  if (leak.kind === 'stalled-reader') {
+    return (
+      `${leak.unreadBytes ?? 'Some'} bytes from the peer wait unread in the kernel, and nothing has read this socket for at least ${formatDuration(leak.closeWaitMs)} ` +
+      `(its stream is paused or never consumed). The peer is likely stuck behind a full window, or gave up long ago; the connection holds a descriptor and buffers until the process exits.${unknown}`
+    );
+  }
   if (leak.kind === 'descriptor-without-connection') {
     return `The connection ended ${when} (kernel state CLOSE), but this process never destroyed the socket: its file descriptor stays open, and neither ss nor /proc/net/tcp shows it.${unknown}`;
   }
@@ -45,6 +52,12 @@ function whatHappened(leak: Leak): string {
 function whatToDo(leak: Leak): string {
   if (leak.origin === 'unknown') {
     return 'find the code that owns this connection from its addresses below, and end or destroy the socket when the peer has closed.';
+  }
+  if (leak.kind === 'stalled-reader') {
+    return (
+      'read what this line opened to its end, or discard it: consume the response body (or call res.resume() / response.body.cancel()), ' +
+      'resume a stream you paused, or destroy the socket when you no longer need it.'
+    );
   }
   if (leak.kind === 'descriptor-without-connection') {
     return (

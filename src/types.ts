@@ -22,15 +22,17 @@ export interface Endpoint {
  * What kind of leak a report is about:
  * - 'close-wait': the peer closed the connection and this process never closed its side;
  * - 'descriptor-without-connection': the connection is over (kernel state CLOSE), yet the
- *   descriptor is still open: invisible to `ss` and /proc/net/tcp, still a leaked fd.
+ *   descriptor is still open: invisible to `ss` and /proc/net/tcp, still a leaked fd;
+ * - 'stalled-reader': bytes wait unread in the kernel and nothing has read the socket for
+ *   stallMs (paused or never consumed); the peer often gave up long ago behind a full window.
  */
-export type LeakKind = 'close-wait' | 'descriptor-without-connection';
+export type LeakKind = 'close-wait' | 'descriptor-without-connection' | 'stalled-reader';
 
 /** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
 export interface Leak {
   kind: LeakKind;
   /** Kernel TCP state when the leak was found. */
-  state: 'CLOSE_WAIT' | 'CLOSE';
+  state: 'CLOSE_WAIT' | 'CLOSE' | 'ESTABLISHED';
   fd: number;
   local: Endpoint | null;
   remote: Endpoint | null;
@@ -38,6 +40,8 @@ export interface Leak {
   closeWaitMs: number;
   /** Milliseconds since this side last sent data, from the kernel. */
   lastDataSentMs: number;
+  /** Bytes received and not read by the process (stalled readers). */
+  unreadBytes?: number;
   /** When the agent first saw the socket (ISO 8601). */
   createdAt: string;
   origin: Origin;

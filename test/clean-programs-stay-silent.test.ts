@@ -8,6 +8,8 @@ const fixtures = [
   'long-lived-idle-connections.js',
   'close-wait-resolved-in-grace-time.js',
   'stream-after-client-half-close.js',
+  'slow-consumer-keeps-reading.js',
+  'fetch-body-cancelled.js',
 ];
 
 describe.concurrent('a healthy program gets no report', () => {

@@ -26,6 +26,7 @@ export interface RunOptions {
 export const FAST = {
   TCP_LEAK_AGENT_INTERVAL_MS: '50',
   TCP_LEAK_AGENT_CLOSE_WAIT_MS: '300',
+  TCP_LEAK_AGENT_STALL_MS: '300',
   TCP_LEAK_AGENT_FORMAT: 'json',
 };
 

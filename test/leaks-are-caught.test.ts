@@ -10,7 +10,7 @@ const cases: Array<{
   args?: string[];
   family?: 'IPv4' | 'IPv6';
   nodeArgs?: string[];
-  kind?: 'close-wait' | 'descriptor-without-connection';
+  kind?: 'close-wait' | 'descriptor-without-connection' | 'stalled-reader';
 }> = [
   { fixture: 'http-get-unread-body.js', origin: 'client' },
   { fixture: 'fetch-unread-body.js', origin: 'client' },
@@ -22,12 +22,13 @@ const cases: Array<{
   { fixture: 'tls-server-half-open-never-ends.js', origin: 'server' },
   { fixture: 'upgrade-socket-dropped.js', origin: 'server' },
   { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection' },
+  { fixture: 'download-never-consumed.js', origin: 'client', kind: 'stalled-reader' },
   { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'] },
 ];
 
 describe.concurrent('a leaked socket is reported with the line that made it', () => {
   for (const { fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait' } of cases) {
-    const state = kind === 'close-wait' ? 'CLOSE_WAIT' : 'CLOSE';
+    const state = { 'close-wait': 'CLOSE_WAIT', 'descriptor-without-connection': 'CLOSE', 'stalled-reader': 'ESTABLISHED' }[kind];
     it(`${fixture}${args ? ` ${args.join(' ')}` : ''}${nodeArgs ? ` (${nodeArgs.join(' ')})` : ''}`, async () => {
       const result = await runFixture(fixture, { env: FAST, args, nodeArgs });
       expect(result.code, explain(result)).toBe(0);
