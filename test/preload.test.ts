@@ -17,6 +17,7 @@ describe.concurrent('the preload', () => {
   for (const [variable, value, accepted] of [
     ['TCP_LEAK_AGENT_INTERVAL_MS', 'soon', 'whole number of milliseconds'],
     ['TCP_LEAK_AGENT_CLOSE_WAIT_MS', '-5', 'whole number of milliseconds'],
+    ['TCP_LEAK_AGENT_STALL_MS', '1m', 'whole number of milliseconds'],
     ['TCP_LEAK_AGENT_FORMAT', 'xml', '"text" or "json"'],
     ['TCP_LEAK_AGENT_OUTPUT', '/nonexistent-dir/leaks.log', 'file path that can be opened'],
     ['TCP_LEAK_AGENT_FAIL_ON_LEAK', 'maybe', '1 or 0'],
