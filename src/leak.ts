@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { threadId } from 'node:worker_threads';
+import { classifyLeak } from './cause';
 import type { Finding } from './detector';
 import { TCP_CLOSE, TCP_ESTABLISHED } from './tcp-states';
 import { framesOf, trimFrames, userLocation } from './stack';
@@ -41,6 +42,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
     createdAt: new Date(record.createdAt).toISOString(),
     origin: record.origin,
+    cause: classifyLeak(socket, record),
     location: userLocation(frames, skipNodeModules),
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,

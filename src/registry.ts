@@ -13,6 +13,8 @@ export interface SocketRecord {
   closeWaitSince: number;
   /** Reported already: each leak is told once. */
   reported: boolean;
+  /** Which client made it, when known: fetch() sockets come through undici. */
+  client?: 'fetch';
   /** When a scan first saw the socket paused with unread bytes; 0 while none has. */
   stallSince: number;
   /** socket.bytesRead at stallSince: any progress ends the stall. */

@@ -50,6 +50,11 @@ function whatHappened(leak: Leak): string {
 }
 
 function whatToDo(leak: Leak): string {
+  if (leak.cause && leak.cause.code !== 'unknown') return `${leak.cause.fix}.`;
+  return genericFix(leak);
+}
+
+function genericFix(leak: Leak): string {
   if (leak.origin === 'unknown') {
     return 'find the code that owns this connection from its addresses below, and end or destroy the socket when the peer has closed.';
   }
@@ -95,7 +100,8 @@ function evidence(leak: Leak): string {
  */
 export function formatTextReport(leak: Leak): string {
   const stackTitle = leak.origin === 'server' ? 'Server listen() stack:' : 'Creation stack:';
-  const lines = [headline(leak), `  ${whatHappened(leak)}`, `  What to do: ${whatToDo(leak)}`];
+  const why = leak.cause ? ` Why: ${leak.cause.summary}.` : '';
+  const lines = [headline(leak), `  ${whatHappened(leak)}${why}`, `  What to do: ${whatToDo(leak)}`];
   const frame = codeFrame(leak.location);
   if (frame) lines.push(frame);
   lines.push(`  ${evidence(leak)}`);

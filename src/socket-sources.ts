@@ -41,7 +41,7 @@ export class SocketSources {
     this.on('net.server.socket', (message) => this.onServerSocket(message));
     this.on('tracing:net.server.listen:asyncStart', (message) => this.onListen(message));
     this.on('http.client.request.start', (message) => this.adoptClientSocket((message as { request?: { socket?: unknown } }).request?.socket));
-    this.on('undici:client:connected', (message) => this.adoptClientSocket((message as { socket?: unknown }).socket));
+    this.on('undici:client:connected', (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
   }
 
   unsubscribe(): void {
@@ -78,6 +78,12 @@ export class SocketSources {
   private onListen(message: unknown): void {
     const server = (message as { server?: Server }).server;
     if (server && !this.listenStacks.has(server)) this.listenStacks.set(server, captureStack(this.stackDepth));
+  }
+
+  private onUndiciSocket(socket: unknown): void {
+    this.adoptClientSocket(socket);
+    const record = socket instanceof Socket ? this.registry.recordOf(socket) : undefined;
+    if (record) record.client = 'fetch';
   }
 
   private adoptClientSocket(socket: unknown): void {

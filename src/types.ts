@@ -42,6 +42,8 @@ export interface Leak {
   lastDataSentMs: number;
   /** Bytes received and not read by the process (stalled readers). */
   unreadBytes?: number;
+  /** Why it leaked, as far as the JavaScript side shows; absent for sockets of unknown origin. */
+  cause?: LeakCause;
   /** When the agent first saw the socket (ISO 8601). */
   createdAt: string;
   origin: Origin;
@@ -54,6 +56,20 @@ export interface Leak {
   /** Thread id (0 is the main thread) and pid, so reports from workers and children can be told apart. */
   threadId: number;
   pid: number;
+}
+
+/** Why a socket leaked, as far as its JavaScript side shows. */
+export interface LeakCause {
+  /**
+   * 'unread' (data or EOF never read), 'unread-http-response', 'unread-fetch-body',
+   * 'eof-not-ended' (allowHalfOpen: 'end' seen, end() never called),
+   * 'upgrade-not-closed', 'connect-not-closed', 'upgrade-or-connect-not-closed', or 'unknown'.
+   */
+  code: string;
+  /** What happened, in plain words. */
+  summary: string;
+  /** What to do, in one line. */
+  fix: string;
 }
 
 /** One TCP socket of the process as the agent sees it, for `snapshot()`. */

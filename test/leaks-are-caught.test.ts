@@ -11,23 +11,24 @@ const cases: Array<{
   family?: 'IPv4' | 'IPv6';
   nodeArgs?: string[];
   kind?: 'close-wait' | 'descriptor-without-connection' | 'stalled-reader';
+  cause: string;
 }> = [
-  { fixture: 'http-get-unread-body.js', origin: 'client' },
-  { fixture: 'fetch-unread-body.js', origin: 'client' },
-  { fixture: 'https-get-unread-body.js', origin: 'client' },
-  { fixture: 'net-banner-never-read.js', origin: 'client' },
-  { fixture: 'net-banner-never-read.js', origin: 'client', args: ['::1'], family: 'IPv6' },
-  { fixture: 'half-open-client-never-ends.js', origin: 'client' },
-  { fixture: 'half-open-server-never-ends.js', origin: 'server' },
-  { fixture: 'tls-server-half-open-never-ends.js', origin: 'server' },
-  { fixture: 'upgrade-socket-dropped.js', origin: 'server' },
-  { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection' },
-  { fixture: 'download-never-consumed.js', origin: 'client', kind: 'stalled-reader' },
-  { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'] },
+  { fixture: 'http-get-unread-body.js', origin: 'client', cause: 'unread-http-response' },
+  { fixture: 'fetch-unread-body.js', origin: 'client', cause: 'unread-fetch-body' },
+  { fixture: 'https-get-unread-body.js', origin: 'client', cause: 'unread-http-response' },
+  { fixture: 'net-banner-never-read.js', origin: 'client', cause: 'unread' },
+  { fixture: 'net-banner-never-read.js', origin: 'client', args: ['::1'], family: 'IPv6', cause: 'unread' },
+  { fixture: 'half-open-client-never-ends.js', origin: 'client', cause: 'eof-not-ended' },
+  { fixture: 'half-open-server-never-ends.js', origin: 'server', cause: 'eof-not-ended' },
+  { fixture: 'tls-server-half-open-never-ends.js', origin: 'server', cause: 'unknown' },
+  { fixture: 'upgrade-socket-dropped.js', origin: 'server', cause: 'upgrade-not-closed' },
+  { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection', cause: 'unread' },
+  { fixture: 'download-never-consumed.js', origin: 'client', kind: 'stalled-reader', cause: 'unread-http-response' },
+  { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'], cause: 'unread-http-response' },
 ];
 
 describe.concurrent('a leaked socket is reported with the line that made it', () => {
-  for (const { fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait' } of cases) {
+  for (const { fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait', cause } of cases) {
     const state = { 'close-wait': 'CLOSE_WAIT', 'descriptor-without-connection': 'CLOSE', 'stalled-reader': 'ESTABLISHED' }[kind];
     it(`${fixture}${args ? ` ${args.join(' ')}` : ''}${nodeArgs ? ` (${nodeArgs.join(' ')})` : ''}`, async () => {
       const result = await runFixture(fixture, { env: FAST, args, nodeArgs });
@@ -35,7 +36,7 @@ describe.concurrent('a leaked socket is reported with the line that made it', ()
       expect(result.leaks, explain(result)).toHaveLength(1);
       const [leak] = result.leaks;
       expect(leak!.location, explain(result)).toMatchObject({ file: path.join(FIXTURES, fixture), line: markerLine(fixture) });
-      expect(leak).toMatchObject({ kind, state, origin, atExit: false });
+      expect(leak).toMatchObject({ kind, state, origin, atExit: false, cause: { code: cause } });
       expect(leak!.closeWaitMs).toBeGreaterThanOrEqual(300);
       expect(leak!.local?.family).toBe(family);
       expect(leak!.fd).toBeGreaterThan(2);
