@@ -4,7 +4,8 @@ import { classifyLeak } from './cause';
 import type { Finding } from './detector';
 import { TCP_CLOSE, TCP_ESTABLISHED } from './tcp-states';
 import { framesOf, trimFrames, userLocation } from './stack';
-import type { Endpoint, Leak } from './types';
+import type { RequestUse } from './request-uses';
+import type { Endpoint, Leak, RequestUseReport } from './types';
 
 function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
   if (!address || port === undefined) return null;
@@ -31,6 +32,9 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = endpointsOf(socket);
+  const creation = userLocation(frames, skipNodeModules);
+  const uses = record.uses?.map((use) => describeUse(use, skipNodeModules));
+  const lastUse = uses?.[uses.length - 1];
   return {
     kind: finding.state === TCP_CLOSE ? 'descriptor-without-connection' : finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait',
     state: finding.state === TCP_CLOSE ? 'CLOSE' : finding.state === TCP_ESTABLISHED ? 'ESTABLISHED' : 'CLOSE_WAIT',
@@ -43,10 +47,21 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     createdAt: new Date(record.createdAt).toISOString(),
     origin: record.origin,
     cause: classifyLeak(socket, record),
-    location: userLocation(frames, skipNodeModules),
+    location: lastUse?.location ?? creation,
+    creation,
+    ...(lastUse ? { lastUse, uses } : {}),
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
     threadId,
     pid: process.pid,
+  };
+}
+
+function describeUse(use: RequestUse, skipNodeModules: boolean): RequestUseReport {
+  return {
+    method: use.method,
+    url: use.url,
+    location: userLocation(trimFrames(framesOf(use.caller)), skipNodeModules),
+    at: new Date(use.at).toISOString(),
   };
 }

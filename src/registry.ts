@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { RequestUse } from './request-uses';
 import type { StackCapture } from './stack';
 import type { Origin } from './types';
 
@@ -13,6 +14,8 @@ export interface SocketRecord {
   closeWaitSince: number;
   /** Reported already: each leak is told once. */
   reported: boolean;
+  /** The last few HTTP requests sent over it, oldest first. */
+  uses?: RequestUse[];
   /** Which client made it, when known: fetch() sockets come through undici. */
   client?: 'fetch';
   /** When a scan first saw the socket paused with unread bytes; 0 while none has. */

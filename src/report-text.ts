@@ -101,7 +101,18 @@ function evidence(leak: Leak): string {
 export function formatTextReport(leak: Leak): string {
   const stackTitle = leak.origin === 'server' ? 'Server listen() stack:' : 'Creation stack:';
   const why = leak.cause ? ` Why: ${leak.cause.summary}.` : '';
-  const lines = [headline(leak), `  ${whatHappened(leak)}${why}`, `  What to do: ${whatToDo(leak)}`];
+  const lines = [headline(leak)];
+  if (leak.lastUse) {
+    const request = `${leak.lastUse.method} ${leak.lastUse.url}`;
+    const used = leak.lastUse.location ? formatLocation(leak.lastUse.location) : undefined;
+    const created = formatLocation(leak.creation);
+    lines.push(
+      used === created
+        ? `  Last used by ${request}, the request it was opened for.`
+        : `  Last used by ${request} at ${used ?? '<caller not captured>'}; opened at ${created}.`,
+    );
+  }
+  lines.push(`  ${whatHappened(leak)}${why}`, `  What to do: ${whatToDo(leak)}`);
   const frame = codeFrame(leak.location);
   if (frame) lines.push(frame);
   lines.push(`  ${evidence(leak)}`);

@@ -1,10 +1,23 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { Socket, type Server } from 'node:net';
 import type { SocketRegistry } from './registry';
+import { redactUrl, rememberUse } from './request-uses';
 import { captureStack, type StackCapture } from './stack';
 import { connectAnnouncesEverySocket, TlsCreationStacks } from './tls-creation-stacks';
 
 type Listener = (message: unknown) => void;
+interface HttpRequest {
+  socket?: unknown;
+  method?: string;
+  protocol?: string;
+  host?: string;
+  path?: string;
+  getHeader?(name: string): unknown;
+}
+interface UndiciSend {
+  request?: { method?: string; origin?: unknown; path?: string };
+  socket?: unknown;
+}
 
 /**
  * Sees every TCP socket the process creates or accepts, through Node's own
@@ -23,6 +36,8 @@ type Listener = (message: unknown) => void;
  */
 export class SocketSources {
   private readonly listenStacks = new WeakMap<Server, StackCapture>();
+  // The caller of each request, captured when it was made; joined to the socket when one is assigned.
+  private readonly requestCallers = new WeakMap<object, StackCapture>();
   private readonly tls: TlsCreationStacks;
   private readonly subscriptions: Array<[string, Listener]> = [];
 
@@ -40,8 +55,12 @@ export class SocketSources {
     this.on('net.client.socket', (message) => this.onClientSocket(message));
     this.on('net.server.socket', (message) => this.onServerSocket(message));
     this.on('tracing:net.server.listen:asyncStart', (message) => this.onListen(message));
-    this.on('http.client.request.start', (message) => this.adoptClientSocket((message as { request?: { socket?: unknown } }).request?.socket));
+    // Published inside the caller's http.request() (Node 22+); Node 20 has no such channel.
+    this.on('http.client.request.created', (message) => this.onRequestMade((message as { request?: object }).request));
+    this.on('http.client.request.start', (message) => this.onHttpRequestStart((message as { request?: HttpRequest }).request));
+    this.on('undici:request:create', (message) => this.onRequestMade((message as { request?: object }).request));
     this.on('undici:client:connected', (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
+    this.on('undici:client:sendHeaders', (message) => this.onUndiciSend(message as UndiciSend));
   }
 
   unsubscribe(): void {
@@ -80,15 +99,45 @@ export class SocketSources {
     if (server && !this.listenStacks.has(server)) this.listenStacks.set(server, captureStack(this.stackDepth));
   }
 
+  private onRequestMade(request: object | undefined): void {
+    if (request) this.requestCallers.set(request, captureStack(this.stackDepth));
+  }
+
+  private onHttpRequestStart(request: HttpRequest | undefined): void {
+    const socket = request?.socket;
+    if (!(socket instanceof Socket)) return;
+    this.adoptClientSocket(socket);
+    const record = this.registry.recordOf(socket);
+    if (!record) return;
+    // Without a caller captured when the request was made (Node 20), the socket's first
+    // request is the one it was created for, so its creation stack holds the caller.
+    const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
+    // The Host header carries the port when it is not the default; `host` alone does not.
+    const hostHeader = request!.getHeader?.('host');
+    const origin = `${request!.protocol ?? 'http:'}//${typeof hostHeader === 'string' ? hostHeader : request!.host ?? ''}`;
+    rememberUse(record, { method: request!.method ?? 'GET', url: redactUrl(origin, request!.path ?? '/'), caller, at: Date.now() });
+  }
+
+  private onUndiciSend(message: UndiciSend): void {
+    const { request, socket } = message;
+    if (!request || !(socket instanceof Socket)) return;
+    this.onUndiciSocket(socket);
+    const record = this.registry.recordOf(socket);
+    if (!record) return;
+    const url = redactUrl(String(request.origin ?? ''), request.path ?? '/');
+    rememberUse(record, { method: request.method ?? 'GET', url, caller: this.requestCallers.get(request), at: Date.now() });
+  }
+
   private onUndiciSocket(socket: unknown): void {
     this.adoptClientSocket(socket);
     const record = socket instanceof Socket ? this.registry.recordOf(socket) : undefined;
     if (record) record.client = 'fetch';
   }
 
-  private adoptClientSocket(socket: unknown): void {
-    if (!(socket instanceof Socket) || this.registry.has(socket)) return;
+  /** Tracks a client socket no channel announced. True when it was not tracked before. */
+  private adoptClientSocket(socket: unknown): boolean {
+    if (!(socket instanceof Socket) || this.registry.has(socket)) return false;
     const handle = (socket as unknown as { _handle?: object | null })._handle;
-    this.registry.track(socket, 'client', this.tls.take(handle));
+    return this.registry.track(socket, 'client', this.tls.take(handle));
   }
 }

@@ -47,8 +47,17 @@ export interface Leak {
   /** When the agent first saw the socket (ISO 8601). */
   createdAt: string;
   origin: Origin;
-  /** First frame of user code in the creation stack; for accepted sockets, the server's listen() call. */
+  /**
+   * Where to fix it: the caller of the last HTTP request sent over the socket when known,
+   * otherwise the creation site (for accepted sockets, the server's listen() call).
+   */
   location: Location | null;
+  /** The creation site: first frame of user code in the creation stack, or the server's listen() call. */
+  creation: Location | null;
+  /** The last HTTP request sent over the socket, when there was one. */
+  lastUse?: RequestUseReport;
+  /** The last few HTTP requests (at most 4), oldest first. */
+  uses?: RequestUseReport[];
   /** The creation stack (accepted sockets: the listen() stack), agent frames removed. */
   stack: string;
   /** True when found by the final scan as the process exited. */
@@ -56,6 +65,16 @@ export interface Leak {
   /** Thread id (0 is the main thread) and pid, so reports from workers and children can be told apart. */
   threadId: number;
   pid: number;
+}
+
+/** An HTTP request sent over a socket, as reports show it. */
+export interface RequestUseReport {
+  method: string;
+  /** Credentials and query values redacted. */
+  url: string;
+  /** The caller's line, captured when the request was made; null when it could not be. */
+  location: Location | null;
+  at: string;
 }
 
 /** Why a socket leaked, as far as its JavaScript side shows. */

@@ -92,6 +92,7 @@ export class UntrackedSockets {
       createdAt: new Date(firstSeen).toISOString(),
       origin: 'unknown',
       location: null,
+      creation: null,
       stack: '',
       atExit,
       threadId,
