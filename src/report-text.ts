@@ -19,6 +19,10 @@ const KIND_TITLES: Record<Leak['kind'], string> = {
 };
 
 function headline(leak: Leak): string {
+  if (!leak.location && leak.origin === 'unknown') {
+    // No line to name: the connection itself is the best handle on it.
+    return `fd ${leak.fd} ${formatEndpoint(leak.local)} -> ${formatEndpoint(leak.remote)} (opened where the agent could not see): ${KIND_TITLES[leak.kind]}`;
+  }
   const where = formatLocation(leak.location);
   const fn = leak.location?.function ? ` in ${leak.location.function}` : '';
   return `${where}${fn}: ${KIND_TITLES[leak.kind]}`;
