@@ -151,8 +151,7 @@ export class Agent {
             const state = m.rows[base + SAMPLE.state]!;
             if (state < 0) continue;
             const socket = m.sockets[i]!;
-            const record = this.registry.recordOf(socket);
-            if (!record) continue;
+            const record = m.records[i]!;
             sockets.push({
               fd: m.fds[i]!,
               state: tcpStateName(state),
@@ -171,7 +170,7 @@ export class Agent {
   }
 
   private judge(judgement: Judgement): Verdict {
-    return this.scanner!.measure((m) => judge(m, this.registry, judgement, this.judgeSettings, Date.now()));
+    return this.scanner!.measure((m) => judge(m, judgement, this.judgeSettings, Date.now()));
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
@@ -195,7 +194,7 @@ export class Agent {
   private scanForReport(judgement: 'periodic' | 'exit'): Leak[] {
     const now = Date.now();
     const { findings, trackedFds } = this.scanner!.measure((m) => {
-      const verdict = judge(m, this.registry, judgement, this.judgeSettings, now);
+      const verdict = judge(m, judgement, this.judgeSettings, now);
       this.binding!.noteTracked(m.fds, m.count);
       return { findings: verdict.leaked, trackedFds: new Set(m.fds.subarray(0, m.count)) };
     });

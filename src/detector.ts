@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { SAMPLE } from './native';
-import type { SocketRegistry, SocketRecord } from './registry';
+import type { SocketRecord } from './registry';
 import type { Measurement } from './scanner';
 import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_SYN_SENT } from './tcp-states';
 
@@ -137,7 +137,6 @@ export interface JudgeSettings {
 
 export function judge(
   measurement: Measurement,
-  registry: SocketRegistry,
   judgement: Judgement,
   settings: JudgeSettings,
   now: number,
@@ -150,8 +149,7 @@ export function judge(
     const base = i * stride;
     const state = rows[base + SAMPLE.state]!;
     const socket = sockets[i]!;
-    const record = registry.recordOf(socket);
-    if (!record) continue;
+    const record = measurement.records[i]!;
     if (state === TCP_ESTABLISHED && judgement === 'periodic') {
       const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now);
       if (stalled) findings.push(stalled);

@@ -87,15 +87,15 @@ export class SocketRegistry {
    * socket left without a handle (its connect() threw before opening one) will
    * never emit 'close', so it is dropped here.
    */
-  forEachOpen(visit: (socket: Socket, fd: number) => void): void {
-    for (const socket of this.records.keys()) {
+  forEachOpen(visit: (socket: Socket, fd: number, record: SocketRecord) => void): void {
+    for (const [socket, record] of this.records) {
       const fd = descriptorOf(socket);
       if (fd === CLOSED) {
         this.forget(socket);
         continue;
       }
       // fd -1: libuv has not opened the socket yet (DNS lookup in progress).
-      if (fd >= 0) visit(socket, fd);
+      if (fd >= 0) visit(socket, fd, record);
     }
   }
 

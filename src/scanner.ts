@@ -1,11 +1,13 @@
 import type { Socket } from 'node:net';
 import { SAMPLE, type NativeBinding } from './native';
-import type { SocketRegistry } from './registry';
+import type { SocketRecord, SocketRegistry } from './registry';
 
 /** Kernel answers for one scan: row i of `rows` belongs to `sockets[i]`. */
 export interface Measurement {
   count: number;
   sockets: Socket[];
+  /** The registry's record of each socket. */
+  records: SocketRecord[];
   /** The descriptor each socket had when measured. */
   fds: Int32Array;
   /** SAMPLE_STRIDE int32s per socket, laid out as `SAMPLE`. A negative state is -errno. */
@@ -27,6 +29,7 @@ export class Scanner {
   private fds = new Int32Array(256);
   private rows: Int32Array;
   private readonly sockets: Socket[] = [];
+  private readonly records: SocketRecord[] = [];
   private readonly stride: number;
 
   constructor(
@@ -40,11 +43,13 @@ export class Scanner {
   /** Measures all open tracked sockets and hands the result to `judge`, then lets go of the sockets. */
   measure<T>(judge: (measurement: Measurement) => T): T {
     const sockets = this.sockets;
+    const records = this.records;
     let count = 0;
-    this.registry.forEachOpen((socket, fd) => {
+    this.registry.forEachOpen((socket, fd, record) => {
       if (count === this.fds.length) this.grow();
       this.fds[count++] = fd;
       sockets.push(socket);
+      records.push(record);
     });
     try {
       this.binding.scanSockets(this.fds, count, this.rows);
@@ -52,9 +57,10 @@ export class Scanner {
         const state = this.rows[i * this.stride + SAMPLE.state]!;
         if (state < 0 && NOT_TCP.has(-state)) this.registry.forget(sockets[i]!);
       }
-      return judge({ count, sockets, fds: this.fds, rows: this.rows, stride: this.stride });
+      return judge({ count, sockets, records, fds: this.fds, rows: this.rows, stride: this.stride });
     } finally {
       sockets.length = 0;
+      records.length = 0;
     }
   }
 
