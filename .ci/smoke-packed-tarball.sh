@@ -26,6 +26,13 @@ if [[ $code -ne 1 ]]; then echo "FAIL: expected exit code 1, got $code"; exit 1;
 if ! head -n 1 stderr.txt | grep -q "^$scratch/leaky.js:$line:"; then
   echo "FAIL: the report does not start with $scratch/leaky.js:$line:"; exit 1
 fi
+set +e
+npx --no-install tcp-leak-agent --close-wait-ms 300 -- node leaky.js >/dev/null 2>cli-stderr.txt
+code=$?
+set -e
+if [[ $code -ne 1 ]] || ! grep -q "^$scratch/leaky.js:$line:" cli-stderr.txt; then
+  cat cli-stderr.txt; echo "FAIL: the installed CLI did not exit 1 naming leaky.js:$line (exit $code)"; exit 1
+fi
 node -e "const a = require('tcp-leak-agent'); if (typeof a.start !== 'function') process.exit(1)"
 node --input-type=module -e "import { start, verifyNoLeaks } from 'tcp-leak-agent'; if (typeof start !== 'function' || typeof verifyNoLeaks !== 'function') process.exit(1)"
-echo "packed tarball: OK (exit 1, report names leaky.js:$line; CommonJS and ESM named exports load)"
+echo "packed tarball: OK (exit 1, report names leaky.js:$line; the CLI too; CommonJS and ESM named exports load)"

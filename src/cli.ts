@@ -1,0 +1,194 @@
+#!/usr/bin/env node
+/**
+ * tcp-leak-agent [options] -- <command> [args...]
+ *
+ * Runs a command with the agent preloaded into every Node process it starts
+ * (through NODE_OPTIONS), gathers their reports, prints one summary at the
+ * end, and exits non-zero when a leak was found (or with the command's own
+ * code when that is non-zero). A clean run prints nothing of ours.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatLeaks } from './format';
+import type { Leak } from './types';
+
+const USAGE = `Usage: tcp-leak-agent [options] -- <command> [args...]
+
+Runs <command> with tcp-leak-agent preloaded into every Node.js process it starts
+(through NODE_OPTIONS), prints one summary of the leaked TCP sockets they reported,
+and exits 1 when there was a leak (or with the command's own exit code when that
+is not 0). A clean run prints nothing.
+
+Options (each mirrors an environment variable of the preload):
+  --interval-ms <ms>     how often each process scans (TCP_LEAK_AGENT_INTERVAL_MS, default 1000)
+  --close-wait-ms <ms>   how long CLOSE_WAIT may last before it is a leak (TCP_LEAK_AGENT_CLOSE_WAIT_MS, default 1000)
+  --stall-ms <ms>        how long unread data may wait before a reader is stalled (TCP_LEAK_AGENT_STALL_MS, default 60000)
+  --format <text|json>   the summary's format (TCP_LEAK_AGENT_FORMAT, default text)
+  --output <path>        write the summary to a file instead of stderr (TCP_LEAK_AGENT_OUTPUT)
+  --no-fail              report leaks but keep the command's exit code
+  -h, --help             show this help
+  -v, --version          show the version
+
+Example:
+  tcp-leak-agent --close-wait-ms 200 -- npm test
+`;
+
+/** A problem with the command line: one line naming the option, the value and what is accepted. */
+class UsageError extends Error {}
+
+interface CliOptions {
+  env: Record<string, string>;
+  format: 'text' | 'json';
+  output: string | undefined;
+  fail: boolean;
+  command: string[];
+}
+
+function milliseconds(option: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${option}=${JSON.stringify(value)} is not accepted: expected a whole number of milliseconds, such as 1000`);
+  return value;
+}
+
+function parse(argv: string[]): CliOptions | 'help' | 'version' {
+  const separator = argv.indexOf('--');
+  const own = separator < 0 ? argv : argv.slice(0, separator);
+  const command = separator < 0 ? [] : argv.slice(separator + 1);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: own,
+      options: {
+        'interval-ms': { type: 'string' },
+        'close-wait-ms': { type: 'string' },
+        'stall-ms': { type: 'string' },
+        format: { type: 'string' },
+        output: { type: 'string' },
+        'no-fail': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see --help; put the command after --)`);
+  }
+  if (values.help) return 'help';
+  if (values.version) return 'version';
+  if (command.length === 0) throw new UsageError('no command given: put it after --, as in: tcp-leak-agent -- node app.js');
+  const format = values.format ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new UsageError(`--format=${JSON.stringify(format)} is not accepted: expected "text" or "json"`);
+  const env: Record<string, string> = {};
+  const set = (name: string, value: string | undefined) => {
+    if (value !== undefined) env[name] = value;
+  };
+  set('TCP_LEAK_AGENT_INTERVAL_MS', milliseconds('interval-ms', values['interval-ms']));
+  set('TCP_LEAK_AGENT_CLOSE_WAIT_MS', milliseconds('close-wait-ms', values['close-wait-ms']));
+  set('TCP_LEAK_AGENT_STALL_MS', milliseconds('stall-ms', values['stall-ms']));
+  return { env, format, output: values.output, fail: !values['no-fail'], command };
+}
+
+/** NODE_OPTIONS with our preload added; quoted, since NODE_OPTIONS splits on spaces. */
+function nodeOptionsWithPreload(existing: string | undefined): string {
+  const register = path.join(__dirname, 'register.js');
+  return `${existing ? `${existing} ` : ''}--require "${register.replace(/(["\\\\])/g, '\\\\$1')}"`;
+}
+
+function readReports(file: string): Leak[] {
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const leaks: Leak[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      leaks.push(JSON.parse(line) as Leak);
+    } catch {
+      // A process killed mid-write leaves a partial line: skip it.
+    }
+  }
+  return leaks;
+}
+
+function summarize(leaks: Leak[], format: 'text' | 'json'): string {
+  if (format === 'json') return formatLeaks(leaks, 'json');
+  const processes = new Set(leaks.map((leak) => `${leak.pid}:${leak.threadId}`)).size;
+  const header = `tcp-leak-agent: ${leaks.length} leaked TCP socket${leaks.length === 1 ? '' : 's'} in ${processes} process${processes === 1 ? '' : 'es'}\n\n`;
+  return header + formatLeaks(leaks, 'text');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: ReturnType<typeof parse>;
+  try {
+    options = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`tcp-leak-agent: ${error.message}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (options === 'version') {
+    process.stdout.write(`${(require('../package.json') as { version: string }).version}\n`);
+    return 0;
+  }
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcp-leak-agent-'));
+  const reports = path.join(dir, 'reports.jsonl');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...options.env,
+    NODE_OPTIONS: nodeOptionsWithPreload(process.env.NODE_OPTIONS),
+    TCP_LEAK_AGENT_FORMAT: 'json',
+    TCP_LEAK_AGENT_OUTPUT: reports,
+  };
+  // The children report; the summary decides the exit code.
+  delete env.TCP_LEAK_AGENT_FAIL_ON_LEAK;
+
+  const [command, ...args] = options.command as [string, ...string[]];
+  const child = spawn(command, args, { stdio: 'inherit', env });
+  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const handlers = signals.map((signal) => [signal, forward(signal)] as const);
+  for (const [signal, handler] of handlers) process.on(signal, handler);
+
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  for (const [signal, handler] of handlers) process.off(signal, handler);
+
+  const leaks = readReports(reports);
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (exit.error) {
+    process.stderr.write(`tcp-leak-agent: could not run ${JSON.stringify(command)}: ${exit.error.message}\n`);
+    return 127;
+  }
+  if (leaks.length > 0) {
+    const text = summarize(leaks, options.format);
+    if (options.output) fs.writeFileSync(options.output, text);
+    else process.stderr.write(text);
+  }
+  const commandCode = exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : 1);
+  if (commandCode !== 0) return commandCode;
+  return leaks.length > 0 && options.fail ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`tcp-leak-agent: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 2;
+  },
+);

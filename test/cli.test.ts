@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, markerLine, parseLeaks, ROOT } from './helpers';
+
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const FAST = ['--interval-ms', '50', '--close-wait-ms', '300', '--stall-ms', '300'];
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const key of Object.keys(childEnv)) if (key.startsWith('VITEST') || key === 'NODE_OPTIONS') delete childEnv[key];
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv, timeout: 45_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+const explain = (run: CliRun) => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+const node = process.execPath;
+
+describe.concurrent('the CLI', () => {
+  it('runs a leaky program, prints one summary naming the line, and exits 1', async () => {
+    const fixture = 'http-get-unread-body.js';
+    const run = await cli([...FAST, '--', node, path.join(FIXTURES, fixture)]);
+    expect(run.code, explain(run)).toBe(1);
+    const lines = run.stderr.split('\n');
+    expect(lines[0]).toBe('tcp-leak-agent: 1 leaked TCP socket in 1 process');
+    expect(lines[2]).toMatch(new RegExp(`^${path.join(FIXTURES, fixture)}:${markerLine(fixture)}:\\d+ `));
+  });
+
+  it('prints nothing of its own and exits 0 for a clean program', async () => {
+    const run = await cli([...FAST, '--', node, path.join(FIXTURES, 'quiet-program.js')]);
+    expect(run.code, explain(run)).toBe(0);
+    expect(run.stderr + run.stdout).toBe('');
+  });
+
+  it("keeps the command's own non-zero exit code", async () => {
+    const run = await cli(['--', node, '-e', 'process.exit(3)']);
+    expect(run.code, explain(run)).toBe(3);
+  });
+
+  it('reaches Node processes started by other programs (a shell) and gathers all their reports', async () => {
+    const script = `"${node}" "${path.join(FIXTURES, 'net-banner-never-read.js')}" && "${node}" "${path.join(FIXTURES, 'half-open-client-never-ends.js')}"`;
+    const run = await cli([...FAST, '--format', 'json', '--', 'sh', '-c', script]);
+    expect(run.code, explain(run)).toBe(1);
+    const leaks = parseLeaks(run.stderr);
+    expect(leaks.map((leak) => path.basename(leak.location!.file)).sort()).toEqual(['half-open-client-never-ends.js', 'net-banner-never-read.js']);
+    expect(new Set(leaks.map((leak) => leak.pid)).size).toBe(2);
+  });
+
+  it('with --no-fail, reports but keeps exit code 0', async () => {
+    const run = await cli([...FAST, '--no-fail', '--', node, path.join(FIXTURES, 'http-get-unread-body.js')]);
+    expect(run.code, explain(run)).toBe(0);
+    expect(run.stderr).toContain('1 leaked TCP socket');
+  });
+
+  it('rejects a bad option in one line naming it, with exit code 2', async () => {
+    const run = await cli(['--close-wait-ms', 'soon', '--', node, '-e', '']);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      'tcp-leak-agent: --close-wait-ms="soon" is not accepted: expected a whole number of milliseconds, such as 1000',
+    ]);
+  });
+
+  it('asks for a command when none is given, and documents its options with --help', async () => {
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no command given');
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const option of ['--interval-ms', '--close-wait-ms', '--stall-ms', '--format', '--output', '--no-fail']) expect(help.stdout).toContain(option);
+  });
+});
