@@ -20,13 +20,17 @@ async function bannerServer(): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-/** A client that never reads the banner; resolves once the kernel has it in CLOSE_WAIT. */
-async function leakOne(): Promise<net.Socket> {
-  const port = await bannerServer();
+/** A connected client that never reads, and its descriptor. */
+async function silentClient(port: number): Promise<{ socket: net.Socket; fd: number }> {
   const socket = net.connect(port, '127.0.0.1');
   sockets.push(socket);
   await new Promise((resolve) => socket.once('connect', resolve));
-  const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+  return { socket, fd: (socket as unknown as { _handle: { fd: number } })._handle.fd };
+}
+
+/** A client that never reads the banner; resolves once the kernel has it in CLOSE_WAIT. */
+async function leakOne(): Promise<net.Socket> {
+  const { socket, fd } = await silentClient(await bannerServer());
   const deadline = Date.now() + 10_000;
   while (!snapshot().some((s) => s.fd === fd && s.state === 'CLOSE_WAIT')) {
     if (Date.now() > deadline) throw new Error('the client never reached CLOSE_WAIT');
@@ -76,10 +80,7 @@ describe('the API', () => {
     const server = spawn(process.execPath, ['-e', BANNER_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(server);
     const port = Number(await new Promise<string>((resolve) => server.stdout.once('data', (data) => resolve(String(data)))));
-    const socket = net.connect(port, '127.0.0.1'); // never reads: a leak once the FIN lands
-    sockets.push(socket);
-    await new Promise((resolve) => socket.once('connect', resolve));
-    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    const { socket, fd } = await silentClient(port); // a leak once the FIN lands
     // Block the event loop until the kernel has the FIN, so Node cannot have read it yet.
     const deadline = Date.now() + 10_000;
     while (!snapshot().some((s) => s.fd === fd && s.state === 'CLOSE_WAIT')) {
