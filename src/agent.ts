@@ -1,19 +1,18 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
+import { isMainThread } from 'node:worker_threads';
 import { judge, type Finding, type Judgement, type JudgeSettings, type Verdict } from './detector';
 import { SocketLeakError } from './errors';
 import { formatLeaks } from './format';
-import { describeLeak, endpointsOf } from './leak';
-import { SAMPLE, type NativeBinding } from './native';
+import { describeLeak } from './leak';
+import type { NativeBinding } from './native';
 import type { ResolvedOptions } from './options';
 import type { Output } from './output';
 import { SocketRegistry } from './registry';
 import { Scanner } from './scanner';
+import { describeSockets } from './snapshot';
 import { SocketSources } from './socket-sources';
-import { framesOf, trimFrames, userLocation } from './stack';
-import { tcpStateName } from './tcp-states';
-import { UntrackedSockets } from './untracked-sockets';
-import { isMainThread } from 'node:worker_threads';
 import type { Leak, SocketSnapshot } from './types';
+import { UntrackedSockets } from './untracked-sockets';
 
 /** Every leak the agent reports is also published here, as `{ leak }`. */
 export const leakChannel = diagnosticsChannel.channel('tcp-leak-agent:leak');
@@ -139,34 +138,10 @@ export class Agent {
     }
   }
 
-  /** Every TCP socket the agent can see, with its kernel state and origin. */
+  /** Every TCP socket the agent tracks, with its kernel state and origin. */
   snapshot(): SocketSnapshot[] {
     if (!this.running) return [];
-    return this.safely(
-      () =>
-        this.scanner!.measure((m) => {
-          const sockets: SocketSnapshot[] = [];
-          for (let i = 0; i < m.count; i++) {
-            const base = i * m.stride;
-            const state = m.rows[base + SAMPLE.state]!;
-            if (state < 0) continue;
-            const socket = m.sockets[i]!;
-            const record = m.records[i]!;
-            sockets.push({
-              fd: m.fds[i]!,
-              state: tcpStateName(state),
-              origin: record.origin,
-              ...endpointsOf(socket),
-              createdAt: new Date(record.createdAt).toISOString(),
-              location: userLocation(trimFrames(framesOf(record.creation)), this.options.skipNodeModules),
-              lastDataSentMs: m.rows[base + SAMPLE.lastDataSentMs]!,
-              lastDataRecvMs: m.rows[base + SAMPLE.lastDataRecvMs]!,
-            });
-          }
-          return sockets;
-        }),
-      [],
-    );
+    return this.safely(() => this.scanner!.measure((m) => describeSockets(m, this.options.skipNodeModules)), []);
   }
 
   private judge(judgement: Judgement): Verdict {
