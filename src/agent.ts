@@ -47,6 +47,10 @@ export class Agent {
   private timer: NodeJS.Timeout | undefined;
   private internalErrorShown = false;
   private readonly exitListener = () => this.onExit();
+  // 'beforeExit' runs only when the event loop empties (never on process.exit()).
+  private readonly beforeExitListener = () => {
+    this.judgeSettings.loopEmptied = true;
+  };
   private readonly judgeSettings: JudgeSettings;
 
   /**
@@ -83,6 +87,7 @@ export class Agent {
     // The agent must never be the reason a program keeps running.
     this.timer.unref();
     process.on('exit', this.exitListener);
+    process.on('beforeExit', this.beforeExitListener);
     return this;
   }
 
@@ -93,6 +98,7 @@ export class Agent {
     clearInterval(this.timer);
     this.timer = undefined;
     process.removeListener('exit', this.exitListener);
+    process.removeListener('beforeExit', this.beforeExitListener);
     this.registry.clear();
   }
 

@@ -17,7 +17,9 @@ import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_SYN_SENT } from './tcp-
  *   streaming after its client half-closed keeps sending, so it is not a leak.
  * - 'now': it is in that state with nothing queued to send (findLeaks,
  *   verifyNoLeaks). Age is not required: the caller asked about this moment.
- * - 'exit': it is in that state as the process exits: it was never closed.
+ * - 'exit': it is in that state as the process exits: it was never closed. When
+ *   the event loop emptied, a connected socket Node is not reading, with bytes
+ *   waiting, is a stalled reader too: no code is left to read them.
  * In every mode a socket whose FIN the kernel holds but Node has not read yet
  * is not a leak: Node would close it on its next turn.
  */
@@ -77,6 +79,7 @@ function judgeStall(
   lastDataSentMs: number,
   settings: JudgeSettings,
   now: number,
+  judgement: Judgement = 'periodic',
 ): Finding | undefined {
   const internals = socket as unknown as StreamInternals;
   const notReading = internals._handle?.reading !== true && internals._readableState?.ended === false;
@@ -87,6 +90,13 @@ function judgeStall(
   if (socket.bytesRead !== record.stallBytesRead) {
     record.stallSince = 0;
     record.stallBytesRead = socket.bytesRead;
+  }
+  if (judgement === 'exit') {
+    // The loop is empty: no code is left to read these bytes.
+    const unreadBytes = record.reported ? 0 : settings.unreadBytes(fd);
+    if (unreadBytes <= 0) return undefined;
+    const age = record.stallSince === 0 ? 0 : now - record.stallSince;
+    return { socket, record, fd, state: TCP_ESTABLISHED, closeWaitMs: age, lastDataSentMs, unreadBytes };
   }
   if (record.stallSince === 0) {
     if (settings.unreadBytes(fd) > 0) record.stallSince = now;
@@ -133,6 +143,11 @@ export interface JudgeSettings {
   closeWaitMs: number;
   stallMs: number;
   unreadBytes(fd: number): number;
+  /**
+   * The process is exiting because its event loop emptied ('beforeExit' ran; process.exit()
+   * skips it): nothing can read a paused socket's bytes any more, whatever the stall's age.
+   */
+  loopEmptied?: boolean;
 }
 
 export function judge(
@@ -150,8 +165,8 @@ export function judge(
     const state = rows[base + SAMPLE.state]!;
     const socket = sockets[i]!;
     const record = measurement.records[i]!;
-    if (state === TCP_ESTABLISHED && judgement === 'periodic') {
-      const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now);
+    if (state === TCP_ESTABLISHED && (judgement === 'periodic' || (judgement === 'exit' && settings.loopEmptied))) {
+      const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now, judgement);
       if (stalled) findings.push(stalled);
     }
     if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {

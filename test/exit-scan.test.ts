@@ -23,3 +23,24 @@ describe('the exit scan', () => {
     expect(result.leaks[0]).toMatchObject({ atExit: true, origin: 'client', location: { line: markerLine(fixture) } });
   });
 });
+
+describe('the exit scan, when the event loop empties', () => {
+  const download = 'download-left-at-exit.js';
+
+  it('reports a download nobody read as a stalled reader, and fails the run', async () => {
+    const result = await runFixture(download, { env: { ...AT_EXIT_ONLY, TCP_LEAK_AGENT_FORMAT: 'json', TCP_LEAK_AGENT_FAIL_ON_LEAK: '1' } });
+    expect(result.code, explain(result)).toBe(1);
+    expect(result.leaks, explain(result)).toHaveLength(1);
+    expect(result.leaks[0]).toMatchObject({ kind: 'stalled-reader', atExit: true, location: { line: markerLine(download) } });
+    expect(result.leaks[0]!.unreadBytes).toBeGreaterThan(0);
+  });
+
+  it('says nothing of a paused download when the program calls process.exit() itself', async () => {
+    const result = await runFixture(download, {
+      env: { ...AT_EXIT_ONLY, TCP_LEAK_AGENT_FORMAT: 'json', TCP_LEAK_AGENT_FAIL_ON_LEAK: '1' },
+      args: ['--exit-explicitly'],
+    });
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stderr, explain(result)).toBe('');
+  });
+});
