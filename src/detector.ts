@@ -66,6 +66,15 @@ function underTlsServer(socket: Socket): boolean {
 }
 
 /**
+ * A connected socket that received data this recently is still on the move:
+ * whatever it becomes (closed by the peer and left: a CLOSE_WAIT leak; or
+ * idle and healthy) is not known yet, so a check of this moment waits and
+ * sees. The typical case: a test got a response's headers and ended before
+ * the body and the FIN landed.
+ */
+const ARRIVING_MS = 200;
+
+/**
  * A stalled reader: connected, Node not reading it (paused, or a body nobody
  * consumes), bytes waiting in the kernel, and socket.bytesRead unchanged for
  * stallMs. A slow consumer that pauses for backpressure keeps reading, so its
@@ -131,10 +140,11 @@ function isSending(socket: Socket, rows: Int32Array, base: number): boolean {
 export interface Verdict {
   leaked: Finding[];
   /**
-   * Sockets in CLOSE_WAIT whose EOF Node has not read yet: not leaks now,
-   * but not settled either. verifyNoLeaks waits for them before it passes.
+   * Sockets not settled yet: in CLOSE_WAIT with an EOF Node has not read, or
+   * connected with data still arriving. Not leaks now; verifyNoLeaks waits
+   * to see what they become.
    */
-  unsettled: number;
+  unsettled: SocketRecord[];
 }
 
 /** Judges one measurement. Also keeps each record's CLOSE_WAIT clock. */
@@ -158,7 +168,7 @@ export function judge(
 ): Verdict {
   const { closeWaitMs } = settings;
   const findings: Finding[] = [];
-  let unsettled = 0;
+  const unsettled: SocketRecord[] = [];
   const { rows, stride, sockets } = measurement;
   for (let i = 0; i < measurement.count; i++) {
     const base = i * stride;
@@ -169,6 +179,9 @@ export function judge(
       const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now, judgement);
       if (stalled) findings.push(stalled);
     }
+    if (state === TCP_ESTABLISHED && judgement === 'now' && rows[base + SAMPLE.lastDataRecvMs]! < ARRIVING_MS) {
+      unsettled.push(record);
+    }
     if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
       record.closeWaitSince = 0;
       // Any state past connecting still has a peer to name (SYN_SENT is 2).
@@ -178,7 +191,7 @@ export function judge(
     if (!record.peerKnown && state === TCP_CLOSE_WAIT) rememberPeer(socket, record);
     if (record.closeWaitSince === 0) record.closeWaitSince = now;
     if (eofPending(socket)) {
-      unsettled++;
+      unsettled.push(record);
       continue;
     }
     const age = now - record.closeWaitSince;

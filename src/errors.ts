@@ -5,9 +5,8 @@ import type { Leak } from './types';
 export class SocketLeakError extends Error {
   readonly code = 'ERR_SOCKET_LEAK';
   constructor(readonly leaks: Leak[]) {
-    super(
-      `${leaks.length} leaked TCP socket${leaks.length === 1 ? '' : 's'} (CLOSE_WAIT):\n\n` + formatLeaks(leaks, 'text'),
-    );
+    // The report itself: it starts with the file:line:column to fix.
+    super(formatLeaks(leaks, 'text').trimEnd());
     this.name = 'SocketLeakError';
   }
 }

@@ -52,6 +52,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     ...(lastUse ? { lastUse, uses } : {}),
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
+    ...(record.test !== undefined ? { test: record.test } : {}),
     threadId,
     pid: process.pid,
   };

@@ -16,6 +16,8 @@ export interface SocketRecord {
   reported: boolean;
   /** The last few HTTP requests sent over it, oldest first. */
   uses?: RequestUse[];
+  /** The test that was running (in async context) when the socket was seen, when a test adapter says. */
+  test?: string;
   /** Which client made it, when known: fetch() sockets come through undici. */
   client?: 'fetch';
   /** When a scan first saw the socket paused with unread bytes; 0 while none has. */
@@ -42,6 +44,8 @@ export interface SocketRecord {
  */
 export class SocketRegistry {
   private readonly records = new Map<Socket, SocketRecord>();
+  /** Names the test a new socket belongs to; set by the test-runner adapters. */
+  attribution: (() => string | undefined) | undefined;
   // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
   private readonly onClose: (this: Socket) => void;
 
@@ -55,7 +59,9 @@ export class SocketRegistry {
   /** Starts tracking `socket` unless it already is, or has already closed. Returns false when it did not. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): boolean {
     if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return false;
-    this.records.set(socket, { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, peerKnown: false });
+    const record: SocketRecord = { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, peerKnown: false };
+    if (this.attribution) record.test = this.attribution();
+    this.records.set(socket, record);
     // Our listener must never be the one that trips a MaxListenersExceededWarning,
     // now or when the program adds its own later: raise the allowance by one.
     const max = socket.getMaxListeners();

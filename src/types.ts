@@ -62,6 +62,8 @@ export interface Leak {
   stack: string;
   /** True when found by the final scan as the process exited. */
   atExit: boolean;
+  /** The test that created the socket, when a test-runner adapter is in use. */
+  test?: string;
   /** Thread id (0 is the main thread) and pid, so reports from workers and children can be told apart. */
   threadId: number;
   pid: number;

@@ -1,0 +1,48 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, markerLine, ROOT } from './helpers';
+
+const PROJECT = path.join(FIXTURES, 'vitest-project');
+const SPEC = path.join(PROJECT, 'orders.spec.mjs');
+
+interface JsonReport {
+  testResults: Array<{ assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>;
+}
+
+/** Runs the real vitest on the fixture project and returns its own JSON report. */
+function runVitest(pool: string): Promise<{ code: number | null; report: JsonReport; output: string }> {
+  const outputFile = path.join(mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-vitest-')), 'report.json');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('VITEST') || key === 'NODE_OPTIONS') delete env[key];
+  const vitest = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [vitest, 'run', '--root', PROJECT, '--pool', pool, '--reporter=json', `--outputFile=${outputFile}`],
+      { cwd: ROOT, env, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, report: JSON.parse(readFileSync(outputFile, 'utf8')) as JsonReport, output: stdout + stderr });
+      },
+    );
+  });
+}
+
+describe.concurrent('tcp-leak-agent/vitest', () => {
+  for (const pool of ['forks', 'threads']) {
+    it(`fails the test that leaked, with the report naming the line, and passes the others (${pool} pool)`, async () => {
+      const { code, report, output } = await runVitest(pool);
+      expect(code, output).toBe(1);
+      const results = Object.fromEntries(report.testResults[0]!.assertionResults.map((test) => [test.fullName, test]));
+      expect(results['orders lists orders']?.status).toBe('passed');
+      expect(results['orders counts orders']?.status).toBe('passed');
+      expect(results['orders exports orders']?.status).toBe('failed');
+      const message = results['orders exports orders']!.failureMessages[0]!;
+      expect(message).toMatch(new RegExp(`^SocketLeakError: ${SPEC.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${markerLine('vitest-project/orders.spec.mjs')}:\\d+: leaked TCP socket`));
+      expect(message).toContain('What to do: read the body');
+    });
+  }
+});
