@@ -114,17 +114,20 @@ export class Agent {
 
   /** Scans now and returns every tracked socket that is leaked at this moment. Reports nothing. */
   findLeaks(): Leak[] {
-    return this.judgeNow().leaks;
+    return this.judgeNow(undefined).leaks;
   }
 
-  private judgeNow(): { leaks: Leak[]; unsettled: SocketRecord[] } {
-    if (!this.running) return { leaks: [], unsettled: [] };
+  /** Judges this moment; with `test`, only that test's sockets, filtered before any report is built. */
+  private judgeNow(test: string | undefined): { leaks: Leak[]; unsettled: number } {
+    if (!this.running) return { leaks: [], unsettled: 0 };
+    const ours = (record: SocketRecord) => test === undefined || record.test === test;
     return this.safely(
       () => {
         const verdict = this.judge('now');
-        return { leaks: verdict.leaked.map((finding) => this.describe(finding, false)), unsettled: verdict.unsettled };
+        const leaks = verdict.leaked.filter((finding) => ours(finding.record)).map((finding) => this.describe(finding, false));
+        return { leaks, unsettled: verdict.unsettled.filter(ours).length };
       },
-      { leaks: [], unsettled: [] },
+      { leaks: [], unsettled: 0 },
     );
   }
 
@@ -142,10 +145,7 @@ export class Agent {
     let wait = 5;
     for (;;) {
       await nextTurn();
-      const judged = this.judgeNow();
-      const test = options.test;
-      const leaks = test === undefined ? judged.leaks : judged.leaks.filter((leak) => leak.test === test);
-      const unsettled = test === undefined ? judged.unsettled.length : judged.unsettled.filter((record) => record.test === test).length;
+      const { leaks, unsettled } = this.judgeNow(options.test);
       if (leaks.length === 0 && unsettled === 0) return;
       const elapsed = Date.now() - started;
       if (elapsed >= timeoutMs) {
@@ -193,14 +193,15 @@ export class Agent {
     const now = Date.now();
     const { findings, trackedFds } = this.scanner!.measure((m) => {
       const verdict = judge(m, judgement, this.judgeSettings, now);
-      this.binding!.noteTracked(m.fds, m.count);
-      return { findings: verdict.leaked, trackedFds: new Set(m.fds.subarray(0, m.count)) };
+      // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
+      if (!this.untracked) this.binding!.noteTracked(m.fds, m.count);
+      return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined };
     });
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
       return this.describe(finding, judgement === 'exit');
     });
-    if (this.untracked) {
+    if (this.untracked && trackedFds) {
       // Another thread's agent notes its sockets at each of its scans; allow a few intervals.
       const trackedWithinMs = 3 * this.options.intervalMs + 1000;
       leaks.push(...this.untracked.judge(trackedFds, judgement, this.options.closeWaitMs, now, trackedWithinMs));

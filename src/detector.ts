@@ -147,7 +147,6 @@ export interface Verdict {
   unsettled: SocketRecord[];
 }
 
-/** Judges one measurement. Also keeps each record's CLOSE_WAIT clock. */
 /** The thresholds, and how to ask the kernel for a socket's unread bytes (SIOCINQ). */
 export interface JudgeSettings {
   closeWaitMs: number;
@@ -160,6 +159,7 @@ export interface JudgeSettings {
   loopEmptied?: boolean;
 }
 
+/** Judges one measurement. Also keeps each record's CLOSE_WAIT and stall clocks. */
 export function judge(
   measurement: Measurement,
   judgement: Judgement,
@@ -184,7 +184,7 @@ export function judge(
     }
     if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
       record.closeWaitSince = 0;
-      // Any state past connecting still has a peer to name (SYN_SENT is 2).
+      // Any state past connecting still has a peer to name.
       if (!record.peerKnown && state !== TCP_SYN_SENT) rememberPeer(socket, record);
       continue;
     }

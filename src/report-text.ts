@@ -19,9 +19,10 @@ const KIND_TITLES: Record<Leak['kind'], string> = {
 };
 
 function headline(leak: Leak): string {
-  if (!leak.location && leak.origin === 'unknown') {
+  if (!leak.location) {
     // No line to name: the connection itself is the best handle on it.
-    return `fd ${leak.fd} ${formatEndpoint(leak.local)} -> ${formatEndpoint(leak.remote)} (opened where the agent could not see): ${KIND_TITLES[leak.kind]}`;
+    const arrow = leak.origin === 'server' ? '<-' : '->';
+    return `fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (opened where the agent could not see): ${KIND_TITLES[leak.kind]}`;
   }
   const where = formatLocation(leak.location);
   const fn = leak.location?.function ? ` in ${leak.location.function}` : '';
@@ -42,7 +43,8 @@ function whatHappened(leak: Leak): string {
         : ' The agent did not see where it was created.';
   if (leak.kind === 'stalled-reader') {
     return (
-      `${leak.unreadBytes ?? 'Some'} bytes from the peer wait unread in the kernel, and nothing has read this socket for at least ${formatDuration(leak.closeWaitMs)} ` +
+      `${leak.unreadBytes ?? 'Some'} bytes from the peer wait unread in the kernel, and ` +
+      (leak.atExit ? 'the program ended with nothing left to read them ' : `nothing has read this socket for at least ${formatDuration(leak.closeWaitMs)} `) +
       `(its stream is paused or never consumed). The peer is likely stuck behind a full window, or gave up long ago; the connection holds a descriptor and buffers until the process exits.${unknown}`
     );
   }

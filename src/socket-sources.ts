@@ -134,10 +134,10 @@ export class SocketSources {
     if (record) record.client = 'fetch';
   }
 
-  /** Tracks a client socket no channel announced. True when it was not tracked before. */
-  private adoptClientSocket(socket: unknown): boolean {
-    if (!(socket instanceof Socket) || this.registry.has(socket)) return false;
+  /** Tracks a client socket no channel announced (TLS on Node 20, sockets older than start()). */
+  private adoptClientSocket(socket: unknown): void {
+    if (!(socket instanceof Socket) || this.registry.has(socket)) return;
     const handle = (socket as unknown as { _handle?: object | null })._handle;
-    return this.registry.track(socket, 'client', this.tls.take(handle));
+    this.registry.track(socket, 'client', this.tls.take(handle));
   }
 }

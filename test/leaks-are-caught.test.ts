@@ -58,4 +58,12 @@ describe('a socket the agent did not see created', () => {
       remote: { address: '127.0.0.1', port: serverPort, family: 'IPv4' },
     });
   });
+
+  it('leads its text report with the connection, since there is no line to name', async () => {
+    const result = await runFixture('socket-opened-before-start.js', { nodeArgs: [], args: ['text'] });
+    expect(result.code, explain(result)).toBe(0);
+    const reportLine = result.stderr.split('\n')[0]!;
+    expect(reportLine).toMatch(/^fd \d+ 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(opened where the agent could not see\): leaked TCP socket/);
+    expect(result.stderr).toContain('What to do: find the code that owns this connection');
+  });
 });
