@@ -5,6 +5,7 @@
 //   churn: heap before and after M sockets were opened and closed, under the agent.
 // Prints: heap open_sockets=2N heap_bytes=X   and   heap churned=M before=X after=Y
 const net = require('node:net');
+const { churnCount } = require('./connect-close');
 
 const mode = process.argv[2];
 const count = Number(process.argv[3]);
@@ -23,20 +24,6 @@ async function openConnections(port, n) {
   return sockets;
 }
 
-async function churn(port, n) {
-  let left = n;
-  const worker = async () => {
-    while (left-- > 0) {
-      await new Promise((resolve) => {
-        const socket = net.connect(port, '127.0.0.1', () => socket.end());
-        socket.resume();
-        socket.on('close', resolve);
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, worker));
-}
-
 async function main() {
   const accepted = [];
   const server = net.createServer((socket) => {
@@ -47,7 +34,7 @@ async function main() {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', 4096, resolve));
   const port = server.address().port;
   // Warm up the paths (and the agent's lazy parts) before the baseline.
-  await churn(port, 200);
+  await churnCount(port, 32, 200);
   await new Promise((resolve) => setTimeout(resolve, 50));
   const before = settledHeap();
   if (mode === 'open') {
@@ -57,7 +44,7 @@ async function main() {
     console.log(`heap open_sockets=${2 * count} heap_bytes=${during - before}`);
     for (const socket of sockets) socket.destroy();
   } else {
-    await churn(port, count);
+    await churnCount(port, 32, count);
     // Give the agent's scan a pass to drop what it tracked, then collect.
     await new Promise((resolve) => setTimeout(resolve, 1200));
     const after = settledHeap();
