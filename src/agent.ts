@@ -1,14 +1,16 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
 import { isMainThread } from 'node:worker_threads';
-import { judge, type Finding, type Judgement, type JudgeSettings, type Verdict } from './detector';
+import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
+import { judge, type Finding, type JudgeSettings } from './detector';
 import { SocketLeakError } from './errors';
 import { formatLeaks } from './format';
 import { describeLeak } from './leak';
-import type { NativeBinding } from './native';
+import { SAMPLE, type NativeBinding } from './native';
 import type { ResolvedOptions } from './options';
 import type { Output } from './output';
 import { SocketRegistry, type SocketRecord } from './registry';
-import { Scanner } from './scanner';
+import { Scanner, type Measurement } from './scanner';
 import { describeSockets } from './snapshot';
 import { SocketSources } from './socket-sources';
 import type { Leak, SocketSnapshot } from './types';
@@ -18,14 +20,6 @@ import { UntrackedSockets } from './untracked-sockets';
 export const leakChannel = diagnosticsChannel.channel('tcp-leak-agent:leak');
 /** After each periodic scan: `{ sockets, leaks }` (counts). Lets tests and tools wait for a scan. */
 export const scanChannel = diagnosticsChannel.channel('tcp-leak-agent:scan');
-
-/** Options of `verifyNoLeaks()`. */
-export interface VerifyOptions {
-  /** How long to keep retrying before calling what remains a leak, in ms. Default 1000. */
-  timeoutMs?: number;
-  /** Only sockets created by this test count (test adapters; see attributeSocketsTo). */
-  test?: string;
-}
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -113,22 +107,55 @@ export class Agent {
   }
 
   /** Scans now and returns every tracked socket that is leaked at this moment. Reports nothing. */
-  findLeaks(): Leak[] {
-    return this.judgeNow(undefined).leaks;
+  findLeaks(options?: Pick<VerifyOptions, 'ignore' | 'strict' | 'test'>): Leak[] {
+    return this.judgeNow(resolveCheck(options, 'findLeaks')).leaks;
   }
 
-  /** Judges this moment; with `test`, only that test's sockets, filtered before any report is built. */
-  private judgeNow(test: string | undefined): { leaks: Leak[]; unsettled: number } {
-    if (!this.running) return { leaks: [], unsettled: 0 };
-    const ours = (record: SocketRecord) => test === undefined || record.test === test;
-    return this.safely(
-      () => {
-        const verdict = this.judge('now');
-        const leaks = verdict.leaked.filter((finding) => ours(finding.record)).map((finding) => this.describe(finding, false));
-        return { leaks, unsettled: verdict.unsettled.filter(ours).length };
-      },
-      { leaks: [], unsettled: 0 },
-    );
+  /** The sockets tracked right now (for ignoreCurrent). */
+  openSockets(): Socket[] {
+    const sockets: Socket[] = [];
+    this.registry.forEachOpen((socket) => sockets.push(socket));
+    return sockets;
+  }
+
+  /**
+   * Destroys the sockets a check finds leaked right now, and returns their
+   * reports. For test adapters, once a test has failed on them: a leaked
+   * socket keeps the event loop alive, and a test process that cannot end
+   * would hide the failure behind a hung run.
+   */
+  destroyLeaked(options: Pick<VerifyOptions, 'ignore' | 'strict' | 'test'>): Leak[] {
+    const found = this.judgeNow(resolveCheck(options, 'destroyLeaked'));
+    for (const socket of found.sockets) socket.destroy();
+    return found.leaks;
+  }
+
+  /**
+   * Judges this moment. Only the check's test's sockets count (filtered before
+   * any report is built); strict adds every such socket still open; ignored
+   * ones are dropped.
+   */
+  private judgeNow(check: ResolvedCheck): { leaks: Leak[]; sockets: Socket[]; unsettled: number } {
+    const none = { leaks: [], sockets: [], unsettled: 0 };
+    if (!this.running) return none;
+    const ours = (record: SocketRecord) => check.test === undefined || record.test === check.test;
+    return this.safely(() => {
+      const { findings, unsettled } = this.scanner!.measure((m) => {
+        const verdict = judge(m, 'now', this.judgeSettings, Date.now());
+        const found = verdict.leaked.filter((finding) => ours(finding.record));
+        if (check.strict) found.push(...stillOpen(m, new Set(found.map((finding) => finding.record)), ours));
+        return { findings: found, unsettled: verdict.unsettled.filter(ours).length };
+      });
+      const leaks: Leak[] = [];
+      const sockets: Socket[] = [];
+      for (const finding of findings) {
+        const leak = this.describe(finding, false);
+        if (check.ignore.some((ignore) => ignore.matches(leak, finding.socket))) continue;
+        leaks.push(leak);
+        sockets.push(finding.socket);
+      }
+      return { leaks, sockets, unsettled };
+    }, none);
   }
 
   /**
@@ -136,27 +163,28 @@ export class Agent {
    * read its FIN. Retries with backoff for up to `timeoutMs`, so such a socket
    * gets the chance to close (or to show it will not); rejects with
    * SocketLeakError for what remains leaked and sent nothing for the second
-   * half of the wait.
+   * half of the wait (strict: also what remains open).
+   * Rejects with InvalidSettingError on a bad option.
    */
   async verifyNoLeaks(options: VerifyOptions = {}): Promise<void> {
     if (!this.running) throw notRunning();
-    const timeoutMs = options.timeoutMs ?? 1000;
+    const check = resolveCheck(options);
     const started = Date.now();
     let wait = 5;
     for (;;) {
       await nextTurn();
-      const { leaks, unsettled } = this.judgeNow(options.test);
+      const { leaks, unsettled } = this.judgeNow(check);
       if (leaks.length === 0 && unsettled === 0) return;
       const elapsed = Date.now() - started;
-      if (elapsed >= timeoutMs) {
+      if (elapsed >= check.timeoutMs) {
         // Still sending (a server streaming to a client that half-closed) is not a leak. The
         // kernel counts in jiffies, and a request sent just before the wait began makes
         // "silent for the whole wait" a coin toss, so ask for silence over its second half.
-        const quiet = leaks.filter((leak) => leak.lastDataSentMs >= elapsed / 2);
+        const quiet = leaks.filter((leak) => leak.kind === 'left-open' || leak.lastDataSentMs >= elapsed / 2);
         if (quiet.length === 0) return;
         throw new SocketLeakError(quiet);
       }
-      await delay(Math.min(wait, timeoutMs - elapsed));
+      await delay(Math.min(wait, check.timeoutMs - elapsed));
       wait *= 2;
     }
   }
@@ -165,10 +193,6 @@ export class Agent {
   snapshot(): SocketSnapshot[] {
     if (!this.running) return [];
     return this.safely(() => this.scanner!.measure((m) => describeSockets(m, this.options.skipNodeModules)), []);
-  }
-
-  private judge(judgement: Judgement): Verdict {
-    return this.scanner!.measure((m) => judge(m, judgement, this.judgeSettings, Date.now()));
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
@@ -241,6 +265,18 @@ export class Agent {
     const detail = error instanceof Error ? error.stack ?? error.message : String(error);
     this.output(`tcp-leak-agent: ${what} (shown once; the program is not affected): ${detail}\n`);
   }
+}
+
+/** Strict checks: the sockets of the check still open and not already found leaked. */
+function stillOpen(m: Measurement, found: Set<SocketRecord>, ours: (record: SocketRecord) => boolean): Finding[] {
+  const open: Finding[] = [];
+  for (let i = 0; i < m.count; i++) {
+    const record = m.records[i]!;
+    const state = m.rows[i * m.stride + SAMPLE.state]!;
+    if (state < 0 || found.has(record) || !ours(record)) continue;
+    open.push({ socket: m.sockets[i]!, record, fd: m.fds[i]!, state, closeWaitMs: 0, lastDataSentMs: m.rows[i * m.stride + SAMPLE.lastDataSentMs]!, leftOpen: true });
+  }
+  return open;
 }
 
 /** The error `verifyNoLeaks` rejects with when no agent is running. */

@@ -36,6 +36,8 @@ export interface Finding {
   unreadBytes?: number;
   closeWaitMs: number;
   lastDataSentMs: number;
+  /** Strict checks: the socket is merely still open (any state) when its test ended. */
+  leftOpen?: boolean;
 }
 
 interface StreamInternals {

@@ -2,13 +2,17 @@
  * tcp-leak-agent: finds TCP sockets this process leaves in CLOSE_WAIT and
  * names the line of code that made them.
  */
-import { Agent, notRunning, type VerifyOptions } from './agent';
+import { Agent, notRunning } from './agent';
+import type { VerifyOptions } from './checks';
+import { ignoreSockets, type SocketIgnore } from './ignore';
 import { loadNative } from './native';
 import { DEFAULT_OPTIONS, resolveOptions, type AgentOptions, type ResolvedOptions } from './options';
 import { openOutput } from './output';
 import type { Leak, SocketSnapshot } from './types';
 
-export { Agent, leakChannel, scanChannel, type VerifyOptions } from './agent';
+export { Agent, leakChannel, scanChannel } from './agent';
+export { configureTestChecks, type VerifyOptions } from './checks';
+export { ignoreLocation, ignoreRemote, type RemoteMatch, type SocketIgnore } from './ignore';
 export { SocketLeakError } from './errors';
 export { formatLeaks } from './format';
 export { DEFAULT_OPTIONS, InvalidSettingError, type AgentOptions } from './options';
@@ -74,9 +78,21 @@ export function stop(): void {
   delete (globalThis as Holder)[AGENT];
 }
 
-/** Scans now: every tracked socket leaked at this moment. Empty when the agent is not running. */
-export function findLeaks(): Leak[] {
-  return currentAgent()?.findLeaks() ?? [];
+/**
+ * Scans now: every tracked socket leaked at this moment (with `strict`, every
+ * one still open). Empty when the agent is not running.
+ */
+export function findLeaks(options?: Pick<VerifyOptions, 'ignore' | 'strict' | 'test'>): Leak[] {
+  return currentAgent()?.findLeaks(options) ?? [];
+}
+
+/**
+ * Ignores every socket open right now, like goleak's IgnoreCurrent: take it
+ * before the code under test runs, pass it to verifyNoLeaks after.
+ */
+export function ignoreCurrent(): SocketIgnore {
+  const sockets = currentAgent()?.openSockets() ?? [];
+  return ignoreSockets(sockets, `the ${sockets.length} socket(s) open when ignoreCurrent() was called`);
 }
 
 /**

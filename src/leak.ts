@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { threadId } from 'node:worker_threads';
 import { classifyLeak } from './cause';
 import type { Finding } from './detector';
-import { TCP_CLOSE, TCP_ESTABLISHED } from './tcp-states';
+import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from './tcp-states';
 import { framesOf, trimFrames, userLocation } from './stack';
 import type { RequestUse } from './request-uses';
 import type { Endpoint, Leak, RequestUseReport } from './types';
@@ -36,8 +36,8 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
   const uses = record.uses?.map((use) => describeUse(use, skipNodeModules));
   const lastUse = uses?.[uses.length - 1];
   return {
-    kind: finding.state === TCP_CLOSE ? 'descriptor-without-connection' : finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait',
-    state: finding.state === TCP_CLOSE ? 'CLOSE' : finding.state === TCP_ESTABLISHED ? 'ESTABLISHED' : 'CLOSE_WAIT',
+    kind: kindOf(finding),
+    state: tcpStateName(finding.state),
     fd: finding.fd,
     local,
     remote,
@@ -46,7 +46,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
     createdAt: new Date(record.createdAt).toISOString(),
     origin: record.origin,
-    cause: classifyLeak(socket, record),
+    ...(finding.leftOpen ? {} : { cause: classifyLeak(socket, record) }),
     location: lastUse?.location ?? creation,
     creation,
     ...(lastUse ? { lastUse, uses } : {}),
@@ -56,6 +56,12 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     threadId,
     pid: process.pid,
   };
+}
+
+function kindOf(finding: Finding): Leak['kind'] {
+  if (finding.leftOpen) return 'left-open';
+  if (finding.state === TCP_CLOSE) return 'descriptor-without-connection';
+  return finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait';
 }
 
 function describeUse(use: RequestUse, skipNodeModules: boolean): RequestUseReport {

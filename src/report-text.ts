@@ -16,6 +16,7 @@ const KIND_TITLES: Record<Leak['kind'], string> = {
   'close-wait': 'leaked TCP socket, stuck in CLOSE_WAIT',
   'descriptor-without-connection': 'leaked TCP descriptor: the connection is over, the socket was never destroyed',
   'stalled-reader': 'stalled TCP socket: data waits unread and nothing reads it',
+  'left-open': 'TCP socket left open at the end of its test (strict check)',
 };
 
 function headline(leak: Leak): string {
@@ -41,6 +42,10 @@ function whatHappened(leak: Leak): string {
       : leak.location
         ? ''
         : ' The agent did not see where it was created.';
+  if (leak.kind === 'left-open') {
+    const test = leak.test !== undefined ? `The test "${leak.test}"` : 'The code under check';
+    return `${test} opened this connection and it was still open (kernel state ${leak.state}) when the check ran. A strict check counts every socket a test leaves open, not only those the peer closed.${unknown}`;
+  }
   if (leak.kind === 'stalled-reader') {
     return (
       `${leak.unreadBytes ?? 'Some'} bytes from the peer wait unread in the kernel, and ` +
@@ -63,6 +68,12 @@ function whatToDo(leak: Leak): string {
 function genericFix(leak: Leak): string {
   if (leak.origin === 'unknown') {
     return 'find the code that owns this connection from its addresses below, and end or destroy the socket when the peer has closed.';
+  }
+  if (leak.kind === 'left-open') {
+    return (
+      'close it before the test ends (socket.destroy(), agent.destroy() for an http.Agent, server.closeAllConnections(), ' +
+      'or close the client that owns it); if it is meant to outlive the test, leave it out with ignoreLocation() or ignoreRemote().'
+    );
   }
   if (leak.kind === 'stalled-reader') {
     return (
@@ -94,6 +105,7 @@ function evidence(leak: Leak): string {
   return (
     `fd ${leak.fd}, ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)}, ${leak.origin} socket, ` +
     `${leak.origin === 'unknown' ? 'first seen' : 'opened'} ${formatDuration(age)} ago, nothing sent for ${formatDuration(leak.lastDataSentMs)}` +
+    (leak.test !== undefined ? `, opened by the test "${leak.test}"` : '') +
     (leak.threadId !== 0 ? `, worker thread ${leak.threadId}` : '') +
     `, pid ${leak.pid}`
   );

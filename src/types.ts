@@ -24,15 +24,16 @@ export interface Endpoint {
  * - 'descriptor-without-connection': the connection is over (kernel state CLOSE), yet the
  *   descriptor is still open: invisible to `ss` and /proc/net/tcp, still a leaked fd;
  * - 'stalled-reader': bytes wait unread in the kernel and nothing has read the socket for
- *   stallMs (paused or never consumed); the peer often gave up long ago behind a full window.
+ *   stallMs (paused or never consumed); the peer often gave up long ago behind a full window;
+ * - 'left-open': strict checks only: a socket its test created was still open when the test ended.
  */
-export type LeakKind = 'close-wait' | 'descriptor-without-connection' | 'stalled-reader';
+export type LeakKind = 'close-wait' | 'descriptor-without-connection' | 'stalled-reader' | 'left-open';
 
 /** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
 export interface Leak {
   kind: LeakKind;
-  /** Kernel TCP state when the leak was found. */
-  state: 'CLOSE_WAIT' | 'CLOSE' | 'ESTABLISHED';
+  /** Kernel TCP state when the leak was found: 'CLOSE_WAIT', 'CLOSE', 'ESTABLISHED' (left-open: any state). */
+  state: string;
   fd: number;
   local: Endpoint | null;
   remote: Endpoint | null;

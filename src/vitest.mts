@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterAll, afterEach, beforeEach } from 'vitest';
-import { formatLeaks, start, type Leak } from './index.js';
+import { PerTestChecks } from './per-test-checks.js';
 
 interface TaskLike {
   name: string;
@@ -26,26 +26,18 @@ function fullName(task: TaskLike): string {
 }
 
 const currentTest = new AsyncLocalStorage<string | undefined>();
-const agent = start({ output: 'none' });
-agent.attributeSocketsTo(() => currentTest.getStore());
-const ended = new Set<string>();
+const checks = new PerTestChecks(() => currentTest.getStore());
 
 beforeEach((context) => {
   currentTest.enterWith(fullName(context.task as TaskLike));
 });
 
 afterEach(async (context) => {
-  const name = fullName(context.task as TaskLike);
   currentTest.enterWith(undefined);
-  ended.add(name);
-  await agent.verifyNoLeaks({ test: name });
+  await checks.afterTest(fullName(context.task as TaskLike));
 });
 
 afterAll(async () => {
-  // Leaks that showed only after their test had ended (and passed).
-  const late = agent.findLeaks().filter((leak: Leak) => leak.test !== undefined && ended.has(leak.test));
-  if (late.length > 0) {
-    const tests = [...new Set(late.map((leak) => leak.test))].join('", "');
-    throw new Error(`${formatLeaks(late, 'text')}\n(found after the test "${tests}" had ended)`);
-  }
+  const error = await checks.afterFile();
+  if (error) throw error;
 });

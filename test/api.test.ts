@@ -1,43 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeaks, formatLeaks, SocketLeakError, snapshot, start, stop, verifyNoLeaks, type Leak } from '../src/index';
+import { bannerServer, closeAll, leakOne, silentClient, waitFor } from './loopback';
 
-const servers: net.Server[] = [];
+// Where the helpers open their sockets: the line a report must name.
+const LOOPBACK = path.join(__dirname, 'loopback.ts');
 const children: ChildProcess[] = [];
 // Writes its banner and FIN 50 ms after accepting, so the client's 'connect' surely comes first.
 const BANNER_SERVER = `require('net').createServer((s) => { s.on('error', () => {}); setTimeout(() => s.end('HELLO'), 50); }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
 const sockets: net.Socket[] = [];
-
-async function bannerServer(): Promise<number> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {}); // the test destroys unread clients, which resets these
-    socket.end('HELLO\r\n');
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as net.AddressInfo).port;
-}
-
-/** A connected client that never reads, and its descriptor. */
-async function silentClient(port: number): Promise<{ socket: net.Socket; fd: number }> {
-  const socket = net.connect(port, '127.0.0.1');
-  sockets.push(socket);
-  await new Promise((resolve) => socket.once('connect', resolve));
-  return { socket, fd: (socket as unknown as { _handle: { fd: number } })._handle.fd };
-}
-
-/** A client that never reads the banner; resolves once the kernel has it in CLOSE_WAIT. */
-async function leakOne(): Promise<net.Socket> {
-  const { socket, fd } = await silentClient(await bannerServer());
-  const deadline = Date.now() + 10_000;
-  while (!snapshot().some((s) => s.fd === fd && s.state === 'CLOSE_WAIT')) {
-    if (Date.now() > deadline) throw new Error('the client never reached CLOSE_WAIT');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return socket;
-}
 
 function release(socket: net.Socket): void {
   socket.destroy();
@@ -49,7 +23,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   for (const socket of sockets) socket.destroy();
-  for (const server of servers) server.close();
+  closeAll();
   for (const child of children) child.kill();
   stop();
 });
@@ -68,8 +42,8 @@ describe('the API', () => {
     expect(error).toBeInstanceOf(SocketLeakError);
     const leaks = (error as SocketLeakError).leaks;
     expect(leaks).toHaveLength(1);
-    expect(leaks[0]!.location?.file).toBe(__filename);
-    expect((error as Error).message).toContain(`${__filename}:`);
+    expect(leaks[0]!.location?.file).toBe(LOOPBACK);
+    expect((error as Error).message).toContain(`${LOOPBACK}:`);
     expect((error as SocketLeakError).code).toBe('ERR_SOCKET_LEAK');
     release(socket);
     await expect(verifyNoLeaks()).resolves.toBeUndefined();
@@ -104,14 +78,13 @@ describe('the API', () => {
   it('findLeaks() scans now; snapshot() shows every tracked socket with its kernel state', async () => {
     const socket = await leakOne();
     // CLOSE_WAIT in the kernel is not yet a leak while Node has the EOF still to read: poll.
-    const deadline = Date.now() + 10_000;
-    while (findLeaks().length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitFor('a leak', () => findLeaks().length > 0);
     const leaks = findLeaks();
     expect(leaks).toHaveLength(1);
     expect(leaks[0]).toMatchObject({ kind: 'close-wait', state: 'CLOSE_WAIT', origin: 'client', atExit: false });
     const mine = snapshot().find((s) => s.fd === leaks[0]!.fd);
     expect(mine).toMatchObject({ state: 'CLOSE_WAIT', origin: 'client' });
-    expect(mine!.location?.file).toBe(__filename);
+    expect(mine!.location?.file).toBe(LOOPBACK);
     expect(seen).toHaveLength(0); // findLeaks reports nothing on its own
     release(socket);
   });
@@ -120,7 +93,7 @@ describe('the API', () => {
     const socket = await leakOne();
     const error = (await verifyNoLeaks({ timeoutMs: 200 }).catch((e: unknown) => e)) as SocketLeakError;
     const text = formatLeaks(error.leaks, 'text');
-    expect(text.split('\n')[0]).toMatch(new RegExp(`^${__filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+`));
+    expect(text.split('\n')[0]).toMatch(new RegExp(`^${LOOPBACK.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+`));
     expect(text).toContain('What to do:');
     const json = formatLeaks(error.leaks, 'json').trim().split('\n');
     expect(json).toHaveLength(1);

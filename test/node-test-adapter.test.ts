@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, markerLine } from './helpers';
+
+const PROJECT = path.join(FIXTURES, 'node-test-project');
+const SPEC = path.join(PROJECT, 'orders.test.mjs');
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Runs the real `node --test` on the fixture project with the TAP reporter; returns its output. */
+function runNodeTest(args: string[]): Promise<{ code: number | null; tap: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('VITEST') || key.startsWith('NODE_') || key === 'TCP_LEAK_AGENT_OUTPUT') delete env[key];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--test', '--test-reporter=tap', ...args, 'orders.test.mjs'],
+      { cwd: PROJECT, env, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, tap: stdout + stderr }),
+    );
+  });
+}
+
+/** "ok" or "not ok" for each test TAP names, by name. */
+function results(tap: string): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const match of tap.matchAll(/^ *(ok|not ok) \d+ - (.+)$/gm)) found[match[2]!] = match[1]!;
+  return found;
+}
+
+describe.concurrent('tcp-leak-agent/node-test', () => {
+  for (const flag of ['--import', '--require']) {
+    it(`fails the test that leaked with the report naming the line, passes the others, and fails the file for a late leak (${flag})`, async () => {
+      const { code, tap } = await runNodeTest([flag, 'tcp-leak-agent/node-test']);
+      expect(code, tap).toBe(1);
+      expect(results(tap)).toMatchObject({
+        'lists orders': 'ok',
+        'exports orders': 'not ok',
+        'schedules a refresh': 'ok',
+        'counts orders': 'ok',
+      });
+      const line = markerLine('node-test-project/orders.test.mjs');
+      // The failing test's error is the report, headline first.
+      const failure = tap.slice(tap.indexOf('not ok 2 - exports orders'));
+      expect(failure).toMatch(new RegExp(`error: \\|-\\n\\s+${escape(SPEC)}:${line}:\\d+: leaked TCP socket, stuck in CLOSE_WAIT`));
+      expect(failure).toContain('opened by the test "orders > exports orders"');
+      // The timer that "schedules a refresh" left behind leaked after the test ended: the file fails, naming it.
+      expect(tap).toMatch(new RegExp(`# ${escape(SPEC)}:${line}:\\d+: leaked TCP socket`));
+      expect(tap).toContain('# (found after the test "orders > schedules a refresh" had ended)');
+    });
+  }
+});
