@@ -35,4 +35,9 @@ if [[ $code -ne 1 ]] || ! grep -q "^$scratch/leaky.js:$line:" cli-stderr.txt; th
 fi
 node -e "const a = require('tcp-leak-agent'); if (typeof a.start !== 'function') process.exit(1)"
 node --input-type=module -e "import { start, verifyNoLeaks } from 'tcp-leak-agent'; if (typeof start !== 'function' || typeof verifyNoLeaks !== 'function') process.exit(1)"
-echo "packed tarball: OK (exit 1, report names leaky.js:$line; the CLI too; CommonJS and ESM named exports load)"
+# Every adapter entry resolves from an installed copy (each runner loads it by name).
+node -e "for (const entry of ['tcp-leak-agent/jest', 'tcp-leak-agent/node-test']) require.resolve(entry)"
+node --input-type=module -e "for (const entry of ['tcp-leak-agent/vitest', 'tcp-leak-agent/node-test']) import.meta.resolve(entry)"
+printf "import { test } from 'node:test';\ntest('does nothing with sockets', () => {});\n" >clean.test.mjs
+node --test --import tcp-leak-agent/node-test clean.test.mjs >/dev/null
+echo "packed tarball: OK (exit 1, report names leaky.js:$line; the CLI too; CommonJS and ESM named exports load; adapters load)"

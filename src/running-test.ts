@@ -44,4 +44,10 @@ export class RunningTest {
   end(): void {
     this.running = undefined;
   }
+
+  /** Stops following async resources (the runner is done with this file). */
+  disable(): void {
+    this.running = undefined;
+    this.hook.disable();
+  }
 }

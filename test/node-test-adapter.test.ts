@@ -8,13 +8,13 @@ const SPEC = path.join(PROJECT, 'orders.test.mjs');
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Runs the real `node --test` on the fixture project with the TAP reporter; returns its output. */
-function runNodeTest(args: string[]): Promise<{ code: number | null; tap: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+function runNodeTest(args: string[], file = 'orders.test.mjs', extraEnv: Record<string, string> = {}): Promise<{ code: number | null; tap: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   for (const key of Object.keys(env)) if (key.startsWith('VITEST') || key.startsWith('NODE_') || key === 'TCP_LEAK_AGENT_OUTPUT') delete env[key];
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--test', '--test-reporter=tap', ...args, 'orders.test.mjs'],
+      ['--test', '--test-reporter=tap', ...args, file],
       { cwd: PROJECT, env, timeout: 60_000 },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, tap: stdout + stderr }),
     );
@@ -49,4 +49,22 @@ describe.concurrent('tcp-leak-agent/node-test', () => {
       expect(tap).toContain('# (found after the test "orders > schedules a refresh" had ended)');
     });
   }
+
+  it('keeps healthy open connections out of it by default; strict checks (configureTestChecks) fail them, and ignoreLocation lets them be', async () => {
+    const adapter = ['--import', 'tcp-leak-agent/node-test'];
+    const strict = [...adapter, '--import', './strict-setup.mjs'];
+    const [lenient, strictRun, ignored] = await Promise.all([
+      runNodeTest(adapter, 'pool.test.mjs'),
+      runNodeTest(strict, 'pool.test.mjs'),
+      runNodeTest(strict, 'pool.test.mjs', { IGNORE_POOL: '1' }),
+    ]);
+    expect(lenient.code, lenient.tap).toBe(0);
+    expect(results(lenient.tap)).toEqual({ 'warms the pool': 'ok' });
+    expect(strictRun.code, strictRun.tap).toBe(1);
+    expect(results(strictRun.tap)).toEqual({ 'warms the pool': 'not ok' });
+    const pool = path.join(PROJECT, 'pool.test.mjs');
+    const line = markerLine('node-test-project/pool.test.mjs', 'OPENED');
+    expect(strictRun.tap).toMatch(new RegExp(`error: \\|-\\n\\s+${escape(pool)}:${line}:\\d+: TCP socket left open at the end of its test \\(strict check\\)`));
+    expect(ignored.code, ignored.tap).toBe(0);
+  });
 });
