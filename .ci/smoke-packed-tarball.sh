@@ -9,12 +9,31 @@ trap 'rm -rf "$scratch"' EXIT
 
 tarball="$(cd "$root" && npm pack --silent --pack-destination "$scratch" | tail -n 1)"
 echo "packed $tarball"
-tar -tzf "$scratch/$tarball" | sort | sed 's/^/  /'
+tar -tzf "$scratch/$tarball" | sort >"$scratch/contents.txt"
+sed 's/^/  /' "$scratch/contents.txt"
+# What it needs (entries, types, the prebuilt addon, sources for a compile where no prebuild fits)
+# and nothing more (no tests, fixtures, benchmarks, build leftovers).
+for needed in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts package/dist/register.js \
+  package/dist/vitest.mjs package/dist/node-test.mjs package/dist/jest.js package/dist/cli.js \
+  package/prebuilds/linux-x64/tcp-leak-agent.node package/binding.gyp package/native/tcp_linux.cc \
+  package/README.md package/LICENSE package/package.json; do
+  grep -qx "$needed" "$scratch/contents.txt" || { echo "FAIL: the tarball lacks $needed"; exit 1; }
+done
+if command -v aarch64-linux-gnu-g++ >/dev/null; then
+  tar -xzf "$scratch/$tarball" -C "$scratch" package/prebuilds/linux-arm64/tcp-leak-agent.node
+  file "$scratch/package/prebuilds/linux-arm64/tcp-leak-agent.node" | grep -q 'ARM aarch64' || { echo "FAIL: no linux-arm64 prebuild"; exit 1; }
+fi
+if grep -E '^package/(test|benchmarks|examples|build|src|\.ci)/|\.tgz$|\.o$' "$scratch/contents.txt"; then
+  echo "FAIL: the tarball carries files it should not (above)"; exit 1
+fi
 
 cd "$scratch"
 npm init -y >/dev/null
 npm install --no-audit --no-fund "./$tarball" >/dev/null
 cp "$root/examples/leaky-client.js" ./leaky.js
+# npm's defaults blocked our install script: the prebuilt binary must serve.
+backend="$(node -p "require('tcp-leak-agent').backend")"
+if [[ "$backend" != native ]]; then echo "FAIL: backend is $backend, expected native (the prebuild)"; exit 1; fi
 
 set +e
 TCP_LEAK_AGENT_FAIL_ON_LEAK=1 node --require tcp-leak-agent/register leaky.js >stdout.txt 2>stderr.txt
@@ -40,4 +59,16 @@ node -e "for (const entry of ['tcp-leak-agent/jest', 'tcp-leak-agent/node-test']
 node --input-type=module -e "for (const entry of ['tcp-leak-agent/vitest', 'tcp-leak-agent/node-test']) import.meta.resolve(entry)"
 printf "import { test } from 'node:test';\ntest('does nothing with sockets', () => {});\n" >clean.test.mjs
 node --test --import tcp-leak-agent/node-test clean.test.mjs >/dev/null
-echo "packed tarball: OK (exit 1, report names leaky.js:$line; the CLI too; CommonJS and ESM named exports load; adapters load)"
+# The types compile in a consumer, CommonJS and ESM.
+npm install --no-audit --no-fund --no-save "$root/node_modules/typescript" "$root/node_modules/@types/node" >/dev/null
+cat >consumer.ts <<'TS'
+import { start, verifyNoLeaks, ignoreRemote, configureTestChecks, backend, type Leak } from 'tcp-leak-agent';
+const agent = start({ closeWaitMs: 500, onLeak: (leak: Leak) => console.log(leak.location?.file) });
+configureTestChecks({ strict: true, ignore: [ignoreRemote({ port: 5432 })] });
+const which: 'native' | 'procfs' | 'none' = backend;
+void verifyNoLeaks({ timeoutMs: 100 }).finally(() => agent.stop());
+void which;
+TS
+cp consumer.ts consumer.mts
+node_modules/.bin/tsc --strict --noEmit --module node16 --moduleResolution node16 --types node consumer.ts consumer.mts
+echo "packed tarball: OK (exit 1, report names leaky.js:$line; the CLI too; CommonJS and ESM named exports load; adapters load; backend native from the prebuild; types compile; contents checked)"

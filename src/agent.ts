@@ -1,6 +1,7 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import { isMainThread } from 'node:worker_threads';
+import type { BackendName } from './backend';
 import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
 import { judge, type Finding, type JudgeSettings } from './detector';
 import { SocketLeakError } from './errors';
@@ -52,12 +53,14 @@ export class Agent {
   /**
    * @param binding the native addon; without it the agent cannot start.
    * @param startError why the agent could not start (bad setting, no addon), kept for callers to inspect.
+   * @param backend where kernel state comes from (see selectBackend).
    */
   constructor(
     readonly options: ResolvedOptions,
     private readonly binding: NativeBinding | undefined,
     private readonly output: Output,
     readonly startError?: Error,
+    readonly backend: BackendName = 'native',
   ) {
     this.sources = new SocketSources(this.registry, options.stackDepth, (error) => this.internalError(error));
     this.scanner = binding && new Scanner(this.registry, binding);

@@ -134,6 +134,20 @@ function rememberPeer(socket: Socket, record: SocketRecord): void {
   }
 }
 
+/**
+ * For backends that cannot say when data was last sent (procfs): how long
+ * socket.bytesWritten has stood still, as seen by the scans since the socket
+ * reached its closed state. A server still streaming keeps moving it.
+ */
+function msSinceWrite(socket: Socket, record: SocketRecord, now: number): number {
+  const written = socket.bytesWritten ?? 0;
+  if (record.writtenAt === 0 || written !== record.writtenSeen) {
+    record.writtenSeen = written;
+    record.writtenAt = now;
+  }
+  return now - record.writtenAt;
+}
+
 function isSending(socket: Socket, rows: Int32Array, base: number): boolean {
   return rows[base + SAMPLE.unacked]! > 0 || rows[base + SAMPLE.notsentBytes]! > 0 || socket.writableLength > 0;
 }
@@ -181,7 +195,8 @@ export function judge(
       const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now, judgement);
       if (stalled) findings.push(stalled);
     }
-    if (state === TCP_ESTABLISHED && judgement === 'now' && rows[base + SAMPLE.lastDataRecvMs]! < ARRIVING_MS) {
+    const lastDataRecvMs = rows[base + SAMPLE.lastDataRecvMs]!;
+    if (state === TCP_ESTABLISHED && judgement === 'now' && lastDataRecvMs >= 0 && lastDataRecvMs < ARRIVING_MS) {
       unsettled.push(record);
     }
     if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
@@ -197,7 +212,8 @@ export function judge(
       continue;
     }
     const age = now - record.closeWaitSince;
-    const lastDataSentMs = rows[base + SAMPLE.lastDataSentMs]!;
+    const kernelSentMs = rows[base + SAMPLE.lastDataSentMs]!;
+    const lastDataSentMs = kernelSentMs >= 0 ? kernelSentMs : msSinceWrite(socket, record, now);
     let leaked: boolean;
     switch (judgement) {
       case 'periodic':

@@ -5,7 +5,7 @@
 import { Agent, notRunning } from './agent';
 import type { VerifyOptions } from './checks';
 import { ignoreSockets, type SocketIgnore } from './ignore';
-import { loadNative } from './native';
+import { selectBackend, type BackendName } from './backend';
 import { DEFAULT_OPTIONS, resolveOptions, type AgentOptions, type ResolvedOptions } from './options';
 import { openOutput } from './output';
 import type { Leak, SocketSnapshot } from './types';
@@ -21,6 +21,21 @@ export type { Endpoint, Leak, LeakKind, Location, Origin, ReportFormat, SocketSn
 // One agent per thread, even when two copies of this package are installed.
 const AGENT = Symbol.for('tcp-leak-agent.agent');
 type Holder = { [AGENT]?: Agent };
+
+/**
+ * Where kernel state comes from in this process: 'native' (the addon),
+ * 'procfs' (Linux without the addon) or 'none' (no kernel state on this
+ * platform, or the choice failed: start() then says why).
+ * TCP_LEAK_AGENT_BACKEND=native|procfs forces one.
+ */
+export const backend: BackendName = (() => {
+  try {
+    return selectBackend().name;
+  } catch {
+    return 'none';
+  }
+})();
+export type { BackendName } from './backend';
 
 /** The running agent of this thread, if any. */
 export function currentAgent(): Agent | undefined {
@@ -54,9 +69,9 @@ export function startWith(readOptions: () => AgentOptions | undefined, names: Se
   try {
     resolved = resolveOptions(readOptions(), names);
     const output = openOutput(resolved.output, names.output ?? 'output');
-    const native = loadNative();
-    if (native.error) throw native.error;
-    const agent = new Agent(resolved, native.binding, output).start();
+    const kernel = selectBackend();
+    if (kernel.notice) output(`tcp-leak-agent: ${kernel.notice}.\n`);
+    const agent = new Agent(resolved, kernel.binding, output, undefined, kernel.name).start();
     (globalThis as Holder)[AGENT] = agent;
     return agent;
   } catch (error) {

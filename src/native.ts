@@ -50,34 +50,32 @@ export interface NativeBinding {
 /** Offsets into a scan row. */
 export const SAMPLE = { state: 0, lastDataSentMs: 1, lastDataRecvMs: 2, unacked: 3, notsentBytes: 4 } as const;
 
-/** The outcome of loading the addon: the binding, or why it is not there. */
-export type NativeLoad = { binding: NativeBinding; error?: undefined } | { binding?: undefined; error: Error };
+/** The outcome of loading the addon: the binding, or why it is not there (absent: no binary for this platform). */
+export type NativeLoad = { binding: NativeBinding; error?: undefined } | { binding?: undefined; error: Error; absent: boolean };
 
 let loaded: NativeLoad | undefined;
 
-/** Loads the compiled addon once. Never throws: a failure is returned with every path tried. */
+/**
+ * Loads the addon once: a local build (build/Release, in a clone) or the
+ * prebuilt binary for this platform shipped in the package (prebuilds/),
+ * found as node-gyp-build finds it. Never throws. Only a missing binary is
+ * `absent`; a binary that exists and fails to load is an error to report.
+ */
 export function loadNative(): NativeLoad {
   if (loaded) return loaded;
-  const candidates = [path.join(__dirname, '..', 'build', 'Release', 'tcp_leak_agent.node')];
-  const failures: string[] = [];
-  for (const candidate of candidates) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      loaded = { binding: require(candidate) as NativeBinding };
-      return loaded;
-    } catch (error) {
-      const err = error as NodeJS.ErrnoException;
-      // "Not there" tries the next path; anything else (a broken or foreign binary) is the answer.
-      if (err.code === 'MODULE_NOT_FOUND') {
-        failures.push(`${candidate}: not found`);
-        continue;
-      }
-      loaded = { error: new Error(`the native addon at ${candidate} failed to load: ${err.message}`) };
-      return loaded;
-    }
+  const root = path.join(__dirname, '..');
+  let file: string;
+  try {
+    file = (require('node-gyp-build') as { path(dir: string): string }).path(root);
+  } catch (error) {
+    const reason = (error as Error).message.split('\n')[0];
+    loaded = { error: new Error(`the native addon is not available (${reason}); build it with "npm run build:native"`), absent: true };
+    return loaded;
   }
-  loaded = {
-    error: new Error(`the native addon was not found (tried ${failures.join('; ')}); build it with "npm run build:native"`),
-  };
+  try {
+    loaded = { binding: require(file) as NativeBinding };
+  } catch (error) {
+    loaded = { error: new Error(`the native addon at ${file} failed to load: ${(error as Error).message}`), absent: false };
+  }
   return loaded;
 }

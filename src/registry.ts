@@ -24,6 +24,9 @@ export interface SocketRecord {
   stallSince: number;
   /** socket.bytesRead at stallSince: any progress ends the stall. */
   stallBytesRead: number;
+  /** socket.bytesWritten when last looked at, and when it last moved (for backends without kernel send times). */
+  writtenSeen: number;
+  writtenAt: number;
   /** The peer's address has been read while connected (Node caches it; it cannot be read once the connection is gone). */
   peerKnown: boolean;
 }
@@ -59,7 +62,7 @@ export class SocketRegistry {
   /** Starts tracking `socket` unless it already is, or has already closed. Returns false when it did not. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): boolean {
     if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return false;
-    const record: SocketRecord = { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, peerKnown: false };
+    const record: SocketRecord = { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: false };
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
     // Our listener must never be the one that trips a MaxListenersExceededWarning,

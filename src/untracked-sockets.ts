@@ -64,7 +64,7 @@ export class UntrackedSockets {
       const lastDataSentMs = rows[i * stride + SAMPLE.lastDataSentMs]!;
       const leaked =
         !sighting.reported &&
-        (judgement === 'exit' ? seenBefore : age >= closeWaitMs && (state === TCP_CLOSE || lastDataSentMs >= closeWaitMs));
+        (judgement === 'exit' ? seenBefore : age >= closeWaitMs && (state === TCP_CLOSE || lastDataSentMs < 0 || lastDataSentMs >= closeWaitMs));
       if (!leaked) continue;
       sighting.reported = true;
       leaks.push(this.describe(candidates[i]!, state, age, lastDataSentMs, sighting.firstSeen, judgement === 'exit'));

@@ -1,0 +1,94 @@
+// The procfs backend and the addon, asked about the same real sockets, must agree.
+import * as net from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadNative, SAMPLE, type NativeBinding } from '../src/native';
+import { createProcfsBackend } from '../src/procfs-backend';
+import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/tcp-states';
+import { waitFor } from './loopback';
+
+const native = loadNative().binding as NativeBinding;
+const procfs = createProcfsBackend();
+const cleanups: Array<() => void> = [];
+afterAll(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+const fdOf = (handle: net.Socket | net.Server) => (handle as unknown as { _handle: { fd: number } })._handle.fd;
+
+function states(binding: NativeBinding, fds: number[]): number[] {
+  const out = new Int32Array(fds.length * binding.SAMPLE_STRIDE);
+  binding.scanSockets(Int32Array.from(fds), fds.length, out);
+  return fds.map((_, i) => out[i * binding.SAMPLE_STRIDE + SAMPLE.state]!);
+}
+
+async function listen(host: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  const server = net.createServer({ allowHalfOpen: true }, onConnection);
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  cleanups.push(() => server.close());
+  return server;
+}
+
+/** A client; paused ones never read, so what arrives stays in the kernel. */
+async function connect(server: net.Server, host: string, paused = false): Promise<net.Socket> {
+  const socket = net.connect({ port: (server.address() as net.AddressInfo).port, host, allowHalfOpen: true });
+  if (paused) socket.pause();
+  socket.on('error', () => {});
+  cleanups.push(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  return socket;
+}
+
+describe('the procfs backend agrees with the addon', () => {
+  it('on state, addresses and unread bytes of listening, connected, CLOSE_WAIT and closed sockets (IPv4 and IPv6)', async () => {
+    const accepted: net.Socket[] = [];
+    const keep = (socket: net.Socket) => {
+      socket.on('error', () => {});
+      accepted.push(socket);
+      cleanups.push(() => socket.destroy());
+    };
+    const v4 = await listen('127.0.0.1', keep);
+    const v6 = await listen('::1', keep);
+    const banner = await listen('127.0.0.1', (socket) => {
+      socket.on('error', () => {});
+      socket.end('HELLO\r\n'); // data, then FIN: the client sits in CLOSE_WAIT with 7 unread bytes
+    });
+    const idle4 = await connect(v4, '127.0.0.1');
+    const idle6 = await connect(v6, '::1');
+    const closeWait = await connect(banner, '127.0.0.1', true);
+    // A client whose connection is over (reset by the peer) but whose descriptor is still open: CLOSE.
+    const reset = await connect(v4, '127.0.0.1', true);
+    await waitFor('the accepted sockets', () => accepted.length === 3);
+    const resetPeer = accepted.find((socket) => socket.remotePort === reset.localPort)!;
+    resetPeer.resetAndDestroy();
+
+    const fds = [fdOf(v4), fdOf(v6), fdOf(idle4), fdOf(idle6), fdOf(closeWait), fdOf(reset)];
+    await waitFor('CLOSE_WAIT and CLOSE', () => {
+      const now = states(native, fds);
+      return now[4] === TCP_CLOSE_WAIT && now[5] === TCP_CLOSE;
+    });
+    const expected = states(native, fds);
+    expect(expected.slice(2)).toEqual([TCP_ESTABLISHED, TCP_ESTABLISHED, TCP_CLOSE_WAIT, TCP_CLOSE]);
+    expect(states(procfs, fds)).toEqual(expected);
+
+    for (const fd of fds.slice(0, 5)) expect(procfs.readEndpoints(fd), `fd ${fd}`).toEqual(native.readEndpoints(fd));
+    // A connection that is over is in no table of /proc/net: procfs cannot name its addresses
+    // (reports of tracked sockets take them from Node, which read them while connected).
+    expect(procfs.readEndpoints(fdOf(reset))).toEqual({ local: null, remote: null });
+    expect(procfs.inspectSocket(fdOf(closeWait)).unreadBytes).toBe(native.inspectSocket(fdOf(closeWait)).unreadBytes);
+    expect(native.inspectSocket(fdOf(closeWait)).unreadBytes).toBe(7);
+
+    const listed = (binding: NativeBinding) => {
+      const { fds: all, inodes } = binding.listTcpDescriptors();
+      return Array.from(all, (fd, i) => `${fd}:${inodes[i]}`).sort();
+    };
+    expect(listed(procfs)).toEqual(listed(native));
+  });
+
+  it('calls a closed descriptor and a pipe what the addon calls them', () => {
+    // Descriptor 2 is a pipe or a file under the test runner, never a TCP socket; 100000 is never open.
+    const [nativeStates, procfsStates] = [states(native, [2, 100000]), states(procfs, [2, 100000])];
+    expect(nativeStates.every((state) => state < 0)).toBe(true);
+    expect(procfsStates.every((state) => state < 0)).toBe(true);
+    expect(procfsStates[1]).toBe(nativeStates[1]);
+  });
+});
