@@ -2,6 +2,7 @@
 import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative, SAMPLE, type NativeBinding } from '../src/native';
+import { selectBackend } from '../src/backend';
 import { createProcfsBackend } from '../src/procfs-backend';
 import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/tcp-states';
 import { waitFor } from './loopback';
@@ -90,5 +91,14 @@ describe('the procfs backend agrees with the addon', () => {
     expect(nativeStates.every((state) => state < 0)).toBe(true);
     expect(procfsStates.every((state) => state < 0)).toBe(true);
     expect(procfsStates[1]).toBe(nativeStates[1]);
+  });
+});
+
+describe('choosing the backend', () => {
+  it('takes TCP_LEAK_AGENT_BACKEND, and names the setting, the value and what is accepted when it is wrong', () => {
+    expect(selectBackend('procfs', 'linux').name).toBe('procfs');
+    expect(selectBackend('native', 'linux').name).toBe('native');
+    expect(() => selectBackend('kernel', 'linux')).toThrow('TCP_LEAK_AGENT_BACKEND="kernel" is not accepted: expected "native" or "procfs"');
+    expect(() => selectBackend('procfs', 'darwin')).toThrow("TCP_LEAK_AGENT_BACKEND=\"procfs\" is not accepted: procfs needs Linux's /proc; this is darwin");
   });
 });
