@@ -11,11 +11,13 @@ const cases: Array<{
   family?: 'IPv4' | 'IPv6';
   nodeArgs?: string[];
   kind?: 'close-wait' | 'descriptor-without-connection' | 'stalled-reader';
+  /** The body may fill the kernel's buffers before the server's FIN fits: then it is a stalled reader. */
+  orStalled?: boolean;
   cause: string;
 }> = [
   { fixture: 'http-get-unread-body.js', origin: 'client', cause: 'unread-http-response' },
   { fixture: 'fetch-unread-body.js', origin: 'client', cause: 'unread-fetch-body' },
-  { fixture: 'https-get-unread-body.js', origin: 'client', cause: 'unread-http-response' },
+  { fixture: 'https-get-unread-body.js', origin: 'client', orStalled: true, cause: 'unread-http-response' },
   { fixture: 'net-banner-never-read.js', origin: 'client', cause: 'unread' },
   { fixture: 'net-banner-never-read.js', origin: 'client', args: ['::1'], family: 'IPv6', cause: 'unread' },
   { fixture: 'half-open-client-never-ends.js', origin: 'client', cause: 'eof-not-ended' },
@@ -28,18 +30,19 @@ const cases: Array<{
 ];
 
 describe.concurrent('a leaked socket is reported with the line that made it', () => {
-  for (const { fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait', cause } of cases) {
+  for (const { fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait', orStalled, cause } of cases) {
     const state = { 'close-wait': 'CLOSE_WAIT', 'descriptor-without-connection': 'CLOSE', 'stalled-reader': 'ESTABLISHED' }[kind];
     it(`${fixture}${args ? ` ${args.join(' ')}` : ''}${nodeArgs ? ` (${nodeArgs.join(' ')})` : ''}`, async () => {
       // A CLOSE_WAIT case must not race a stall verdict on a slow machine (the body sits unread
       // until the FIN lands): only the stalled-reader case keeps the short stall time.
-      const env = kind === 'stalled-reader' ? FAST : { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' };
+      const env = kind === 'stalled-reader' || orStalled ? FAST : { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' };
       const result = await runFixture(fixture, { env, args, nodeArgs });
       expect(result.code, explain(result)).toBe(0);
       expect(result.leaks, explain(result)).toHaveLength(1);
       const [leak] = result.leaks;
       expect(leak!.location, explain(result)).toMatchObject({ file: path.join(FIXTURES, fixture), line: markerLine(fixture) });
-      expect(leak).toMatchObject({ kind, state, origin, atExit: false, cause: { code: cause } });
+      const stalled = orStalled && leak!.kind === 'stalled-reader';
+      expect(leak).toMatchObject({ kind: stalled ? 'stalled-reader' : kind, state: stalled ? 'ESTABLISHED' : state, origin, atExit: false, cause: { code: cause } });
       expect(leak!.closeWaitMs).toBeGreaterThanOrEqual(300);
       expect(leak!.local?.family).toBe(family);
       expect(leak!.fd).toBeGreaterThan(2);
