@@ -5,9 +5,7 @@
 // detector then watches socket.bytesWritten instead, as with /proc.
 #include "tcp_reader.h"
 
-#include <arpa/inet.h>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,8 +16,21 @@
 #include <unistd.h>
 
 namespace tcp_leak_agent {
-
 namespace {
+
+#if defined(__APPLE__)
+using KernelInfo = tcp_connection_info;
+constexpr int kInfoOption = TCP_CONNECTION_INFO;
+#else
+using KernelInfo = tcp_info;
+constexpr int kInfoOption = TCP_INFO;
+#endif
+
+int QueryInfo(int fd, KernelInfo* info, socklen_t* len) {
+  std::memset(info, 0, sizeof(*info));
+  *len = sizeof(*info);
+  return getsockopt(fd, IPPROTO_TCP, kInfoOption, info, len) == 0 ? 0 : errno;
+}
 
 // BSD TCPS_* (netinet/tcp_fsm.h) to Linux TCP_* (include/net/tcp_states.h).
 int32_t ToLinuxState(int bsd_state) {
@@ -39,8 +50,6 @@ int32_t ToLinuxState(int bsd_state) {
   }
 }
 
-int32_t Clamp(uint64_t value) { return value > INT32_MAX ? INT32_MAX : static_cast<int32_t>(value); }
-
 // Bytes received and not read (FIONREAD) and bytes not yet acknowledged (SO_NWRITE on macOS,
 // FIONWRITE on FreeBSD).
 void ReadQueues(int fd, int64_t* unread, int64_t* unsent) {
@@ -54,117 +63,53 @@ void ReadQueues(int fd, int64_t* unread, int64_t* unsent) {
 #endif
 }
 
-void ToEndpoint(const sockaddr_storage& address, Endpoint* out) {
-  out->address[0] = '\0';
-  out->port = 0;
-  out->family = 0;
-  if (address.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
-    inet_ntop(AF_INET, &v4->sin_addr, out->address, sizeof(out->address));
-    out->port = ntohs(v4->sin_port);
-    out->family = 4;
-  } else if (address.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
-    inet_ntop(AF_INET6, &v6->sin6_addr, out->address, sizeof(out->address));
-    out->port = ntohs(v6->sin6_port);
-    out->family = 6;
-  }
-}
-
 }  // namespace
 
-#if defined(__APPLE__)
-
 int ReadTcpSample(int fd, TcpSample* out) {
-  tcp_connection_info info;
-  socklen_t len = sizeof(info);
-  std::memset(&info, 0, sizeof(info));
-  if (getsockopt(fd, IPPROTO_TCP, TCP_CONNECTION_INFO, &info, &len) != 0) return errno;
+  KernelInfo info;
+  socklen_t len;
+  if (int err = QueryInfo(fd, &info, &len)) return err;
   out->state = ToLinuxState(info.tcpi_state);
   out->last_data_sent_ms = -1;
-  out->last_data_recv_ms = -1;
-  out->unacked = Clamp(info.tcpi_snd_sbbytes);
   out->notsent_bytes = -1;
+#if defined(__APPLE__)
+  out->last_data_recv_ms = -1;
+  out->unacked = ClampToInt32(info.tcpi_snd_sbbytes);
+#else
+  out->last_data_recv_ms = ClampToInt32(info.tcpi_last_data_recv);
+  out->unacked = -1;
+#endif
   return 0;
 }
 
 int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
-  tcp_connection_info info;
-  socklen_t len = sizeof(info);
-  std::memset(&info, 0, sizeof(info));
+  KernelInfo info;
+  socklen_t len;
   *syscall = "getsockopt";
-  if (getsockopt(fd, IPPROTO_TCP, TCP_CONNECTION_INFO, &info, &len) != 0) return errno;
+  if (int err = QueryInfo(fd, &info, &len)) return err;
+  out->info_length = static_cast<int32_t>(len);
   out->state = ToLinuxState(info.tcpi_state);
-  out->retransmits = Clamp(info.tcpi_txretransmitpackets);
   out->backoff = -1;
-  out->rto_us = static_cast<int64_t>(info.tcpi_rto) * 1000;     // ms
-  out->rtt_us = static_cast<int64_t>(info.tcpi_srtt) * 1000;    // ms
-  out->rttvar_us = static_cast<int64_t>(info.tcpi_rttvar) * 1000;
   out->unacked = -1;
   out->last_data_sent_ms = -1;
-  out->last_data_recv_ms = -1;
   out->last_ack_recv_ms = -1;
   out->bytes_acked = -1;
+#if defined(__APPLE__)
+  out->retransmits = ClampToInt32(info.tcpi_txretransmitpackets);
+  out->rto_us = static_cast<int64_t>(info.tcpi_rto) * 1000;  // macOS reports ms
+  out->rtt_us = static_cast<int64_t>(info.tcpi_srtt) * 1000;
+  out->rttvar_us = static_cast<int64_t>(info.tcpi_rttvar) * 1000;
+  out->last_data_recv_ms = -1;
   out->bytes_received = static_cast<double>(info.tcpi_rxbytes);
-  out->info_length = static_cast<int32_t>(len);
-  ReadQueues(fd, &out->unread_bytes, &out->unsent_bytes);
-  return 0;
-}
-
-#else  // FreeBSD
-
-int ReadTcpSample(int fd, TcpSample* out) {
-  tcp_info info;
-  socklen_t len = sizeof(info);
-  std::memset(&info, 0, sizeof(info));
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return errno;
-  out->state = ToLinuxState(info.tcpi_state);
-  out->last_data_sent_ms = -1;
-  out->last_data_recv_ms = Clamp(info.tcpi_last_data_recv);
-  out->unacked = -1;
-  out->notsent_bytes = -1;
-  return 0;
-}
-
-int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
-  tcp_info info;
-  socklen_t len = sizeof(info);
-  std::memset(&info, 0, sizeof(info));
-  *syscall = "getsockopt";
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return errno;
-  out->state = ToLinuxState(info.tcpi_state);
+#else
   out->retransmits = -1;
-  out->backoff = -1;
-  out->rto_us = info.tcpi_rto;
+  out->rto_us = info.tcpi_rto;  // FreeBSD reports µs
   out->rtt_us = info.tcpi_rtt;
   out->rttvar_us = info.tcpi_rttvar;
-  out->unacked = -1;
-  out->last_data_sent_ms = -1;
   out->last_data_recv_ms = info.tcpi_last_data_recv;
-  out->last_ack_recv_ms = -1;
-  out->bytes_acked = -1;
   out->bytes_received = -1;
-  out->info_length = static_cast<int32_t>(len);
-  ReadQueues(fd, &out->unread_bytes, &out->unsent_bytes);
-  return 0;
-}
-
 #endif
-
-int ReadEndpoints(int fd, Endpoint* local, Endpoint* remote) {
-  sockaddr_storage address;
-  socklen_t len = sizeof(address);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &len) != 0) return errno;
-  ToEndpoint(address, local);
-  len = sizeof(address);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &len) != 0) {
-    if (errno != ENOTCONN) return errno;
-    remote->address[0] = '\0';
-    remote->port = 0;
-    remote->family = 0;
-    return 0;
-  }
-  ToEndpoint(address, remote);
+  ReadQueues(fd, &out->unread_bytes, &out->unsent_bytes);
   return 0;
 }
 

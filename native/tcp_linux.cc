@@ -4,7 +4,6 @@
 // late field is read only when the returned length covers it.
 #include "tcp_reader.h"
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstdlib>
 #include <dirent.h>
@@ -19,16 +18,9 @@
 #include <sys/socket.h>
 
 namespace tcp_leak_agent {
-namespace {
 
 #define HAS_FIELD(len, field) \
   ((len) >= offsetof(struct tcp_info, field) + sizeof(((struct tcp_info*)0)->field))
-
-int32_t ClampToInt32(uint64_t value) {
-  return value > INT32_MAX ? INT32_MAX : static_cast<int32_t>(value);
-}
-
-}  // namespace
 
 int ReadTcpSample(int fd, TcpSample* out) {
   struct tcp_info info;
@@ -71,44 +63,6 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
   out->unread_bytes = queued;
   if (ioctl(fd, SIOCOUTQ, &queued) != 0) return errno;
   out->unsent_bytes = queued;
-  return 0;
-}
-
-namespace {
-
-void ToEndpoint(const sockaddr_storage& address, Endpoint* out) {
-  out->family = 0;
-  out->port = 0;
-  out->address[0] = '\0';
-  if (address.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
-    inet_ntop(AF_INET, &in->sin_addr, out->address, sizeof(out->address));
-    out->port = ntohs(in->sin_port);
-    out->family = 4;
-  } else if (address.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
-    inet_ntop(AF_INET6, &in6->sin6_addr, out->address, sizeof(out->address));
-    out->port = ntohs(in6->sin6_port);
-    out->family = 6;
-  }
-}
-
-}  // namespace
-
-int ReadEndpoints(int fd, Endpoint* local, Endpoint* remote) {
-  sockaddr_storage address;
-  socklen_t len = sizeof(address);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &len) != 0) return errno;
-  ToEndpoint(address, local);
-  len = sizeof(address);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &len) != 0) {
-    if (errno != ENOTCONN) return errno;
-    remote->family = 0;
-    remote->port = 0;
-    remote->address[0] = '\0';
-    return 0;
-  }
-  ToEndpoint(address, remote);
   return 0;
 }
 

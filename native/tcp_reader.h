@@ -1,8 +1,9 @@
-// Kernel TCP state for one descriptor. The platform file (tcp_linux.cc) fills
+// Kernel TCP state for one descriptor. The platform file (tcp_linux.cc, tcp_bsd.cc) fills
 // these; addon.cc turns them into JavaScript values. Nothing here allocates.
 #ifndef TCP_LEAK_AGENT_TCP_READER_H_
 #define TCP_LEAK_AGENT_TCP_READER_H_
 
+#include <climits>
 #include <cstdint>
 
 namespace tcp_leak_agent {
@@ -44,12 +45,17 @@ struct Endpoint {
   int family;
 };
 
+// Kernel counters are wider than a scan row's int32 fields; saturate rather than wrap.
+inline int32_t ClampToInt32(uint64_t value) {
+  return value > INT32_MAX ? INT32_MAX : static_cast<int32_t>(value);
+}
+
 // Each returns 0 on success or an errno value; *syscall names the call that
 // failed so the JavaScript error can say which one.
 int ReadTcpSample(int fd, TcpSample* out);
 int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall);
 
-// getsockname / getpeername. A finished connection has no peer (ENOTCONN).
+// getsockname / getpeername (tcp_posix.cc). A finished connection has no peer (ENOTCONN).
 int ReadEndpoints(int fd, Endpoint* local, Endpoint* remote);
 
 // Calls visit(fd, inode) for each open descriptor of this process that is a

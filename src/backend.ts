@@ -1,5 +1,5 @@
 import { InvalidSettingError } from './options';
-import { loadNative, type NativeBinding } from './native';
+import { loadNative, SAMPLE_STRIDE, type NativeBinding } from './native';
 import { createProcfsBackend } from './procfs-backend';
 
 /**
@@ -44,6 +44,25 @@ export function selectBackend(requested = process.env.TCP_LEAK_AGENT_BACKEND, pl
   };
 }
 
+let chosen: { backend: KernelBackend } | { error: unknown } | undefined;
+
+/**
+ * The backend of this process: selectBackend() with this environment, chosen
+ * once (the `backend` export and start() must agree, and the addon is loaded
+ * once). Throws what selectBackend threw, each time it is asked.
+ */
+export function processBackend(): KernelBackend {
+  if (!chosen) {
+    try {
+      chosen = { backend: selectBackend() };
+    } catch (error) {
+      chosen = { error };
+    }
+  }
+  if ('error' in chosen) throw chosen.error;
+  return chosen.backend;
+}
+
 /** A backend that knows no state: every socket reads as state 0 (unknown), which no check calls a leak. */
 function unavailableBackend(): NativeBinding {
   const unsupported = () => {
@@ -52,8 +71,8 @@ function unavailableBackend(): NativeBinding {
     return error;
   };
   return {
-    SAMPLE_STRIDE: 5,
-    scanSockets: (_fds, count, out) => void out.fill(0, 0, count * 5),
+    SAMPLE_STRIDE,
+    scanSockets: (_fds, count, out) => void out.fill(0, 0, count * SAMPLE_STRIDE),
     inspectSocket: () => {
       throw unsupported();
     },

@@ -5,7 +5,7 @@
 import { Agent, notRunning } from './agent';
 import type { VerifyOptions } from './checks';
 import { ignoreSockets, type SocketIgnore } from './ignore';
-import { selectBackend, type BackendName } from './backend';
+import { processBackend, type BackendName } from './backend';
 import { DEFAULT_OPTIONS, resolveOptions, type AgentOptions, type ResolvedOptions } from './options';
 import { openOutput } from './output';
 import type { Leak, SocketSnapshot } from './types';
@@ -30,7 +30,7 @@ type Holder = { [AGENT]?: Agent };
  */
 export const backend: BackendName = (() => {
   try {
-    return selectBackend().name;
+    return processBackend().name;
   } catch {
     return 'none';
   }
@@ -69,7 +69,7 @@ export function startWith(readOptions: () => AgentOptions | undefined, names: Se
   try {
     resolved = resolveOptions(readOptions(), names);
     const output = openOutput(resolved.output, names.output ?? 'output');
-    const kernel = selectBackend();
+    const kernel = processBackend();
     if (kernel.notice) output(`tcp-leak-agent: ${kernel.notice}.\n`);
     const agent = new Agent(resolved, kernel.binding, output, undefined, kernel.name).start();
     (globalThis as Holder)[AGENT] = agent;

@@ -49,6 +49,8 @@ export interface NativeBinding {
 
 /** Offsets into a scan row. */
 export const SAMPLE = { state: 0, lastDataSentMs: 1, lastDataRecvMs: 2, unacked: 3, notsentBytes: 4 } as const;
+/** Int32s per scan row, for the backends written in JavaScript (the addon reports its own). */
+export const SAMPLE_STRIDE = 5;
 
 /** The outcome of loading the addon: the binding, or why it is not there (absent: no binary for this platform). */
 export type NativeLoad = { binding: NativeBinding; error?: undefined } | { binding?: undefined; error: Error; absent: boolean };

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { BroadcastChannel } from 'node:worker_threads';
-import type { NativeBinding, NativeEndpoint, TcpDetail } from './native';
+import { SAMPLE, SAMPLE_STRIDE, type NativeBinding, type NativeEndpoint, type TcpDetail } from './native';
 import { TCP_CLOSE } from './tcp-states';
 
 /**
@@ -20,7 +20,6 @@ import { TCP_CLOSE } from './tcp-states';
 
 const ENOENT_ROW = -9; // -EBADF: the descriptor is closed
 const NOT_TCP = -88; // -ENOTSOCK (the scanner forgets such sockets)
-const STRIDE = 5;
 // TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING: states in which the peer's FIN has arrived.
 const FIN_RECEIVED = new Set([6, 8, 9, 11]);
 
@@ -94,11 +93,33 @@ function readTable(file: string, family: 'IPv4' | 'IPv6', into: Map<number, TcpR
   }
 }
 
+let scannedThisTurn: Map<number, TcpRow> | undefined;
+
+/** The TCP tables, read now. A scan's read is kept until the end of the synchronous turn. */
 function readTcpTables(): Map<number, TcpRow> {
   const rows = new Map<number, TcpRow>();
   readTable('/proc/self/net/tcp', 'IPv4', rows);
   readTable('/proc/self/net/tcp6', 'IPv6', rows);
   return rows;
+}
+
+/**
+ * For questions about one socket (unread bytes, addresses): the tables the
+ * scan just read, when asked in the same synchronous turn, as the detector
+ * does for each paused socket right after a scan; otherwise a fresh read.
+ * Without this, every such question would read the whole tables again.
+ */
+function tablesForOneSocket(): Map<number, TcpRow> {
+  return scannedThisTurn ?? readTcpTables();
+}
+
+function keepForThisTurn(tables: Map<number, TcpRow>): void {
+  if (!scannedThisTurn) {
+    queueMicrotask(() => {
+      scannedThisTurn = undefined;
+    });
+  }
+  scannedThisTurn = tables;
 }
 
 /**
@@ -196,21 +217,23 @@ function descriptorLimit(): { soft: number; hard: number } {
 export function createProcfsBackend(): NativeBinding {
   const tracked = new TrackedAcrossThreads();
   return {
-    SAMPLE_STRIDE: STRIDE,
+    SAMPLE_STRIDE,
     scanSockets(fds, count, out) {
-      const resolver = new DescriptorResolver(readTcpTables());
+      const tables = readTcpTables();
+      keepForThisTurn(tables);
+      const resolver = new DescriptorResolver(tables);
       for (let i = 0; i < count; i++) {
         const { row, state } = resolver.resolve(fds[i]!);
-        const base = i * STRIDE;
-        out[base] = state;
-        out[base + 1] = -1; // last data sent: not in procfs
-        out[base + 2] = -1; // last data received: not in procfs
-        out[base + 3] = row?.txQueue ?? 0;
-        out[base + 4] = 0;
+        const base = i * SAMPLE_STRIDE;
+        out[base + SAMPLE.state] = state;
+        out[base + SAMPLE.lastDataSentMs] = -1; // not in procfs
+        out[base + SAMPLE.lastDataRecvMs] = -1; // not in procfs
+        out[base + SAMPLE.unacked] = row?.txQueue ?? 0;
+        out[base + SAMPLE.notsentBytes] = 0;
       }
     },
     inspectSocket(fd): TcpDetail {
-      const { row, state } = new DescriptorResolver(readTcpTables()).resolve(fd);
+      const { row, state } = new DescriptorResolver(tablesForOneSocket()).resolve(fd);
       if (state < 0) {
         const error = new Error(`${state === NOT_TCP ? 'ENOTSOCK' : 'EBADF'}: fd ${fd} is not an open TCP socket`) as NodeJS.ErrnoException & { fd: number };
         Object.assign(error, { code: state === NOT_TCP ? 'ENOTSOCK' : 'EBADF', errno: state, syscall: 'readlink', fd });
@@ -236,7 +259,7 @@ export function createProcfsBackend(): NativeBinding {
     },
     getDescriptorLimit: descriptorLimit,
     readEndpoints(fd) {
-      const { row } = new DescriptorResolver(readTcpTables()).resolve(fd);
+      const { row } = new DescriptorResolver(tablesForOneSocket()).resolve(fd);
       if (!row) return { local: null, remote: null };
       const connected = row.remote.port !== 0;
       return { local: row.local, remote: connected ? row.remote : null };

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeaks, formatLeaks, SocketLeakError, snapshot, start, stop, verifyNoLeaks, type Leak } from '../src/index';
 import { bannerServer, closeAll, leakOne, silentClient, waitFor } from './loopback';
+import { escapeRegExp } from './helpers';
 
 // Where the helpers open their sockets: the line a report must name.
 const LOOPBACK = path.join(__dirname, 'loopback.ts');
@@ -93,7 +94,7 @@ describe('the API', () => {
     const socket = await leakOne();
     const error = (await verifyNoLeaks({ timeoutMs: 200 }).catch((e: unknown) => e)) as SocketLeakError;
     const text = formatLeaks(error.leaks, 'text');
-    expect(text.split('\n')[0]).toMatch(new RegExp(`^${LOOPBACK.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+`));
+    expect(text.split('\n')[0]).toMatch(new RegExp(`^${escapeRegExp(LOOPBACK)}:\\d+:\\d+`));
     expect(text).toContain('What to do:');
     const json = formatLeaks(error.leaks, 'json').trim().split('\n');
     expect(json).toHaveLength(1);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Leak } from '../src/types';
 
@@ -31,21 +32,51 @@ export const FAST = {
 };
 
 /** Runs a fixture under the real preload in a child process, from the repository root. */
-export function runFixture(fixture: string, options: RunOptions = {}): Promise<RunResult> {
+export async function runFixture(fixture: string, options: RunOptions = {}): Promise<RunResult> {
   const nodeArgs = options.nodeArgs ?? ['--require', 'tcp-leak-agent/register'];
+  const result = await runNode([...nodeArgs, path.join(FIXTURES, fixture), ...(options.args ?? [])], {
+    cwd: ROOT,
+    env: options.env,
+    timeoutMs: options.timeoutMs ?? 45_000,
+  });
+  return { ...result, leaks: parseLeaks(result.stderr) };
+}
+
+/**
+ * Runs `node <args>` (a fixture, or a real test runner) in a child process and
+ * resolves with its exit code and output; never rejects. The child gets this
+ * environment without what would make it part of this test run: vitest's
+ * variables, NODE_OPTIONS and node:test's child marker.
+ */
+export function runNode(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
-  for (const key of Object.keys(env)) if (key.startsWith('NODE_OPTIONS') || key.startsWith('VITEST')) delete env[key];
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('VITEST') || key.startsWith('NODE_OPTIONS') || key === 'NODE_TEST_CONTEXT') delete env[key];
+  }
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [...nodeArgs, path.join(FIXTURES, fixture), ...(options.args ?? [])],
-      { cwd: ROOT, env, timeout: options.timeoutMs ?? 45_000, maxBuffer: 16 * 1024 * 1024 },
+      args,
+      { cwd: options.cwd, env, timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout, stderr, leaks: parseLeaks(stderr) });
+        resolve({ code, stdout, stderr });
       },
     );
   });
+}
+
+/** A fresh file path for a runner's JSON report. */
+export function reportFile(runner: string): string {
+  return path.join(mkdtempSync(path.join(tmpdir(), `tcp-leak-agent-${runner}-`)), 'report.json');
+}
+
+/** Escapes text (a file path) for use inside a RegExp. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export function parseLeaks(text: string): Leak[] {

@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, markerLine, ROOT } from './helpers';
+import { escapeRegExp, FIXTURES, markerLine, reportFile, ROOT, runNode } from './helpers';
 
 const PROJECT = path.join(FIXTURES, 'jest-project');
-const SPEC = path.join(PROJECT, 'orders.test.js');
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const API = path.join(FIXTURES, 'orders-api.cjs');
 
 interface JestReport {
   numFailedTests: number;
@@ -20,22 +17,14 @@ interface JestReport {
 }
 
 /** Runs the real jest on the fixture project and returns its own JSON report. */
-function runJest(args: string[]): Promise<{ code: number | null; report: JestReport; output: string }> {
-  const outputFile = path.join(mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-jest-')), 'report.json');
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('VITEST') || key === 'NODE_OPTIONS') delete env[key];
+async function runJest(args: string[]): Promise<{ code: number | null; report: JestReport; output: string }> {
+  const outputFile = reportFile('jest');
   const jest = path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [jest, '--rootDir', PROJECT, '--ci', '--json', `--outputFile=${outputFile}`, ...args],
-      { cwd: PROJECT, env, timeout: 90_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, report: JSON.parse(readFileSync(outputFile, 'utf8')) as JestReport, output: stdout + stderr });
-      },
-    );
+  const { code, stdout, stderr } = await runNode([jest, '--rootDir', PROJECT, '--ci', '--json', `--outputFile=${outputFile}`, ...args], {
+    cwd: PROJECT,
+    timeoutMs: 90_000,
   });
+  return { code, report: JSON.parse(readFileSync(outputFile, 'utf8')) as JestReport, output: stdout + stderr };
 }
 
 describe.concurrent('tcp-leak-agent/jest', () => {
@@ -50,12 +39,12 @@ describe.concurrent('tcp-leak-agent/jest', () => {
       expect(tests['orders schedules a refresh']?.status).toBe('passed');
       expect(tests['orders counts orders']?.status).toBe('passed');
       expect(tests['orders exports orders']?.status).toBe('failed');
-      const line = markerLine('jest-project/orders.test.js');
+      const line = markerLine('orders-api.cjs');
       const message = tests['orders exports orders']!.failureMessages[0]!;
-      expect(message).toMatch(new RegExp(`^SocketLeakError: ${escape(SPEC)}:${line}:\\d+ in get: leaked TCP socket, stuck in CLOSE_WAIT`));
+      expect(message).toMatch(new RegExp(`^SocketLeakError: ${escapeRegExp(API)}:${line}:\\d+: leaked TCP socket, stuck in CLOSE_WAIT`));
       expect(message).toContain('opened by the test "orders exports orders"');
       // The refresh timer's leak showed after its test ended: the file's afterAll fails, naming it.
-      expect(orders.message).toMatch(new RegExp(`${escape(SPEC)}:${line}:\\d+ in get: leaked TCP socket`));
+      expect(orders.message).toMatch(new RegExp(`${escapeRegExp(API)}:${line}:\\d+: leaked TCP socket`));
       expect(orders.message).toContain('(found after the test "orders schedules a refresh" had ended)');
       // A clean file, run after it (in the same process with --runInBand), passes untouched.
       const inventory = files['inventory.test.js']!;

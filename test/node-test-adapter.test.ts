@@ -1,24 +1,14 @@
-import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, markerLine } from './helpers';
+import { escapeRegExp, FIXTURES, markerLine, runNode } from './helpers';
 
 const PROJECT = path.join(FIXTURES, 'node-test-project');
-const SPEC = path.join(PROJECT, 'orders.test.mjs');
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const API = path.join(FIXTURES, 'orders-api.cjs');
 
 /** Runs the real `node --test` on the fixture project with the TAP reporter; returns its output. */
-function runNodeTest(args: string[], file = 'orders.test.mjs', extraEnv: Record<string, string> = {}): Promise<{ code: number | null; tap: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
-  for (const key of Object.keys(env)) if (key.startsWith('VITEST') || key.startsWith('NODE_') || key === 'TCP_LEAK_AGENT_OUTPUT') delete env[key];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--test', '--test-reporter=tap', ...args, file],
-      { cwd: PROJECT, env, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, tap: stdout + stderr }),
-    );
-  });
+async function runNodeTest(args: string[], file = 'orders.test.mjs', env: Record<string, string> = {}): Promise<{ code: number | null; tap: string }> {
+  const { code, stdout, stderr } = await runNode(['--test', '--test-reporter=tap', ...args, file], { cwd: PROJECT, env });
+  return { code, tap: stdout + stderr };
 }
 
 /** "ok" or "not ok" for each test TAP names, by name. */
@@ -39,13 +29,13 @@ describe.concurrent('tcp-leak-agent/node-test', () => {
         'schedules a refresh': 'ok',
         'counts orders': 'ok',
       });
-      const line = markerLine('node-test-project/orders.test.mjs');
+      const line = markerLine('orders-api.cjs');
       // The failing test's error is the report, headline first.
       const failure = tap.slice(tap.indexOf('not ok 2 - exports orders'));
-      expect(failure).toMatch(new RegExp(`error: \\|-\\n\\s+${escape(SPEC)}:${line}:\\d+: leaked TCP socket, stuck in CLOSE_WAIT`));
+      expect(failure).toMatch(new RegExp(`error: \\|-\\n\\s+${escapeRegExp(API)}:${line}:\\d+: leaked TCP socket, stuck in CLOSE_WAIT`));
       expect(failure).toContain('opened by the test "orders > exports orders"');
       // The timer that "schedules a refresh" left behind leaked after the test ended: the file fails, naming it.
-      expect(tap).toMatch(new RegExp(`# ${escape(SPEC)}:${line}:\\d+: leaked TCP socket`));
+      expect(tap).toMatch(new RegExp(`# ${escapeRegExp(API)}:${line}:\\d+: leaked TCP socket`));
       expect(tap).toContain('# (found after the test "orders > schedules a refresh" had ended)');
     });
   }
@@ -64,7 +54,7 @@ describe.concurrent('tcp-leak-agent/node-test', () => {
     expect(results(strictRun.tap)).toEqual({ 'warms the pool': 'not ok' });
     const pool = path.join(PROJECT, 'pool.test.mjs');
     const line = markerLine('node-test-project/pool.test.mjs', 'OPENED');
-    expect(strictRun.tap).toMatch(new RegExp(`error: \\|-\\n\\s+${escape(pool)}:${line}:\\d+: TCP socket left open at the end of its test \\(strict check\\)`));
+    expect(strictRun.tap).toMatch(new RegExp(`error: \\|-\\n\\s+${escapeRegExp(pool)}:${line}:\\d+: TCP socket left open at the end of its test \\(strict check\\)`));
     expect(ignored.code, ignored.tap).toBe(0);
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
+import { escapeRegExp, explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
 
 const source = path.join(FIXTURES, 'typescript', 'unread-body.ts');
 
@@ -25,7 +25,7 @@ describe('with source maps', () => {
     expect(result.code, explain(result)).toBe(0);
     const line = markerLine('typescript/unread-body.ts');
     const lines = result.stderr.split('\n');
-    expect(lines[0], explain(result)).toMatch(new RegExp(`^${source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:\\d+ in fetchReport: `));
+    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(source)}:${line}:\\d+ in fetchReport: `));
     expect(result.stderr).toContain(`${line} |   http.get(request, () => {}); // LEAK`);
   });
 

@@ -1,34 +1,24 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, markerLine, ROOT } from './helpers';
+import { escapeRegExp, FIXTURES, markerLine, reportFile, ROOT, runNode } from './helpers';
 
 const PROJECT = path.join(FIXTURES, 'vitest-project');
-const SPEC = path.join(PROJECT, 'orders.spec.mjs');
+const API = path.join(FIXTURES, 'orders-api.cjs');
 
 interface JsonReport {
   testResults: Array<{ message: string; assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>;
 }
 
 /** Runs the real vitest on the fixture project and returns its own JSON report. */
-function runVitest(pool: string): Promise<{ code: number | null; report: JsonReport; output: string }> {
-  const outputFile = path.join(mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-vitest-')), 'report.json');
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('VITEST') || key === 'NODE_OPTIONS') delete env[key];
+async function runVitest(pool: string): Promise<{ code: number | null; report: JsonReport; output: string }> {
+  const outputFile = reportFile('vitest');
   const vitest = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [vitest, 'run', '--root', PROJECT, '--pool', pool, '--reporter=json', `--outputFile=${outputFile}`],
-      { cwd: ROOT, env, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, report: JSON.parse(readFileSync(outputFile, 'utf8')) as JsonReport, output: stdout + stderr });
-      },
-    );
-  });
+  const { code, stdout, stderr } = await runNode(
+    [vitest, 'run', '--root', PROJECT, '--pool', pool, '--reporter=json', `--outputFile=${outputFile}`],
+    { cwd: ROOT },
+  );
+  return { code, report: JSON.parse(readFileSync(outputFile, 'utf8')) as JsonReport, output: stdout + stderr };
 }
 
 describe.concurrent('tcp-leak-agent/vitest', () => {
@@ -41,7 +31,7 @@ describe.concurrent('tcp-leak-agent/vitest', () => {
       expect(results['orders counts orders']?.status).toBe('passed');
       expect(results['orders exports orders']?.status).toBe('failed');
       const message = results['orders exports orders']!.failureMessages[0]!;
-      expect(message).toMatch(new RegExp(`^SocketLeakError: ${SPEC.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${markerLine('vitest-project/orders.spec.mjs')}:\\d+: leaked TCP socket`));
+      expect(message).toMatch(new RegExp(`^SocketLeakError: ${escapeRegExp(API)}:${markerLine('orders-api.cjs')}:\\d+: leaked TCP socket`));
       expect(message).toContain('What to do: read the body');
       // The refresh timer's leak showed after its test ended: the file's afterAll fails, naming it.
       expect(results['orders schedules a refresh']?.status).toBe('passed');
