@@ -16,7 +16,7 @@ interface ContextLike {
   fullName?: string;
 }
 
-// fullName ("suite > test") exists from Node 22; Node 20 has the test's own name.
+// fullName ("suite > test") where Node has it (20.20, 22, 24 here); older releases give the test's own name.
 const nameOf = (context: ContextLike) => context.fullName ?? context.name;
 
 const running = new RunningTest();
