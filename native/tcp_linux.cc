@@ -21,17 +21,21 @@ namespace tcp_leak_agent {
 
 #define HAS_FIELD(len, field) \
   ((len) >= offsetof(struct tcp_info, field) + sizeof(((struct tcp_info*)0)->field))
+// A field the kernel did not fill reads as -1 ("unknown"), never as 0: a
+// truncated struct (an old kernel, or an emulator such as qemu-user that
+// copies only the first int) must not look like "sent 0 ms ago".
+#define FIELD_OR_UNKNOWN(info, len, field) \
+  (HAS_FIELD(len, field) ? ClampToInt32((info).field) : -1)
 
 int ReadTcpSample(int fd, TcpSample* out) {
   struct tcp_info info;
   socklen_t len = sizeof(info);
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return errno;
   out->state = info.tcpi_state;
-  out->last_data_sent_ms = ClampToInt32(info.tcpi_last_data_sent);
-  out->last_data_recv_ms = ClampToInt32(info.tcpi_last_data_recv);
-  out->unacked = ClampToInt32(info.tcpi_unacked);
-  out->notsent_bytes =
-      HAS_FIELD(len, tcpi_notsent_bytes) ? ClampToInt32(info.tcpi_notsent_bytes) : -1;
+  out->last_data_sent_ms = FIELD_OR_UNKNOWN(info, len, tcpi_last_data_sent);
+  out->last_data_recv_ms = FIELD_OR_UNKNOWN(info, len, tcpi_last_data_recv);
+  out->unacked = FIELD_OR_UNKNOWN(info, len, tcpi_unacked);
+  out->notsent_bytes = FIELD_OR_UNKNOWN(info, len, tcpi_notsent_bytes);
   return 0;
 }
 
@@ -44,18 +48,19 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
 
   out->info_length = static_cast<int32_t>(len);
   out->state = info.tcpi_state;
-  out->retransmits = info.tcpi_retransmits;
-  out->backoff = info.tcpi_backoff;
-  out->rto_us = info.tcpi_rto;
-  out->rtt_us = info.tcpi_rtt;
-  out->rttvar_us = info.tcpi_rttvar;
-  out->unacked = info.tcpi_unacked;
-  out->last_data_sent_ms = info.tcpi_last_data_sent;
-  out->last_data_recv_ms = info.tcpi_last_data_recv;
-  out->last_ack_recv_ms = info.tcpi_last_ack_recv;
-  out->bytes_acked = HAS_FIELD(len, tcpi_bytes_acked) ? static_cast<double>(info.tcpi_bytes_acked) : -1;
-  out->bytes_received =
-      HAS_FIELD(len, tcpi_bytes_received) ? static_cast<double>(info.tcpi_bytes_received) : -1;
+#define DETAIL(field) (HAS_FIELD(len, field) ? static_cast<int64_t>(info.field) : -1)
+  out->retransmits = static_cast<int32_t>(DETAIL(tcpi_retransmits));
+  out->backoff = static_cast<int32_t>(DETAIL(tcpi_backoff));
+  out->rto_us = DETAIL(tcpi_rto);
+  out->rtt_us = DETAIL(tcpi_rtt);
+  out->rttvar_us = DETAIL(tcpi_rttvar);
+  out->unacked = DETAIL(tcpi_unacked);
+  out->last_data_sent_ms = DETAIL(tcpi_last_data_sent);
+  out->last_data_recv_ms = DETAIL(tcpi_last_data_recv);
+  out->last_ack_recv_ms = DETAIL(tcpi_last_ack_recv);
+  out->bytes_acked = static_cast<double>(DETAIL(tcpi_bytes_acked));
+  out->bytes_received = static_cast<double>(DETAIL(tcpi_bytes_received));
+#undef DETAIL
 
   int queued = 0;
   *syscall = "ioctl";
