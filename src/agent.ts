@@ -5,13 +5,15 @@ import type { BackendName } from './backend';
 import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
 import { judge, type Finding, type JudgeSettings } from './detector';
 import { SocketLeakError } from './errors';
-import { formatLeaks } from './format';
+import { formatLeaks, formatSummaries } from './format';
 import { describeLeak } from './leak';
 import { SAMPLE, type NativeBinding } from './native';
 import type { ResolvedOptions } from './options';
 import type { Output } from './output';
 import { SocketRegistry, type SocketRecord } from './registry';
+import { groupReport, ReportLimiter } from './report-limiter';
 import { Scanner, type Measurement } from './scanner';
+import { StackPolicy } from './stack-policy';
 import { describeSockets } from './snapshot';
 import { SocketSources } from './socket-sources';
 import type { Leak, SocketSnapshot } from './types';
@@ -37,6 +39,8 @@ export class Agent {
   leaksReported = 0;
 
   private readonly registry = new SocketRegistry();
+  private readonly stackPolicy: StackPolicy;
+  private readonly limiter: ReportLimiter;
   private readonly sources: SocketSources;
   private readonly scanner: Scanner | undefined;
   // One thread is enough to look for sockets nobody tracks; the main thread is always there.
@@ -62,7 +66,9 @@ export class Agent {
     readonly startError?: Error,
     readonly backend: BackendName = 'native',
   ) {
-    this.sources = new SocketSources(this.registry, options.stackDepth, (error) => this.internalError(error));
+    this.limiter = new ReportLimiter(options.reportIntervalMs);
+    this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
+    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error));
     this.scanner = binding && new Scanner(this.registry, binding);
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
     this.judgeSettings = {
@@ -199,19 +205,20 @@ export class Agent {
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
-    return describeLeak(finding, this.options.skipNodeModules, atExit);
+    const stackNote = this.stackPolicy.level === 'all' ? undefined : this.stackPolicy.describe();
+    return describeLeak(finding, this.options.skipNodeModules, atExit, stackNote);
   }
 
   private scanPeriodically(): void {
     this.safely(() => {
       const leaks = this.scanForReport('periodic');
-      this.report(leaks);
+      this.report(leaks, false);
       if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length });
     }, undefined);
   }
 
   private onExit(): void {
-    this.safely(() => this.report(this.scanForReport('exit')), undefined);
+    this.safely(() => this.report(this.scanForReport('exit'), true), undefined);
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 
@@ -236,10 +243,17 @@ export class Agent {
     return leaks;
   }
 
-  private report(leaks: Leak[]): void {
-    if (leaks.length === 0) return;
+  /**
+   * Tells a scan's leaks: grouped by place, rate-limited per place (ReportLimiter).
+   * onLeak and the leak channel still hear of every socket.
+   */
+  private report(leaks: Leak[], atExit: boolean): void {
+    const now = Date.now();
+    const { groups, summaries } = this.limiter.admit(leaks, now);
+    if (atExit) summaries.push(...this.limiter.flush(now));
+    if (groups.length > 0) this.output(formatLeaks(groups.map(groupReport), this.options.format));
+    if (summaries.length > 0) this.output(formatSummaries(summaries, this.options.format));
     this.leaksReported += leaks.length;
-    this.output(formatLeaks(leaks, this.options.format));
     for (const leak of leaks) {
       if (leakChannel.hasSubscribers) leakChannel.publish({ leak });
       if (this.options.onLeak) {

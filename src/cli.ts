@@ -12,8 +12,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatLeaks } from './format';
-import type { Leak } from './types';
+import { formatLeaks, formatSummaries } from './format';
+import type { Leak, LeakSummaryReport } from './types';
 
 const USAGE = `Usage: tcp-leak-agent [options] -- <command> [args...]
 
@@ -98,30 +98,44 @@ function nodeOptionsWithPreload(existing: string | undefined): string {
   return `${existing ? `${existing} ` : ''}--require "${register.replace(/(["\\\\])/g, '\\\\$1')}"`;
 }
 
-function readReports(file: string): Leak[] {
+interface Reports {
+  leaks: Leak[];
+  /** Leaks held back by each process's rate limit, summed up per place. */
+  summaries: LeakSummaryReport[];
+}
+
+function readReports(file: string): Reports {
+  const reports: Reports = { leaks: [], summaries: [] };
   let text = '';
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    return [];
+    return reports;
   }
-  const leaks: Leak[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
-      leaks.push(JSON.parse(line) as Leak);
+      const report = JSON.parse(line) as Leak | LeakSummaryReport;
+      if ('type' in report && report.type === 'leak-summary') reports.summaries.push(report);
+      else reports.leaks.push(report as Leak);
     } catch {
       // A process killed mid-write leaves a partial line: skip it.
     }
   }
-  return leaks;
+  return reports;
 }
 
-function summarize(leaks: Leak[], format: 'text' | 'json'): string {
-  if (format === 'json') return formatLeaks(leaks, 'json');
-  const processes = new Set(leaks.map((leak) => `${leak.pid}:${leak.threadId}`)).size;
-  const header = `tcp-leak-agent: ${leaks.length} leaked TCP socket${leaks.length === 1 ? '' : 's'} in ${processes} process${processes === 1 ? '' : 'es'}\n\n`;
-  return header + formatLeaks(leaks, 'text');
+function socketCount({ leaks, summaries }: Reports): number {
+  return leaks.reduce((sum, leak) => sum + (leak.count ?? 1), 0) + summaries.reduce((sum, summary) => sum + summary.count, 0);
+}
+
+function summarize(reports: Reports, format: 'text' | 'json'): string {
+  const { leaks, summaries } = reports;
+  if (format === 'json') return formatLeaks(leaks, 'json') + formatSummaries(summaries, 'json');
+  const sockets = socketCount(reports);
+  const processes = new Set([...leaks.map((leak) => leak.pid), ...summaries.map((summary) => summary.pid)]).size;
+  const header = `tcp-leak-agent: ${sockets} leaked TCP socket${sockets === 1 ? '' : 's'} in ${processes} process${processes === 1 ? '' : 'es'}\n\n`;
+  return header + formatLeaks(leaks, 'text') + (summaries.length > 0 ? `\n${formatSummaries(summaries, 'text')}` : '');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -145,6 +159,8 @@ async function main(argv: string[]): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcp-leak-agent-'));
   const reports = path.join(dir, 'reports.jsonl');
   const env: NodeJS.ProcessEnv = {
+    // CI wants the line of every leak: every stack, unless the caller chose otherwise.
+    TCP_LEAK_AGENT_STACKS: 'all',
     ...process.env,
     ...options.env,
     NODE_OPTIONS: nodeOptionsWithPreload(process.env.NODE_OPTIONS),
@@ -167,20 +183,21 @@ async function main(argv: string[]): Promise<number> {
   });
   for (const [signal, handler] of handlers) process.off(signal, handler);
 
-  const leaks = readReports(reports);
+  const found = readReports(reports);
+  const leaked = socketCount(found) > 0;
   fs.rmSync(dir, { recursive: true, force: true });
   if (exit.error) {
     process.stderr.write(`tcp-leak-agent: could not run ${JSON.stringify(command)}: ${exit.error.message}\n`);
     return 127;
   }
-  if (leaks.length > 0) {
-    const text = summarize(leaks, options.format);
+  if (leaked) {
+    const text = summarize(found, options.format);
     if (options.output) fs.writeFileSync(options.output, text);
     else process.stderr.write(text);
   }
   const commandCode = exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : 1);
   if (commandCode !== 0) return commandCode;
-  return leaks.length > 0 && options.fail ? 1 : 0;
+  return leaked && options.fail ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -8,14 +8,21 @@ export const ENVIRONMENT_VARIABLES = {
   format: 'TCP_LEAK_AGENT_FORMAT',
   output: 'TCP_LEAK_AGENT_OUTPUT',
   failOnLeak: 'TCP_LEAK_AGENT_FAIL_ON_LEAK',
+  stacks: 'TCP_LEAK_AGENT_STACKS',
+  stackSampleEvery: 'TCP_LEAK_AGENT_STACK_SAMPLE_EVERY',
+  reportIntervalMs: 'TCP_LEAK_AGENT_REPORT_INTERVAL_MS',
 } as const;
 
-function milliseconds(variable: string, raw: string): number {
+function wholeNumber(variable: string, raw: string, what: string): number {
   // Number('') is 0 and Number('1e3') is 1000: accept only plain digits so a typo is caught.
   if (!/^\d+$/.test(raw.trim())) {
-    throw new InvalidSettingError(variable, raw, 'expected a whole number of milliseconds, such as 1000');
+    throw new InvalidSettingError(variable, raw, `expected a whole number of ${what}`);
   }
   return Number(raw.trim());
+}
+
+function milliseconds(variable: string, raw: string): number {
+  return wholeNumber(variable, raw, 'milliseconds, such as 1000');
 }
 
 /** Whether TCP_LEAK_AGENT_FAIL_ON_LEAK asks for a failing exit code; any non-empty value other than 0/false counts. */
@@ -44,6 +51,12 @@ export function optionsFromEnvironment(env: NodeJS.ProcessEnv): AgentOptions {
   if (format !== undefined) options.format = format as AgentOptions['format'];
   const output = read(ENVIRONMENT_VARIABLES.output);
   if (output !== undefined) options.output = output;
+  const stacks = read(ENVIRONMENT_VARIABLES.stacks);
+  if (stacks !== undefined) options.stacks = stacks as AgentOptions['stacks']; // validated with the options
+  const sampleEvery = read(ENVIRONMENT_VARIABLES.stackSampleEvery);
+  if (sampleEvery !== undefined) options.stackSampleEvery = wholeNumber(ENVIRONMENT_VARIABLES.stackSampleEvery, sampleEvery, 'sockets, such as 10');
+  const reportInterval = read(ENVIRONMENT_VARIABLES.reportIntervalMs);
+  if (reportInterval !== undefined) options.reportIntervalMs = milliseconds(ENVIRONMENT_VARIABLES.reportIntervalMs, reportInterval);
   const fail = read(ENVIRONMENT_VARIABLES.failOnLeak);
   if (fail !== undefined) {
     if (!['0', '1', 'true', 'false'].includes(fail.toLowerCase())) {

@@ -27,8 +27,11 @@ export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: E
   }
 }
 
-/** Turns a detector finding into the report object. Formats the stack, so it runs only when reporting. */
-export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit: boolean): Leak {
+/**
+ * Turns a detector finding into the report object. Formats the stack, so it runs only when reporting.
+ * `stackNote` says why a socket has no creation stack (not sampled, stacks off).
+ */
+export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit: boolean, stackNote?: string): Leak {
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = endpointsOf(socket);
@@ -53,6 +56,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
     ...(record.test !== undefined ? { test: record.test } : {}),
+    ...(stackNote !== undefined && !record.creation && !lastUse?.location ? { stackNote } : {}),
     threadId,
     pid: process.pid,
   };

@@ -1,3 +1,4 @@
+import { defaultStackLevel, type StackLevel } from './stack-policy';
 import type { Leak, ReportFormat } from './types';
 
 /** Options of `start()`. Every field is optional; defaults live in `DEFAULT_OPTIONS`. */
@@ -23,6 +24,20 @@ export interface AgentOptions {
   stackDepth?: number;
   /** Skip frames inside node_modules when choosing the location. Default true. */
   skipNodeModules?: boolean;
+  /**
+   * Which sockets get a creation stack: 'all', 'sampled' (1 in stackSampleEvery) or 'off'.
+   * Kernel state is checked for every socket whatever the level. Default 'sampled', and 'all'
+   * in a test run (NODE_ENV=test, Vitest, Jest, node --test) and under the CLI and adapters.
+   */
+  stacks?: StackLevel;
+  /** With stacks 'sampled': capture one stack in this many. Default 10. */
+  stackSampleEvery?: number;
+  /**
+   * Reports are grouped by place (file:line:column) and kind. After a place is reported, its
+   * further leaks are counted and summed up in one line at most once per this many ms
+   * (and at exit). Default 60000.
+   */
+  reportIntervalMs?: number;
 }
 
 /** Options after defaults and validation. */
@@ -36,6 +51,9 @@ export interface ResolvedOptions {
   failOnLeak: boolean;
   stackDepth: number;
   skipNodeModules: boolean;
+  stacks: StackLevel;
+  stackSampleEvery: number;
+  reportIntervalMs: number;
 }
 
 /** The defaults, in one place. */
@@ -49,6 +67,9 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   failOnLeak: false,
   stackDepth: 50,
   skipNodeModules: true,
+  stacks: 'sampled',
+  stackSampleEvery: 10,
+  reportIntervalMs: 60_000,
 });
 
 const MAX_MS = 24 * 60 * 60 * 1000;
@@ -104,6 +125,10 @@ export function resolveOptions(input: AgentOptions | undefined, names: Partial<R
   if (typeof failOnLeak !== 'boolean') throw new InvalidSettingError(name('failOnLeak'), failOnLeak, 'expected true or false');
   const skipNodeModules = pick('skipNodeModules');
   if (typeof skipNodeModules !== 'boolean') throw new InvalidSettingError(name('skipNodeModules'), skipNodeModules, 'expected true or false');
+  const stacks = given.stacks === undefined ? defaultStackLevel() : given.stacks;
+  if (stacks !== 'off' && stacks !== 'sampled' && stacks !== 'all') {
+    throw new InvalidSettingError(name('stacks'), stacks, 'expected "off", "sampled" or "all"');
+  }
 
   return {
     intervalMs: wholeNumber(name('intervalMs'), pick('intervalMs'), 10, MAX_MS, 'milliseconds'),
@@ -115,5 +140,8 @@ export function resolveOptions(input: AgentOptions | undefined, names: Partial<R
     failOnLeak,
     stackDepth: wholeNumber(name('stackDepth'), pick('stackDepth'), 1, 200, 'frames'),
     skipNodeModules,
+    stacks,
+    stackSampleEvery: wholeNumber(name('stackSampleEvery'), pick('stackSampleEvery'), 1, 1_000_000, 'sockets'),
+    reportIntervalMs: wholeNumber(name('reportIntervalMs'), pick('reportIntervalMs'), 0, MAX_MS, 'milliseconds'),
   };
 }

@@ -17,7 +17,7 @@ export class PerTestChecks {
 
   /** @param currentTest the name of the test running in the current async context. */
   constructor(currentTest: () => string | undefined) {
-    this.agent = start({ output: 'none' });
+    this.agent = start({ output: 'none', stacks: 'all' });
     if (this.agent.running) this.agent.attributeSocketsTo(currentTest);
   }
 

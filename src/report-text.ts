@@ -1,6 +1,6 @@
 import { codeFrame } from './code-frame';
 import { formatLocation } from './stack';
-import type { Endpoint, Leak } from './types';
+import type { Endpoint, Leak, LeakSummaryReport } from './types';
 
 /** "1.2 s" or "350 ms". */
 export function formatDuration(ms: number): string {
@@ -23,11 +23,13 @@ function headline(leak: Leak): string {
   if (!leak.location) {
     // No line to name: the connection itself is the best handle on it.
     const arrow = leak.origin === 'server' ? '<-' : '->';
-    return `fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (opened where the agent could not see): ${KIND_TITLES[leak.kind]}`;
+    const count = leak.count !== undefined && leak.count > 1 ? ` (and ${leak.count - 1} more like it)` : '';
+    return `fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (opened where the agent could not see): ${KIND_TITLES[leak.kind]}${count}`;
   }
   const where = formatLocation(leak.location);
   const fn = leak.location?.function ? ` in ${leak.location.function}` : '';
-  return `${where}${fn}: ${KIND_TITLES[leak.kind]}`;
+  const count = leak.count !== undefined && leak.count > 1 ? ` (${leak.count} sockets from this line)` : '';
+  return `${where}${fn}: ${KIND_TITLES[leak.kind]}${count}`;
 }
 
 function whatHappened(leak: Leak): string {
@@ -41,7 +43,9 @@ function whatHappened(leak: Leak): string {
       ? ' The agent did not see this socket being created (it was opened before start(), or by code that announces no socket), so it cannot say where.'
       : leak.location
         ? ''
-        : ' The agent did not see where it was created.';
+        : leak.stackNote
+          ? ` No line to name: ${leak.stackNote}. TCP_LEAK_AGENT_STACKS=all (option stacks: "all") captures every one.`
+          : ' The agent did not see where it was created.';
   if (leak.kind === 'left-open') {
     const test = leak.test !== undefined ? `The test "${leak.test}"` : 'The code under check';
     return `${test} opened this connection and it was still open (kernel state ${leak.state}) when the check ran. A strict check counts every socket a test leaves open, not only those the peer closed.${unknown}`;
@@ -134,6 +138,37 @@ export function formatTextReport(leak: Leak): string {
   const frame = codeFrame(leak.location);
   if (frame) lines.push(frame);
   lines.push(`  ${evidence(leak)}`);
+  if (leak.count !== undefined && leak.count > 1) lines.push(`  ${othersLine(leak)}`);
   if (leak.stack) lines.push(`  ${stackTitle}`, leak.stack.replace(/^ {4}/gm, '      '));
   return lines.join('\n') + '\n';
+}
+
+/** The other sockets of a grouped report, in one line. */
+function othersLine(leak: Leak): string {
+  const arrow = leak.origin === 'server' ? '<-' : '->';
+  const listed = (leak.others ?? []).map((other) => `fd ${other.fd} ${formatEndpoint(other.local)} ${arrow} ${formatEndpoint(other.remote)}`);
+  const unlisted = leak.count! - 1 - listed.length;
+  return `Also from this place, in the same state: ${listed.join(', ')}${unlisted > 0 ? `, and ${unlisted} more` : ''}.`;
+}
+
+const KIND_NAMES: Record<Leak['kind'], string> = {
+  'close-wait': 'stuck in CLOSE_WAIT',
+  'descriptor-without-connection': 'descriptors left after their connection ended',
+  'stalled-reader': 'stalled readers',
+  'left-open': 'left open',
+};
+
+/** One line for leaks held back by the rate limit: the place first, then how many and since when. */
+export function formatTextSummary(summary: LeakSummaryReport): string {
+  const plural = summary.count === 1 ? '' : 's';
+  if (summary.lastReportedAt === null) {
+    return (
+      `${summary.place}: ${summary.count} leaked TCP socket${plural} from this place (${KIND_NAMES[summary.kind]}), pid ${summary.pid}; ` +
+      'not reported in full because too many places leaked at once.\n'
+    );
+  }
+  return (
+    `${summary.place}: ${summary.count} more leaked TCP socket${plural} from this place (${KIND_NAMES[summary.kind]}) since it was reported at ${summary.lastReportedAt}; ` +
+    `${summary.total} in all, pid ${summary.pid}. The earlier report says what to do.\n`
+  );
 }

@@ -3,6 +3,7 @@ import { Socket, type Server } from 'node:net';
 import type { SocketRegistry } from './registry';
 import { redactUrl, rememberUse } from './request-uses';
 import { captureStack, type StackCapture } from './stack';
+import type { StackPolicy } from './stack-policy';
 import { connectAnnouncesEverySocket, TlsCreationStacks } from './tls-creation-stacks';
 
 type Listener = (message: unknown) => void;
@@ -43,15 +44,17 @@ export class SocketSources {
 
   constructor(
     private readonly registry: SocketRegistry,
-    private readonly stackDepth: number,
+    private readonly stacks: StackPolicy,
     private readonly onInternalError: (error: unknown) => void,
   ) {
-    this.tls = new TlsCreationStacks(stackDepth);
+    this.tls = new TlsCreationStacks(stacks);
   }
 
   subscribe(): void {
     if (this.subscriptions.length > 0) return;
-    if (!connectAnnouncesEverySocket()) this.tls.enable();
+    // The gap filler's async_hooks init hook costs every async resource of the program
+    // (it turns on promise hooks), so only a program that asked for every stack pays it.
+    if (this.stacks.level === 'all' && !connectAnnouncesEverySocket()) this.tls.enable();
     this.on('net.client.socket', (message) => this.onClientSocket(message));
     this.on('net.server.socket', (message) => this.onServerSocket(message));
     this.on('tracing:net.server.listen:asyncStart', (message) => this.onListen(message));
@@ -84,7 +87,7 @@ export class SocketSources {
   private onClientSocket(message: unknown): void {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket) || this.registry.has(socket)) return;
-    this.registry.track(socket, 'client', captureStack(this.stackDepth));
+    this.registry.track(socket, 'client', this.stacks.capture());
   }
 
   private onServerSocket(message: unknown): void {
@@ -96,11 +99,16 @@ export class SocketSources {
 
   private onListen(message: unknown): void {
     const server = (message as { server?: Server }).server;
-    if (server && !this.listenStacks.has(server)) this.listenStacks.set(server, captureStack(this.stackDepth));
+    // One stack per server, whatever the sampling: every socket it accepts shares it.
+    if (server && !this.listenStacks.has(server) && this.stacks.level !== 'off') {
+      this.listenStacks.set(server, captureStack(this.stacks.depth));
+    }
   }
 
   private onRequestMade(request: object | undefined): void {
-    if (request) this.requestCallers.set(request, captureStack(this.stackDepth));
+    if (!request) return;
+    const caller = this.stacks.capture();
+    if (caller) this.requestCallers.set(request, caller);
   }
 
   private onHttpRequestStart(request: HttpRequest | undefined): void {

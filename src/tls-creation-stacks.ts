@@ -1,7 +1,8 @@
 import { createHook, type AsyncHook } from 'node:async_hooks';
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import * as net from 'node:net';
-import { captureStack, type StackCapture } from './stack';
+import type { StackCapture } from './stack';
+import type { StackPolicy } from './stack-policy';
 
 /**
  * Does this Node announce every connecting socket, TLS ones included, on
@@ -45,13 +46,15 @@ export class TlsCreationStacks {
   private readonly stacks = new WeakMap<object, StackCapture>();
   private hook: AsyncHook | undefined;
 
-  constructor(private readonly depth: number) {}
+  constructor(private readonly policy: StackPolicy) {}
 
   enable(): void {
     if (this.hook) return;
     this.hook = createHook({
       init: (_id, type, _trigger, resource) => {
-        if (type === 'TLSWRAP') this.stacks.set(resource as object, captureStack(this.depth));
+        if (type !== 'TLSWRAP') return;
+        const stack = this.policy.capture();
+        if (stack) this.stacks.set(resource as object, stack);
       },
     }).enable();
   }

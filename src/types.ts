@@ -65,8 +65,36 @@ export interface Leak {
   atExit: boolean;
   /** The test that created the socket, when a test-runner adapter is in use. */
   test?: string;
+  /**
+   * How many sockets this report stands for: leaks of the same kind from the same place,
+   * found in the same scan, are told once. Absent means 1.
+   */
+  count?: number;
+  /** The other sockets of a grouped report (at most 10). */
+  others?: Array<{ fd: number; local: Endpoint | null; remote: Endpoint | null }>;
+  /** Why no line is named: the socket's creation stack was not sampled, or stacks are off. */
+  stackNote?: string;
   /** Thread id (0 is the main thread) and pid, so reports from workers and children can be told apart. */
   threadId: number;
+  pid: number;
+}
+
+/**
+ * Leaks held back because their place was reported recently (reports are
+ * rate-limited per place), told in one line. JSON lines carry `type: 'leak-summary'`.
+ */
+export interface LeakSummaryReport {
+  type: 'leak-summary';
+  kind: LeakKind;
+  /** "file:line:column", or the connection's far end when no line is known. */
+  place: string;
+  location: Location | null;
+  /** Leaks held back since the last report of this place. */
+  count: number;
+  /** Leaks from this place since the agent started. */
+  total: number;
+  /** When this place was last reported (ISO 8601); null when it never was (too many places leaked at once). */
+  lastReportedAt: string | null;
   pid: number;
 }
 

@@ -29,6 +29,8 @@ export const FAST = {
   TCP_LEAK_AGENT_CLOSE_WAIT_MS: '300',
   TCP_LEAK_AGENT_STALL_MS: '300',
   TCP_LEAK_AGENT_FORMAT: 'json',
+  // Fixtures assert the line of each leak; the sampling default has its own tests.
+  TCP_LEAK_AGENT_STACKS: 'all',
 };
 
 /** Runs a fixture under the real preload in a child process, from the repository root. */
