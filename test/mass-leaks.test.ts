@@ -1,0 +1,76 @@
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Leak, LeakSummaryReport } from '../src/types';
+import { escapeRegExp, explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
+
+const FIXTURE = 'mass-leak.js';
+const LINE = markerLine(FIXTURE);
+const PLACE = `${path.join(FIXTURES, FIXTURE)}:${LINE}:`;
+
+/** The JSON lines of a run: full reports and the rate limit's summaries. */
+function reportsOf(stderr: string): { leaks: Leak[]; summaries: LeakSummaryReport[] } {
+  const lines = stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{"tool":"tcp-leak-agent"'))
+    .map((line) => JSON.parse(line) as Leak | LeakSummaryReport);
+  return {
+    leaks: lines.filter((line): line is Leak => !('type' in line)),
+    summaries: lines.filter((line): line is LeakSummaryReport => 'type' in line && line.type === 'leak-summary'),
+  };
+}
+
+const sockets = (reports: Array<{ count?: number }>) => reports.reduce((sum, report) => sum + (report.count ?? 1), 0);
+
+describe.concurrent('a mass leak', () => {
+  it('is told as one report with a count, not one report per socket', async () => {
+    const result = await runFixture(FIXTURE, { args: ['1', '20'], env: FAST });
+    const { leaks, summaries } = reportsOf(result.stderr);
+    expect(leaks, explain(result)).toHaveLength(1);
+    expect(leaks[0]!.location).toMatchObject({ file: path.join(FIXTURES, FIXTURE), line: LINE });
+    // A wave can straddle two scans: what the second scan found is summed up at exit.
+    expect(sockets(leaks) + sockets(summaries)).toBe(20);
+    expect(leaks[0]!.count).toBeGreaterThan(1);
+    expect(leaks[0]!.others!.length).toBe(Math.min(10, leaks[0]!.count! - 1));
+  });
+
+  it('sums up later leaks from a reported place in one line that starts with the place', async () => {
+    const result = await runFixture(FIXTURE, { args: ['2', '10'], env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
+    const lines = result.stderr.split('\n');
+    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(PLACE)}\\d+ in connectAll: leaked TCP socket, stuck in CLOSE_WAIT \\((\\d+) sockets from this line\\)$`));
+    const reported = Number(/\((\d+) sockets from this line\)/.exec(lines[0]!)![1]);
+    const summary = lines.filter((line) => line.startsWith(PLACE) && line.includes('more leaked TCP sockets'));
+    expect(summary, explain(result)).toHaveLength(1);
+    const [, held, total] = /: (\d+) more leaked TCP sockets from this place \(stuck in CLOSE_WAIT\) since it was reported at .*; (\d+) in all/.exec(summary[0]!)!;
+    expect(reported + Number(held)).toBe(20);
+    expect(Number(total)).toBe(20);
+    // One full report in all: the second wave is not told socket by socket.
+    expect(lines.filter((line) => line.startsWith(PLACE))).toHaveLength(2);
+  });
+
+  it('with sampled stacks, names the line from the sampled sockets and says why the others have none', async () => {
+    const result = await runFixture(FIXTURE, { args: ['1', '25'], env: { ...FAST, TCP_LEAK_AGENT_STACKS: 'sampled' } });
+    const { leaks, summaries } = reportsOf(result.stderr);
+    const located = [...leaks, ...summaries].filter((report) => report.location?.line === LINE);
+    const unlocated = [...leaks, ...summaries].filter((report) => report.location === null);
+    // The first socket, then one in 10: sockets 1, 11 and 21.
+    expect(sockets(located), explain(result)).toBe(3);
+    expect(sockets(unlocated)).toBe(22);
+    expect(leaks.find((leak) => leak.location === null)?.stackNote).toBe(
+      'this socket\'s creation stack was not sampled (stacks: "sampled", 1 in 10)',
+    );
+  });
+
+  it('is sampled by default outside test runs', async () => {
+    // Vitest sets NODE_ENV=test, which children inherit and which asks for every stack.
+    const env = { ...FAST, NODE_ENV: 'production', TCP_LEAK_AGENT_STACKS: '', TCP_LEAK_AGENT_STACK_SAMPLE_EVERY: '5' };
+    const result = await runFixture(FIXTURE, { args: ['1', '10'], env });
+    const { leaks, summaries } = reportsOf(result.stderr);
+    expect(sockets([...leaks, ...summaries].filter((report) => report.location?.line === LINE)), explain(result)).toBe(2);
+  });
+
+  it('names no line with stacks off, and says so', async () => {
+    const result = await runFixture(FIXTURE, { args: ['1', '3'], env: { ...FAST, TCP_LEAK_AGENT_STACKS: 'off', TCP_LEAK_AGENT_FORMAT: 'text' } });
+    expect(result.stderr, explain(result)).toMatch(/^fd \d+ 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(opened where the agent could not see\)/);
+    expect(result.stderr).toContain('No line to name: creation stacks are off (stacks: "off"). TCP_LEAK_AGENT_STACKS=all');
+  });
+});
