@@ -5,6 +5,7 @@
 // ratios, a rate the median of its runs. For figures that no neighbour on the
 // machine can disturb, see instructions.sh.
 //
+// Agent variants: off, the preload's defaults (stacks sampled), and every stack.
 //   npm run bench            (BENCH_QUICK=1 for a shorter run; BENCH_ONLY=scan,churn,http,heap for some)
 const { execFileSync, spawn } = require('node:child_process');
 const os = require('node:os');
@@ -58,15 +59,17 @@ function scanBenchmark() {
 }
 
 function churnBenchmark() {
-  console.log('churn: connect + close loop, agent off vs on');
-  const off = [];
-  const on = [];
-  const seconds = quick ? '2000' : '4000';
+  console.log('churn: connect + close loop, agent off vs default vs all stacks');
+  const rates = Object.fromEntries(VARIANTS.map((variant) => [variant.name, []]));
+  const ms = quick ? '2000' : '4000';
   for (let i = 0; i < rounds; i++) {
-    off.push(field(run([path.join(here, 'churn.js'), seconds]), 'connections_per_s'));
-    on.push(field(run([...preload, path.join(here, 'churn.js'), seconds]), 'connections_per_s'));
+    for (const variant of VARIANTS) {
+      rates[variant.name].push(field(run([...variant.flags, path.join(here, 'churn.js'), ms], variant.env), 'connections_per_s'));
+    }
   }
-  return { off: median(off), on: median(on), ratio: pairedRatio(on, off) };
+  const result = {};
+  for (const variant of VARIANTS) result[variant.name] = { rate: median(rates[variant.name]), ratio: pairedRatio(rates[variant.name], rates.off) };
+  return result;
 }
 
 // On a 2-core machine the server and the load generator fight for the same
@@ -80,11 +83,19 @@ const canPin = (() => {
   }
 })();
 
-function startServer(withAgent) {
-  const command = [process.execPath, ...(withAgent ? preload : []), path.join(here, 'http-server.js')];
+// The agent as a service loads it: the preload with its defaults (stacks sampled), and with every stack.
+const VARIANTS = [
+  { name: 'off', flags: [], env: {} },
+  { name: 'default', flags: preload, env: {} },
+  { name: 'all', flags: preload, env: { TCP_LEAK_AGENT_STACKS: 'all' } },
+];
+
+function startServer(variant) {
+  const command = [process.execPath, ...variant.flags, path.join(here, 'http-server.js')];
   if (canPin) command.unshift('taskset', '-c', '0');
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0], command.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = { ...process.env, ...variant.env };
+    const child = spawn(command[0], command.slice(1), { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout.once('data', (data) => resolve({ child, port: field(String(data), 'port') }));
     child.once('error', reject);
   });
@@ -100,21 +111,22 @@ async function load(port, closeEach, duration) {
 
 async function httpBenchmark(closeEach) {
   const kind = closeEach ? 'a new connection per request (Connection: close)' : '32 keep-alive connections';
-  console.log(`http: server under autocannon load, ${kind}, agent off vs on${canPin ? '; server on cpu 0, load on cpu 1' : ''}`);
+  console.log(`http: server under autocannon load, ${kind}, agent off vs default vs all stacks${canPin ? '; server on cpu 0, load on cpu 1' : ''}`);
   if (canPin) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
-  const off = [];
-  const on = [];
+  const rates = Object.fromEntries(VARIANTS.map((variant) => [variant.name, []]));
   for (let i = 0; i < rounds; i++) {
-    for (const [withAgent, list] of [[false, off], [true, on]]) {
-      const { child, port } = await startServer(withAgent);
+    for (const variant of VARIANTS) {
+      const { child, port } = await startServer(variant);
       await load(port, closeEach, 1); // warm-up
       const rps = await load(port, closeEach, quick ? 3 : 5);
-      console.log(`  http close_each=${closeEach} agent=${withAgent ? 'on' : 'off'} requests_per_s=${rps.toFixed(0)}`);
-      list.push(rps);
+      console.log(`  http close_each=${closeEach} agent=${variant.name} requests_per_s=${rps.toFixed(0)}`);
+      rates[variant.name].push(rps);
       child.kill();
     }
   }
-  return { off: median(off), on: median(on), ratio: pairedRatio(on, off) };
+  const result = {};
+  for (const variant of VARIANTS) result[variant.name] = { rate: median(rates[variant.name]), ratio: pairedRatio(rates[variant.name], rates.off) };
+  return result;
 }
 
 function heapBenchmark() {
@@ -140,15 +152,13 @@ async function main() {
     const scan = scanBenchmark();
     rows.push(`| scan, 5000 sockets, vs the bare getsockopt loop over the same sockets | ${scan.ratio.toFixed(2)}x (goal <= 1.5x) | best ${(scan.agentNs / 1000).toFixed(2)} µs/socket; a separate C program's best: ${(scan.bareProgramNs / 1000).toFixed(2)} µs |`);
   }
-  if (only.has('churn')) {
-    const churn = churnBenchmark();
-    rows.push(`| connect+close churn | ${churn.on.toFixed(0)} vs ${churn.off.toFixed(0)} conn/s | ${churn.ratio.toFixed(3)} of bare (goal >= 0.98) |`);
-  }
+  // off | default (ratio) | all (ratio)
+  const threeWay = (what, unit, r) =>
+    `| ${what} | ${r.off.rate.toFixed(0)} ${unit} | ${r.default.rate.toFixed(0)} (**${r.default.ratio.toFixed(3)}**) | ${r.all.rate.toFixed(0)} (${r.all.ratio.toFixed(3)}) |`;
+  if (only.has('churn')) rows.push(threeWay('connect+close churn', 'conn/s', churnBenchmark()));
   if (only.has('http')) {
-    const http = await httpBenchmark(false);
-    const httpClose = await httpBenchmark(true);
-    rows.push(`| http server, autocannon, keep-alive | ${http.on.toFixed(0)} vs ${http.off.toFixed(0)} req/s | ${http.ratio.toFixed(3)} of bare (goal >= 0.98) |`);
-    rows.push(`| http server, autocannon, a connection per request | ${httpClose.on.toFixed(0)} vs ${httpClose.off.toFixed(0)} req/s | ${httpClose.ratio.toFixed(3)} of bare (goal >= 0.98) |`);
+    rows.push(threeWay('http server, autocannon, keep-alive', 'req/s', await httpBenchmark(false)));
+    rows.push(threeWay('http server, autocannon, a connection per request', 'req/s', await httpBenchmark(true)));
   }
   if (only.has('heap')) {
     const heap = heapBenchmark();
@@ -156,7 +166,7 @@ async function main() {
     const delta = ((heap.after - heap.before) / 1024).toFixed(0);
     rows.push(`| heap after ${heap.churned} sockets opened and closed | ${delta} KiB above baseline (${(heap.before / 2 ** 20).toFixed(1)} -> ${(heap.after / 2 ** 20).toFixed(1)} MiB) | |`);
   }
-  console.log(`\nsummary\n${rows.join('\n')}`);
+  console.log(`\nsummary (off | default: stacks sampled, ratio to off | all stacks, ratio to off)\n${rows.join('\n')}`);
 }
 
 main().catch((error) => {

@@ -19,7 +19,7 @@ namespace tcp_leak_agent {
 namespace {
 
 // Int32 slots per socket in the scan's output array; mirrors TcpSample.
-constexpr uint32_t kSampleStride = 5;
+constexpr uint32_t kSampleStride = 6;
 
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall, int fd) {
   // uv_err_name / uv_strerror take libuv's negative error numbers and give
@@ -37,7 +37,7 @@ Napi::Error SystemError(Napi::Env env, int err, const char* syscall, int fd) {
 
 // scanSockets(fds: Int32Array, count: number, out: Int32Array): void
 // For each of the first `count` descriptors writes kSampleStride int32s to
-// `out`: [state, lastDataSentMs, lastDataRecvMs, unacked, notsentBytes].
+// `out`: [state, lastDataSentMs, lastDataRecvMs, unacked, notsentBytes, unanswered].
 // A descriptor the kernel refuses (closed, reused for a non-TCP file) gets
 // -errno in its state slot: an expected case, not an exception.
 Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
@@ -69,7 +69,7 @@ Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
     int32_t* row = rows + i * kSampleStride;
     if (err != 0) {
       row[0] = -err;
-      row[1] = row[2] = row[3] = row[4] = 0;
+      row[1] = row[2] = row[3] = row[4] = row[5] = 0;
       continue;
     }
     row[0] = sample.state;
@@ -77,6 +77,7 @@ Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
     row[2] = sample.last_data_recv_ms;
     row[3] = sample.unacked;
     row[4] = sample.notsent_bytes;
+    row[5] = sample.unanswered;
   }
   return env.Undefined();
 }
@@ -247,6 +248,62 @@ Napi::Value GetDescriptorLimit(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// countDescriptors(): number of open descriptors of this process; -1 where the platform cannot tell.
+Napi::Value CountDescriptorsJs(const Napi::CallbackInfo& info) {
+  const int count = CountDescriptors();
+  return Napi::Number::New(info.Env(), count < 0 ? -1 : count);
+}
+
+struct TimeWaitList {
+  std::vector<int32_t> local_ports;
+  std::vector<int32_t> remote_ports;
+  std::vector<std::string> remote_addresses;
+};
+
+// listTimeWait(ports: Int32Array sorted ascending):
+//   { localPorts: Int32Array, remotePorts: Int32Array, remoteAddresses: string[], total: number }
+// The TIME_WAIT connections of the network namespace on those local ports,
+// and how many TIME_WAIT connections there are in all. Throws a SystemError
+// where the platform cannot tell.
+Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(env, "listTimeWait(ports: Int32Array)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array ports = info[0].As<Napi::Int32Array>();
+  TimeWaitList list;
+  int64_t total = 0;
+  int err = ListTimeWait(
+      ports.Data(), ports.ElementLength(),
+      [](const TimeWaitEntry& entry, void* context) {
+        auto* into = static_cast<TimeWaitList*>(context);
+        into->local_ports.push_back(entry.local_port);
+        into->remote_ports.push_back(entry.remote_port);
+        into->remote_addresses.emplace_back(entry.remote.address);
+      },
+      &list, &total);
+  if (err != 0) {
+    SystemError(env, err, "sock_diag", -1).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const size_t n = list.local_ports.size();
+  Napi::Int32Array local_ports = Napi::Int32Array::New(env, n);
+  Napi::Int32Array remote_ports = Napi::Int32Array::New(env, n);
+  Napi::Array remote_addresses = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) {
+    local_ports[i] = list.local_ports[i];
+    remote_ports[i] = list.remote_ports[i];
+    remote_addresses.Set(static_cast<uint32_t>(i), Napi::String::New(env, list.remote_addresses[i]));
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("localPorts", local_ports);
+  result.Set("remotePorts", remote_ports);
+  result.Set("remoteAddresses", remote_addresses);
+  result.Set("total", Napi::Number::New(env, static_cast<double>(total)));
+  return result;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -257,6 +314,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readEndpoints", Napi::Function::New(env, ReadEndpointsJs, "readEndpoints"));
   exports.Set("listTcpDescriptors", Napi::Function::New(env, ListTcpDescriptorsJs, "listTcpDescriptors"));
   exports.Set("getDescriptorLimit", Napi::Function::New(env, GetDescriptorLimit, "getDescriptorLimit"));
+  exports.Set("countDescriptors", Napi::Function::New(env, CountDescriptorsJs, "countDescriptors"));
+  exports.Set("listTimeWait", Napi::Function::New(env, ListTimeWaitJs, "listTimeWait"));
   exports.Set("SAMPLE_STRIDE", Napi::Number::New(env, kSampleStride));
   return exports;
 }

@@ -72,6 +72,7 @@ int ReadTcpSample(int fd, TcpSample* out) {
   out->state = ToLinuxState(info.tcpi_state);
   out->last_data_sent_ms = -1;
   out->notsent_bytes = -1;
+  out->unanswered = -1;
 #if defined(__APPLE__)
   out->last_data_recv_ms = -1;
   out->unacked = ClampToInt32(info.tcpi_snd_sbbytes);
@@ -114,6 +115,14 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
 }
 
 // No /proc: walk the descriptor table. A TCP socket is a stream socket of an inet family.
+// Not written for these systems yet: the agent then skips descriptor and TIME_WAIT checks.
+int CountDescriptors() { return -ENOTSUP; }
+
+int ListTimeWait(const int32_t*, size_t, void (*)(const TimeWaitEntry&, void*), void*, int64_t* total) {
+  *total = 0;
+  return ENOTSUP;
+}
+
 int ListTcpDescriptors(void (*visit)(int fd, uint64_t inode, void* context), void* context) {
   const int limit = getdtablesize();
   for (int fd = 0; fd < limit; fd++) {

@@ -36,6 +36,11 @@ int ReadTcpSample(int fd, TcpSample* out) {
   out->last_data_recv_ms = FIELD_OR_UNKNOWN(info, len, tcpi_last_data_recv);
   out->unacked = FIELD_OR_UNKNOWN(info, len, tcpi_unacked);
   out->notsent_bytes = FIELD_OR_UNKNOWN(info, len, tcpi_notsent_bytes);
+  // The kernel counts unanswered retransmissions and unanswered zero-window
+  // probes apart; either one growing means the peer is not answering.
+  const int32_t retransmits = FIELD_OR_UNKNOWN(info, len, tcpi_retransmits);
+  const int32_t probes = FIELD_OR_UNKNOWN(info, len, tcpi_probes);
+  out->unanswered = retransmits > probes ? retransmits : probes;
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #define TCP_LEAK_AGENT_TCP_READER_H_
 
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 
 namespace tcp_leak_agent {
@@ -16,6 +17,9 @@ struct TcpSample {
   int32_t last_data_recv_ms;  // ms since data last arrived from the peer
   int32_t unacked;            // segments sent and not yet acknowledged
   int32_t notsent_bytes;      // bytes queued and not sent yet; -1 if the kernel does not say
+  // Retransmissions (or zero-window probes) in a row the peer has not answered:
+  // Linux's icsk_retransmits / icsk_probes_out, the "retrnsmt" column of /proc/net/tcp.
+  int32_t unanswered;
 };
 
 // Everything that explains one connection, for a report or a snapshot.
@@ -61,6 +65,22 @@ int ReadEndpoints(int fd, Endpoint* local, Endpoint* remote);
 // Calls visit(fd, inode) for each open descriptor of this process that is a
 // TCP socket. Returns 0 or an errno value.
 int ListTcpDescriptors(void (*visit)(int fd, uint64_t inode, void* context), void* context);
+
+// How many descriptors this process has open; -errno when it cannot tell.
+int CountDescriptors();
+
+// One TIME_WAIT connection of the network namespace.
+struct TimeWaitEntry {
+  int local_port;
+  int remote_port;
+  Endpoint remote;
+};
+
+// Calls visit for each TIME_WAIT connection whose local port is in `ports`
+// (sorted), and sets *total to every TIME_WAIT connection seen. Linux: one
+// netlink sock_diag dump per address family. Returns 0 or an errno value.
+int ListTimeWait(const int32_t* ports, size_t port_count, void (*visit)(const TimeWaitEntry&, void*), void* context,
+                 int64_t* total);
 
 }  // namespace tcp_leak_agent
 

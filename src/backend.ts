@@ -77,6 +77,10 @@ function unavailableBackend(): NativeBinding {
       throw unsupported();
     },
     getDescriptorLimit: () => ({ soft: -1, hard: -1 }),
+    countDescriptors: () => -1,
+    listTimeWait: () => {
+      throw unsupported();
+    },
     readEndpoints: () => ({ local: null, remote: null }),
     noteTracked: () => {},
     trackedElsewhere: () => false,

@@ -31,11 +31,19 @@ export interface NativeEndpoint {
 
 /** The addon's interface (native/addon.cc). */
 export interface NativeBinding {
-  /** Writes SAMPLE_STRIDE int32s per fd: [state or -errno, lastDataSentMs, lastDataRecvMs, unacked, notsentBytes]. */
+  /** Writes SAMPLE_STRIDE int32s per fd: [state or -errno, lastDataSentMs, lastDataRecvMs, unacked, notsentBytes, unanswered]. */
   scanSockets(fds: Int32Array, count: number, out: Int32Array): void;
   /** Throws an error with code, errno, syscall and fd when the kernel refuses. */
   inspectSocket(fd: number): TcpDetail;
+  /** RLIMIT_NOFILE; Infinity (addon) or -1 (procfs) when unlimited or unknown. */
   getDescriptorLimit(): { soft: number; hard: number };
+  /** Open descriptors of this process; -1 where the platform cannot tell. */
+  countDescriptors(): number;
+  /**
+   * TIME_WAIT connections on the given local ports (sorted ascending), and how many TIME_WAIT
+   * connections the network namespace has in all. Throws where the platform cannot tell.
+   */
+  listTimeWait(ports: Int32Array): { localPorts: Int32Array; remotePorts: Int32Array; remoteAddresses: string[]; total: number };
   /** getsockname / getpeername; remote is null once the connection is gone. */
   readEndpoints(fd: number): { local: NativeEndpoint | null; remote: NativeEndpoint | null };
   /** Notes, process-wide, the descriptors this thread's agent tracks. */
@@ -48,9 +56,9 @@ export interface NativeBinding {
 }
 
 /** Offsets into a scan row. */
-export const SAMPLE = { state: 0, lastDataSentMs: 1, lastDataRecvMs: 2, unacked: 3, notsentBytes: 4 } as const;
+export const SAMPLE = { state: 0, lastDataSentMs: 1, lastDataRecvMs: 2, unacked: 3, notsentBytes: 4, unanswered: 5 } as const;
 /** Int32s per scan row, for the backends written in JavaScript (the addon reports its own). */
-export const SAMPLE_STRIDE = 5;
+export const SAMPLE_STRIDE = 6;
 
 /** The outcome of loading the addon: the binding, or why it is not there (absent: no binary for this platform). */
 export type NativeLoad = { binding: NativeBinding; error?: undefined } | { binding?: undefined; error: Error; absent: boolean };

@@ -27,6 +27,8 @@ interface TcpRow {
   state: number;
   txQueue: number;
   rxQueue: number;
+  /** Unanswered retransmissions or zero-window probes ("retrnsmt", and the probes column after uid). */
+  unanswered: number;
   local: NativeEndpoint;
   remote: NativeEndpoint;
 }
@@ -87,10 +89,43 @@ function readTable(file: string, family: 'IPv4' | 'IPv6', into: Map<number, TcpR
       txQueue: parseInt(tx, 16),
       // rcv_nxt - copied_seq counts the peer's FIN once it arrived; SIOCINQ (the addon) does not.
       rxQueue: FIN_RECEIVED.has(state) && rxQueue > 0 ? rxQueue - 1 : rxQueue,
+      unanswered: Math.max(parseInt(fields[6]!, 16), Number(fields[8])),
       local: endpoint(fields[1]!, family),
       remote: endpoint(fields[2]!, family),
     });
   }
+}
+
+const TCP_TIME_WAIT = 6;
+
+/** TIME_WAIT rows on the given local ports (they have no inode, so readTable cannot key them), and the count of all. */
+function readTimeWait(ports: Int32Array): ReturnType<NativeBinding['listTimeWait']> {
+  const wanted = new Set(ports);
+  const localPorts: number[] = [];
+  const remotePorts: number[] = [];
+  const remoteAddresses: string[] = [];
+  let total = 0;
+  for (const [file, family] of [['/proc/self/net/tcp', 'IPv4'], ['/proc/self/net/tcp6', 'IPv6']] as const) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    const lines = text.split('\n');
+    for (let i = 1; i < lines.length; i++) {
+      const fields = lines[i]!.trim().split(/\s+/);
+      if (fields.length < 10 || parseInt(fields[3]!, 16) !== TCP_TIME_WAIT) continue;
+      total++;
+      const local = endpoint(fields[1]!, family);
+      if (!wanted.has(local.port)) continue;
+      const remote = endpoint(fields[2]!, family);
+      localPorts.push(local.port);
+      remotePorts.push(remote.port);
+      remoteAddresses.push(remote.address);
+    }
+  }
+  return { localPorts: Int32Array.from(localPorts), remotePorts: Int32Array.from(remotePorts), remoteAddresses, total };
 }
 
 let scannedThisTurn: Map<number, TcpRow> | undefined;
@@ -230,6 +265,7 @@ export function createProcfsBackend(): NativeBinding {
         out[base + SAMPLE.lastDataRecvMs] = -1; // not in procfs
         out[base + SAMPLE.unacked] = row?.txQueue ?? 0;
         out[base + SAMPLE.notsentBytes] = 0;
+        out[base + SAMPLE.unanswered] = row?.unanswered ?? 0;
       }
     },
     inspectSocket(fd): TcpDetail {
@@ -258,6 +294,14 @@ export function createProcfsBackend(): NativeBinding {
       };
     },
     getDescriptorLimit: descriptorLimit,
+    countDescriptors() {
+      try {
+        return readdirSync('/proc/self/fd').length - 1; // the listing's own descriptor
+      } catch {
+        return -1;
+      }
+    },
+    listTimeWait: readTimeWait,
     readEndpoints(fd) {
       const { row } = new DescriptorResolver(tablesForOneSocket()).resolve(fd);
       if (!row) return { local: null, remote: null };
