@@ -11,7 +11,9 @@ import { SAMPLE, type NativeBinding } from './native';
 import type { ResolvedOptions } from './options';
 import type { Output } from './output';
 import { SocketRegistry, type SocketRecord } from './registry';
+import { formatNotice, type Notice } from './notices';
 import { groupReport, ReportLimiter } from './report-limiter';
+import { ResourceChecks } from './resource-checks';
 import { Scanner, type Measurement } from './scanner';
 import { StackPolicy } from './stack-policy';
 import { describeSockets } from './snapshot';
@@ -21,6 +23,8 @@ import { UntrackedSockets } from './untracked-sockets';
 
 /** Every leak the agent reports is also published here, as `{ leak }`. */
 export const leakChannel = diagnosticsChannel.channel('tcp-leak-agent:leak');
+/** Every notice the agent tells (descriptor pressure, TIME_WAIT) is also published here, as `{ notice }`. */
+export const noticeChannel = diagnosticsChannel.channel('tcp-leak-agent:notice');
 /** After each periodic scan: `{ sockets, leaks }` (counts). Lets tests and tools wait for a scan. */
 export const scanChannel = diagnosticsChannel.channel('tcp-leak-agent:scan');
 
@@ -41,6 +45,7 @@ export class Agent {
   private readonly registry = new SocketRegistry();
   private readonly stackPolicy: StackPolicy;
   private readonly limiter: ReportLimiter;
+  private readonly resources: ResourceChecks | undefined;
   private readonly sources: SocketSources;
   private readonly scanner: Scanner | undefined;
   // One thread is enough to look for sockets nobody tracks; the main thread is always there.
@@ -68,7 +73,11 @@ export class Agent {
   ) {
     this.limiter = new ReportLimiter(options.reportIntervalMs);
     this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
-    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error));
+    // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
+    this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options) : undefined;
+    const hooks = this.resources?.hooks() ?? {};
+    this.registry.onClosed = hooks.closed;
+    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), hooks);
     this.scanner = binding && new Scanner(this.registry, binding);
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
     this.judgeSettings = {
@@ -211,25 +220,30 @@ export class Agent {
 
   private scanPeriodically(): void {
     this.safely(() => {
-      const leaks = this.scanForReport('periodic');
+      const { leaks, notices } = this.scanForReport('periodic');
       this.report(leaks, false);
+      for (const notice of notices) this.tell(notice);
       if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length });
     }, undefined);
   }
 
   private onExit(): void {
-    this.safely(() => this.report(this.scanForReport('exit'), true), undefined);
+    this.safely(() => this.report(this.scanForReport('exit').leaks, true), undefined);
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 
   /** The leaks a periodic or exit scan must tell: tracked sockets, then (main thread) untracked ones. */
-  private scanForReport(judgement: 'periodic' | 'exit'): Leak[] {
+  private scanForReport(judgement: 'periodic' | 'exit'): { leaks: Leak[]; notices: Notice[] } {
     const now = Date.now();
-    const { findings, trackedFds } = this.scanner!.measure((m) => {
+    const { findings, trackedFds, notices } = this.scanner!.measure((m) => {
       const verdict = judge(m, judgement, this.judgeSettings, now);
       // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
       if (!this.untracked) this.binding!.noteTracked(m.fds, m.count);
-      return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined };
+      return {
+        findings: verdict.leaked,
+        trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined,
+        notices: judgement === 'periodic' && this.resources ? this.resources.afterScan(m, now) : [],
+      };
     });
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
@@ -240,7 +254,13 @@ export class Agent {
       const trackedWithinMs = 3 * this.options.intervalMs + 1000;
       leaks.push(...this.untracked.judge(trackedFds, judgement, this.options.closeWaitMs, now, trackedWithinMs));
     }
-    return leaks;
+    return { leaks, notices };
+  }
+
+  /** Tells a notice (descriptor pressure, TIME_WAIT) through the reports' output and format. */
+  private tell(notice: Notice): void {
+    this.output(formatNotice(notice, this.options.format));
+    if (noticeChannel.hasSubscribers) noticeChannel.publish({ notice });
   }
 
   /**

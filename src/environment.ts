@@ -11,6 +11,8 @@ export const ENVIRONMENT_VARIABLES = {
   stacks: 'TCP_LEAK_AGENT_STACKS',
   stackSampleEvery: 'TCP_LEAK_AGENT_STACK_SAMPLE_EVERY',
   reportIntervalMs: 'TCP_LEAK_AGENT_REPORT_INTERVAL_MS',
+  fdWarnPercent: 'TCP_LEAK_AGENT_FD_WARN',
+  timeWaitWarn: 'TCP_LEAK_AGENT_TIME_WAIT_WARN',
 } as const;
 
 function wholeNumber(variable: string, raw: string, what: string): number {
@@ -57,6 +59,16 @@ export function optionsFromEnvironment(env: NodeJS.ProcessEnv): AgentOptions {
   if (sampleEvery !== undefined) options.stackSampleEvery = wholeNumber(ENVIRONMENT_VARIABLES.stackSampleEvery, sampleEvery, 'sockets, such as 10');
   const reportInterval = read(ENVIRONMENT_VARIABLES.reportIntervalMs);
   if (reportInterval !== undefined) options.reportIntervalMs = milliseconds(ENVIRONMENT_VARIABLES.reportIntervalMs, reportInterval);
+  const fdWarn = read(ENVIRONMENT_VARIABLES.fdWarnPercent);
+  if (fdWarn !== undefined) {
+    // "80%" or "80"; the option validates the range.
+    if (!/^\d+%?$/.test(fdWarn.trim())) {
+      throw new InvalidSettingError(ENVIRONMENT_VARIABLES.fdWarnPercent, fdWarn, 'expected a whole percentage from 0 to 100, such as 80%');
+    }
+    options.fdWarnPercent = Number(fdWarn.trim().replace(/%$/, ''));
+  }
+  const timeWait = read(ENVIRONMENT_VARIABLES.timeWaitWarn);
+  if (timeWait !== undefined) options.timeWaitWarn = wholeNumber(ENVIRONMENT_VARIABLES.timeWaitWarn, timeWait, 'connections, such as 5000 (0: off)');
   const fail = read(ENVIRONMENT_VARIABLES.failOnLeak);
   if (fail !== undefined) {
     if (!['0', '1', 'true', 'false'].includes(fail.toLowerCase())) {

@@ -10,7 +10,8 @@ import { DEFAULT_OPTIONS, resolveOptions, type AgentOptions, type ResolvedOption
 import { openOutput } from './output';
 import type { Leak, SocketSnapshot } from './types';
 
-export { Agent, leakChannel, scanChannel } from './agent';
+export { Agent, leakChannel, noticeChannel, scanChannel } from './agent';
+export type { Notice } from './notices';
 export { configureTestChecks, type VerifyOptions } from './checks';
 export { ignoreLocation, ignoreRemote, type RemoteMatch, type SocketIgnore } from './ignore';
 export { SocketLeakError } from './errors';

@@ -38,6 +38,16 @@ export interface AgentOptions {
    * (and at exit). Default 60000.
    */
   reportIntervalMs?: number;
+  /**
+   * Warn when open file descriptors reach this percentage of RLIMIT_NOFILE, with which places
+   * hold the most sockets and in which states; and again at the limit itself. 0 turns it off. Default 80.
+   */
+  fdWarnPercent?: number;
+  /**
+   * Warn when this many connections this process closed first (its servers' listening ports,
+   * its clients' recent 4-tuples) wait in TIME_WAIT. 0 turns it off. Default 5000.
+   */
+  timeWaitWarn?: number;
 }
 
 /** Options after defaults and validation. */
@@ -54,6 +64,8 @@ export interface ResolvedOptions {
   stacks: StackLevel;
   stackSampleEvery: number;
   reportIntervalMs: number;
+  fdWarnPercent: number;
+  timeWaitWarn: number;
 }
 
 /** The defaults, in one place. */
@@ -70,6 +82,8 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   stacks: 'sampled',
   stackSampleEvery: 10,
   reportIntervalMs: 60_000,
+  fdWarnPercent: 80,
+  timeWaitWarn: 5000,
 });
 
 const MAX_MS = 24 * 60 * 60 * 1000;
@@ -143,5 +157,7 @@ export function resolveOptions(input: AgentOptions | undefined, names: Partial<R
     stacks,
     stackSampleEvery: wholeNumber(name('stackSampleEvery'), pick('stackSampleEvery'), 1, 1_000_000, 'sockets'),
     reportIntervalMs: wholeNumber(name('reportIntervalMs'), pick('reportIntervalMs'), 0, MAX_MS, 'milliseconds'),
+    fdWarnPercent: wholeNumber(name('fdWarnPercent'), pick('fdWarnPercent'), 0, 100, 'percent (0 turns the warning off)'),
+    timeWaitWarn: wholeNumber(name('timeWaitWarn'), pick('timeWaitWarn'), 0, 10_000_000, 'connections (0 turns the warning off)'),
   };
 }

@@ -74,8 +74,9 @@ function readTable(file: string, family: 'IPv4' | 'IPv6', into: Map<number, TcpR
   let text: string;
   try {
     text = readFileSync(file, 'latin1');
-  } catch {
-    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // no IPv6
+    throw error; // EMFILE and the like: no answer is not "every socket closed"
   }
   const lines = text.split('\n');
   for (let i = 1; i < lines.length; i++) {
@@ -239,7 +240,19 @@ class TrackedAcrossThreads {
   }
 }
 
+let lastLimit = { soft: -1, hard: -1 };
+
+/** RLIMIT_NOFILE from /proc/self/limits; the last answer when it cannot be read (out of descriptors). */
 function descriptorLimit(): { soft: number; hard: number } {
+  try {
+    lastLimit = readDescriptorLimit();
+  } catch {
+    // keep the last answer
+  }
+  return lastLimit;
+}
+
+function readDescriptorLimit(): { soft: number; hard: number } {
   const line = readFileSync('/proc/self/limits', 'latin1')
     .split('\n')
     .find((l) => l.startsWith('Max open files'));
@@ -254,7 +267,15 @@ export function createProcfsBackend(): NativeBinding {
   return {
     SAMPLE_STRIDE,
     scanSockets(fds, count, out) {
-      const tables = readTcpTables();
+      let tables: Map<number, TcpRow>;
+      try {
+        tables = readTcpTables();
+      } catch (error) {
+        // The tables cannot be read now (out of descriptors): every socket reads as -errno, judged next time.
+        const errno = Math.abs((error as NodeJS.ErrnoException).errno ?? 5);
+        for (let i = 0; i < count; i++) out.fill(0, i * SAMPLE_STRIDE, (i + 1) * SAMPLE_STRIDE).fill(-errno, i * SAMPLE_STRIDE, i * SAMPLE_STRIDE + 1);
+        return;
+      }
       keepForThisTurn(tables);
       const resolver = new DescriptorResolver(tables);
       for (let i = 0; i < count; i++) {
@@ -297,8 +318,9 @@ export function createProcfsBackend(): NativeBinding {
     countDescriptors() {
       try {
         return readdirSync('/proc/self/fd').length - 1; // the listing's own descriptor
-      } catch {
-        return -1;
+      } catch (error) {
+        // Not even one descriptor left to list them with: every one is in use.
+        return (error as NodeJS.ErrnoException).code === 'EMFILE' ? descriptorLimit().soft : -1;
       }
     },
     listTimeWait: readTimeWait,

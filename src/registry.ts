@@ -29,6 +29,8 @@ export interface SocketRecord {
   writtenAt: number;
   /** The peer's address has been read while connected (Node caches it; it cannot be read once the connection is gone). */
   peerKnown: boolean;
+  /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check needs them. */
+  tuple?: { localPort: number; remoteAddress: string; remotePort: number };
 }
 
 /**
@@ -49,12 +51,19 @@ export class SocketRegistry {
   private readonly records = new Map<Socket, SocketRecord>();
   /** Names the test a new socket belongs to; set by the test-runner adapters. */
   attribution: (() => string | undefined) | undefined;
+  /** Told of each tracked socket's 'close', before its record is dropped. */
+  onClosed: ((socket: Socket, record: SocketRecord) => void) | undefined;
   // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
   private readonly onClose: (this: Socket) => void;
 
   constructor() {
     const records = this.records;
+    const registry = this;
     this.onClose = function (this: Socket) {
+      if (registry.onClosed) {
+        const record = records.get(this);
+        if (record) registry.onClosed(this, record);
+      }
       records.delete(this);
     };
   }

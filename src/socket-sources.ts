@@ -1,12 +1,20 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { Socket, type Server } from 'node:net';
-import type { SocketRegistry } from './registry';
+import type { SocketRecord, SocketRegistry } from './registry';
 import { redactUrl, rememberUse } from './request-uses';
 import { captureStack, type StackCapture } from './stack';
 import type { StackPolicy } from './stack-policy';
 import { connectAnnouncesEverySocket, TlsCreationStacks } from './tls-creation-stacks';
 
 type Listener = (message: unknown) => void;
+
+/** What the agent's other checks want to hear of as sockets appear. */
+export interface SourceHooks {
+  /** A client socket was tracked (with or without a creation stack). */
+  clientTracked?(socket: Socket, record: SocketRecord): void;
+  /** A server is listening; its listen() stack, when captured. */
+  listening?(server: Server, listenStack: StackCapture | undefined): void;
+}
 interface HttpRequest {
   socket?: unknown;
   method?: string;
@@ -46,6 +54,7 @@ export class SocketSources {
     private readonly registry: SocketRegistry,
     private readonly stacks: StackPolicy,
     private readonly onInternalError: (error: unknown) => void,
+    private readonly hooks: SourceHooks = {},
   ) {
     this.tls = new TlsCreationStacks(stacks);
   }
@@ -58,6 +67,13 @@ export class SocketSources {
     this.on('net.client.socket', (message) => this.onClientSocket(message));
     this.on('net.server.socket', (message) => this.onServerSocket(message));
     this.on('tracing:net.server.listen:asyncStart', (message) => this.onListen(message));
+    if (this.hooks.listening) {
+      // Bound by now: the port is known.
+      this.on('tracing:net.server.listen:asyncEnd', (message) => {
+        const server = (message as { server?: Server }).server;
+        if (server) this.hooks.listening!(server, this.listenStacks.get(server));
+      });
+    }
     // Published inside the caller's http.request() (Node 22+); Node 20 has no such channel.
     this.on('http.client.request.created', (message) => this.onRequestMade((message as { request?: object }).request));
     this.on('http.client.request.start', (message) => this.onHttpRequestStart((message as { request?: HttpRequest }).request));
@@ -87,7 +103,9 @@ export class SocketSources {
   private onClientSocket(message: unknown): void {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket) || this.registry.has(socket)) return;
-    this.registry.track(socket, 'client', this.stacks.capture());
+    if (this.registry.track(socket, 'client', this.stacks.capture()) && this.hooks.clientTracked) {
+      this.hooks.clientTracked(socket, this.registry.recordOf(socket)!);
+    }
   }
 
   private onServerSocket(message: unknown): void {

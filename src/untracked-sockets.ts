@@ -34,7 +34,17 @@ export class UntrackedSockets {
    */
   judge(trackedFds: ReadonlySet<number>, judgement: Judgement, closeWaitMs: number, now: number, trackedWithinMs: number): Leak[] {
     if (judgement === 'now') return [];
-    const { fds, inodes } = this.binding.listTcpDescriptors();
+    let listed: { fds: Int32Array; inodes: Float64Array };
+    try {
+      listed = this.binding.listTcpDescriptors();
+    } catch (error) {
+      // Out of descriptors (EMFILE, ENFILE), the agent cannot open /proc/self/fd either;
+      // the descriptor warning tells that story. Look again at the next scan.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') return [];
+      throw error;
+    }
+    const { fds, inodes } = listed;
     const candidates: number[] = [];
     const keys: string[] = [];
     for (let i = 0; i < fds.length; i++) {

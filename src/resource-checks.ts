@@ -1,0 +1,91 @@
+import type { Server, Socket } from 'node:net';
+import { DescriptorPressure } from './descriptor-pressure';
+import type { NativeBinding } from './native';
+import type { Notice } from './notices';
+import type { ResolvedOptions } from './options';
+import type { SocketRecord } from './registry';
+import type { Measurement } from './scanner';
+import { socketSites } from './socket-sites';
+import type { SourceHooks } from './socket-sources';
+import { formatLocation, framesOf, trimFrames, userLocation, type StackCapture } from './stack';
+import { TimeWaitWatch } from './time-wait';
+
+/** TIME_WAIT is counted on every this-many scans: a dump of a busy namespace costs milliseconds. */
+const TIME_WAIT_EVERY_SCANS = 5;
+/** Places listed in a descriptor warning. */
+const TOP_SITES = 10;
+
+/**
+ * The checks on what sockets cost the process beyond leaks: descriptors
+ * against RLIMIT_NOFILE, and TIME_WAIT connections it caused. They run after
+ * the periodic scan and tell through the same output.
+ */
+export class ResourceChecks {
+  private readonly descriptors: DescriptorPressure | undefined;
+  private timeWait: TimeWaitWatch | undefined;
+  private scans = 0;
+
+  constructor(
+    binding: NativeBinding,
+    private readonly options: ResolvedOptions,
+  ) {
+    this.descriptors = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
+    this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs) : undefined;
+  }
+
+  /** What the socket sources and the registry must tell these checks. */
+  hooks(): SourceHooks & { closed?: (socket: Socket, record: SocketRecord) => void } {
+    const watch = this.timeWait;
+    if (!watch) return {};
+    return {
+      listening: (server: Server, listenStack: StackCapture | undefined) => {
+        const address = server.address();
+        if (address && typeof address === 'object') watch.addListeningPort(address.port, this.place(listenStack));
+      },
+      // A client's 4-tuple is known from 'connect' on; only sockets with a creation stack are
+      // followed, so with sampled stacks this costs one listener on one socket in N.
+      clientTracked: (socket: Socket, record: SocketRecord) => {
+        if (!record.creation) return;
+        socket.once('connect', function (this: Socket) {
+          if (this.localPort && this.remoteAddress && this.remotePort) {
+            record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
+          }
+        });
+        // The peer's FIN, read before this side ended: the peer closed first, and TIME_WAIT is on its side.
+        socket.once('end', function (this: Socket) {
+          if (!this.writableEnded) record.tuple = undefined;
+        });
+      },
+      // A socket that ended its side first: its 4-tuple goes to TIME_WAIT once the connection closes.
+      closed: (_socket: Socket, record: SocketRecord) => {
+        const tuple = record.tuple;
+        if (!tuple) return;
+        const client = { place: this.place(record.creation), http: record.uses !== undefined, at: Date.now() };
+        watch.clientClosed(tuple.localPort, tuple.remoteAddress, tuple.remotePort, client);
+      },
+    };
+  }
+
+  /** Runs after a periodic scan, over its measurement. */
+  afterScan(m: Measurement, now: number): Notice[] {
+    const notices: Notice[] = [];
+    const skip = this.options.skipNodeModules;
+    const pressure = this.descriptors?.check(m.count, () => socketSites(m, skip, TOP_SITES));
+    if (pressure) notices.push(pressure);
+    if (this.timeWait && this.scans++ % TIME_WAIT_EVERY_SCANS === 0) {
+      try {
+        const warning = this.timeWait.check(now);
+        if (warning) notices.push(warning);
+      } catch {
+        // This platform cannot list TIME_WAIT connections (the addon says ENOTSUP): stop asking.
+        this.timeWait = undefined;
+      }
+    }
+    return notices;
+  }
+
+  private place(stack: StackCapture | undefined): string | null {
+    const location = userLocation(trimFrames(framesOf(stack)), this.options.skipNodeModules);
+    return location ? formatLocation(location) : null;
+  }
+}

@@ -1,0 +1,121 @@
+import type { NativeBinding } from './native';
+
+/** Where a pile of TIME_WAIT connections comes from. */
+export interface TimeWaitSource {
+  /** 'server': closed first by a server of this process; 'client': by a client socket of this process. */
+  side: 'server' | 'client';
+  /** The listening port (server) or the remote end (client). */
+  endpoint: string;
+  /** Where the closing code is, when known: the client socket's creation site, or the listen() call. */
+  place: string | null;
+  count: number;
+  /** Why such closes happen, and what to do. */
+  hint: string;
+}
+
+export interface TimeWaitWarning {
+  type: 'time-wait';
+  /** TIME_WAIT connections this process closed first (own listening ports, recently closed client 4-tuples). */
+  count: number;
+  threshold: number;
+  /** Every TIME_WAIT connection of the network namespace, for scale. */
+  namespaceTotal: number;
+  sources: TimeWaitSource[];
+}
+
+/** What the agent knows of a client socket it saw close, for attributing its TIME_WAIT. */
+export interface ClosedClient {
+  place: string | null;
+  http: boolean;
+  at: number;
+}
+
+/** TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed); keep closed 4-tuples a little longer. */
+const REMEMBER_MS = 90_000;
+/** A bound on remembered 4-tuples: beyond it the oldest go first. */
+const MAX_REMEMBERED = 65_536;
+
+const SERVER_HINT =
+  'this server closes connections first, so their TIME_WAIT stays on its side: responses with "Connection: close", ' +
+  'keep-alive connections ended by server.keepAliveTimeout, or socket.end() after each exchange. Let clients close first ' +
+  '(keep-alive, a longer keepAliveTimeout than the clients\' idle timeout) where you control them';
+const HTTP_CLIENT_HINT =
+  'this code closes its HTTP connections after each request: an http.Agent without keepAlive, or requests sent with ' +
+  '"Connection: close". Use a keep-alive agent (new http.Agent({ keepAlive: true })) so connections are reused';
+const CLIENT_HINT =
+  'this code opens a connection per operation and closes it first. Reuse connections (a pool), or let the peer close first';
+
+/**
+ * Counts the TIME_WAIT connections this process caused: it closed first, so
+ * the kernel keeps each 4-tuple for 60 s with no descriptor, invisible to
+ * every per-socket check. On this process's listening ports they are its
+ * server's active closes; for client sockets the agent remembers the 4-tuples
+ * of those it saw close.
+ */
+export class TimeWaitWatch {
+  /** Listening port -> its listen() call, when known. */
+  private readonly listening = new Map<number, string | null>();
+  private readonly closed = new Map<string, ClosedClient>();
+  private lastWarnedAt = 0;
+
+  constructor(
+    private readonly binding: NativeBinding,
+    readonly threshold: number,
+    private readonly repeatMs: number,
+  ) {}
+
+  addListeningPort(port: number, place: string | null): void {
+    if (port > 0) this.listening.set(port, place);
+  }
+
+  /** A client socket closed: if it closed first, its 4-tuple is in TIME_WAIT now. */
+  clientClosed(localPort: number, remoteAddress: string, remotePort: number, client: ClosedClient): void {
+    if (this.closed.size >= MAX_REMEMBERED) {
+      const oldest = this.closed.keys().next().value;
+      if (oldest !== undefined) this.closed.delete(oldest);
+    }
+    this.closed.set(tupleKey(localPort, remoteAddress, remotePort), client);
+  }
+
+  /** Counts now; returns a warning when the count is past the threshold (told again at most once per repeatMs). */
+  check(now: number): TimeWaitWarning | undefined {
+    for (const [key, client] of this.closed) {
+      if (now - client.at <= REMEMBER_MS) break; // insertion order is closing order
+      this.closed.delete(key);
+    }
+    const ports = new Set(this.listening.keys());
+    for (const key of this.closed.keys()) ports.add(Number(key.slice(0, key.indexOf(' '))));
+    if (ports.size === 0) return undefined;
+    const found = this.binding.listTimeWait(Int32Array.from([...ports].sort((a, b) => a - b)));
+    const sources = new Map<string, TimeWaitSource>();
+    let count = 0;
+    for (let i = 0; i < found.localPorts.length; i++) {
+      const localPort = found.localPorts[i]!;
+      const remoteAddress = found.remoteAddresses[i]!;
+      const remotePort = found.remotePorts[i]!;
+      const client = this.closed.get(tupleKey(localPort, remoteAddress, remotePort));
+      let source: Omit<TimeWaitSource, 'count'>;
+      if (client) {
+        const endpoint = `${remoteAddress.includes(':') ? `[${remoteAddress}]` : remoteAddress}:${remotePort}`;
+        source = { side: 'client', endpoint, place: client.place, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT };
+      } else if (this.listening.has(localPort)) {
+        source = { side: 'server', endpoint: `port ${localPort}`, place: this.listening.get(localPort)!, hint: SERVER_HINT };
+      } else {
+        continue; // another process's connection on a port we once used
+      }
+      count++;
+      const key = `${source.side} ${source.endpoint} ${source.place}`;
+      const existing = sources.get(key);
+      if (existing) existing.count++;
+      else sources.set(key, { ...source, count: 1 });
+    }
+    if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
+    this.lastWarnedAt = now;
+    const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
+    return { type: 'time-wait', count, threshold: this.threshold, namespaceTotal: found.total, sources: sorted };
+  }
+}
+
+function tupleKey(localPort: number, remoteAddress: string, remotePort: number): string {
+  return `${localPort} ${remoteAddress} ${remotePort}`;
+}

@@ -1,0 +1,81 @@
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { explain, FAST, FIXTURES, markerLine, ROOT, runNode } from './helpers';
+
+/** Runs a fixture under the preload, in a shell that first lowers the descriptor limit. */
+function runWithDescriptorLimit(limit: number, fixture: string, env: Record<string, string>) {
+  const script = `ulimit -n ${limit} && exec "${process.execPath}" --require tcp-leak-agent/register "${path.join(FIXTURES, fixture)}"`;
+  return runNode(['-e', `process.exitCode = require('node:child_process').spawnSync('bash', ['-c', ${JSON.stringify(script)}], { stdio: 'inherit' }).status`], {
+    cwd: ROOT,
+    env,
+  });
+}
+
+const TEXT = { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' };
+
+describe.concurrent('descriptors running out', () => {
+  const fixture = 'descriptors-run-out.js';
+  const opened = `${path.join(FIXTURES, fixture)}:${markerLine(fixture, 'OPENED')}:`;
+  const listen = `${path.join(FIXTURES, fixture)}:${markerLine(fixture, 'LISTEN')}:`;
+
+  it('warns at 80% of RLIMIT_NOFILE, before connects fail, naming who holds the sockets; and again at the limit', async () => {
+    const result = await runWithDescriptorLimit(64, fixture, TEXT);
+    const lines = result.stderr.split('\n');
+    const warning = lines.findIndex((line) => /^tcp-leak-agent: (5[2-9]|6\d) of 64 file descriptors open \(\d+%, warning at 80%\)/.test(line));
+    const exhausted = lines.findIndex((line) => line.startsWith('tcp-leak-agent: file descriptors exhausted: '));
+    const failed = lines.findIndex((line) => line.startsWith('fixture: connect failed with EMFILE'));
+    expect(warning, explain({ ...result, leaks: [] })).toBeGreaterThanOrEqual(0);
+    expect(failed).toBeGreaterThan(warning);
+    expect(exhausted).toBeGreaterThan(warning);
+    // The dump: clients by their connect() line, accepted sockets by the listen() line, with states.
+    const dump = lines.slice(warning + 1, warning + 6).join('\n');
+    expect(dump).toMatch(new RegExp(`^ +\\d+  ${opened.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+: ESTABLISHED \\d+$`, 'm'));
+    expect(dump).toMatch(new RegExp(`^ +\\d+  ${listen.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+ \\(accepted by the server listening there\\): ESTABLISHED \\d+$`, 'm'));
+    expect(lines.filter((line) => line.includes('file descriptors open ('))).toHaveLength(1); // told once
+  });
+
+  it('says nothing with TCP_LEAK_AGENT_FD_WARN=0', async () => {
+    const result = await runWithDescriptorLimit(64, fixture, { ...TEXT, TCP_LEAK_AGENT_FD_WARN: '0' });
+    expect(result.stderr, explain({ ...result, leaks: [] })).toContain('fixture: connect failed with EMFILE');
+    expect(result.stderr).not.toContain('tcp-leak-agent');
+  });
+});
+
+describe.concurrent('TIME_WAIT', () => {
+  const fixture = 'time-wait-storm.js';
+  // Each run leaves its connections in TIME_WAIT for 60 s, and the procfs backend reads the
+  // namespace's whole tables at every scan: a slower scan keeps the suite's load reasonable.
+  const TEXT = { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text', TCP_LEAK_AGENT_INTERVAL_MS: '200' };
+  const file = path.join(FIXTURES, fixture);
+
+  it("warns when a server's active closes pile up, with the count and the listen() line", async () => {
+    const result = await runNode(['--require', 'tcp-leak-agent/register', file, 'server', '600'], {
+      cwd: ROOT,
+      env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: '500' },
+    });
+    const { notice } = JSON.parse(result.stdout) as { notice: { count: number } | null };
+    expect(notice, explain({ ...result, leaks: [] })).not.toBeNull();
+    expect(notice!.count).toBeGreaterThanOrEqual(500);
+    expect(result.stderr).toContain(`tcp-leak-agent: ${notice!.count} connections this process closed first wait in TIME_WAIT (warning at 500;`);
+    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${markerLine(fixture, 'LISTEN')}:\\d+: closed by this process's server on port \\d+\\. Why: this server closes connections first`));
+  });
+
+  it('attributes client-side active closes to the connect() line', async () => {
+    const result = await runNode(['--require', 'tcp-leak-agent/register', file, 'client', '300'], {
+      cwd: ROOT,
+      env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: '250' },
+    });
+    const { notice } = JSON.parse(result.stdout) as { notice: { count: number } | null };
+    expect(notice, explain({ ...result, leaks: [] })).not.toBeNull();
+    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${markerLine(fixture, 'CONNECT')}:\\d+: closed by this process's clients of 127\\.0\\.0\\.1:\\d+\\. Why: this code opens a connection per operation`));
+  });
+
+  it('stays quiet below the threshold', async () => {
+    const result = await runNode(['--require', 'tcp-leak-agent/register', file, 'server', '100', '2000'], {
+      cwd: ROOT,
+      env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: '1000' },
+    });
+    expect(JSON.parse(result.stdout), explain({ ...result, leaks: [] })).toEqual({ notice: null });
+    expect(result.stderr).toBe('');
+  });
+});
