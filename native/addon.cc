@@ -114,6 +114,7 @@ Napi::Value InspectSocket(const Napi::CallbackInfo& info) {
   result.Set("unreadBytes", Napi::Number::New(env, static_cast<double>(detail.unread_bytes)));
   result.Set("unsentBytes", Napi::Number::New(env, static_cast<double>(detail.unsent_bytes)));
   result.Set("infoLength", Napi::Number::New(env, detail.info_length));
+  result.Set("keepalive", Napi::Number::New(env, detail.keepalive));
   return result;
 }
 

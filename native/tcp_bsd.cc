@@ -90,6 +90,9 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
   if (int err = QueryInfo(fd, &info, &len)) return err;
   out->info_length = static_cast<int32_t>(len);
   out->state = ToLinuxState(info.tcpi_state);
+  int keepalive = 0;
+  socklen_t keepalive_len = sizeof(keepalive);
+  out->keepalive = getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &keepalive_len) == 0 ? (keepalive != 0) : -1;
   out->backoff = -1;
   out->unacked = -1;
   out->last_data_sent_ms = -1;

@@ -67,6 +67,10 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
   out->bytes_received = static_cast<double>(DETAIL(tcpi_bytes_received));
 #undef DETAIL
 
+  int keepalive = 0;
+  socklen_t keepalive_len = sizeof(keepalive);
+  out->keepalive = getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &keepalive_len) == 0 ? (keepalive != 0) : -1;
+
   int queued = 0;
   *syscall = "ioctl";
   if (ioctl(fd, SIOCINQ, &queued) != 0) return errno;

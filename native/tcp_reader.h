@@ -40,6 +40,7 @@ struct TcpDetail {
   int64_t unread_bytes;   // SIOCINQ
   int64_t unsent_bytes;   // SIOCOUTQ (sent but unacknowledged plus not yet sent)
   int32_t info_length;    // how many bytes of tcp_info the kernel returned
+  int32_t keepalive;      // SO_KEEPALIVE: 1 on, 0 off, -1 unknown
 };
 
 // One end of a connection, as text; family is 4 or 6, 0 when unknown.

@@ -83,6 +83,15 @@ export class Agent {
     this.judgeSettings = {
       closeWaitMs: options.closeWaitMs,
       stallMs: options.stallMs,
+      deadPeerRetries: options.deadPeerRetries,
+      idleMs: options.idleMs,
+      keepalive: (fd) => {
+        try {
+          return binding!.inspectSocket(fd).keepalive;
+        } catch {
+          return -1; // closed in the meantime
+        }
+      },
       unreadBytes: (fd) => {
         try {
           return binding!.inspectSocket(fd).unreadBytes;

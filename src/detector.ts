@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { SAMPLE } from './native';
 import type { SocketRecord } from './registry';
 import type { Measurement } from './scanner';
+import { judgeDeadPeer, type DeadPeerSettings } from './dead-peers';
 import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_SYN_SENT } from './tcp-states';
 
 /**
@@ -38,6 +39,8 @@ export interface Finding {
   lastDataSentMs: number;
   /** Strict checks: the socket is merely still open (any state) when its test ended. */
   leftOpen?: boolean;
+  /** A dead peer: retransmissions gone unanswered, or silence both ways with keepalive off. */
+  deadPeer?: { unanswered?: number; idleMs?: number };
 }
 
 interface StreamInternals {
@@ -164,7 +167,7 @@ export interface Verdict {
 }
 
 /** The thresholds, and how to ask the kernel for a socket's unread bytes (SIOCINQ). */
-export interface JudgeSettings {
+export interface JudgeSettings extends DeadPeerSettings {
   closeWaitMs: number;
   stallMs: number;
   unreadBytes(fd: number): number;
@@ -194,6 +197,10 @@ export function judge(
     if (state === TCP_ESTABLISHED && (judgement === 'periodic' || (judgement === 'exit' && settings.loopEmptied))) {
       const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now, judgement);
       if (stalled) findings.push(stalled);
+      else if (judgement === 'periodic') {
+        const dead = judgeDeadPeer(socket, record, measurement.fds[i]!, rows, base, settings);
+        if (dead) findings.push(dead);
+      }
     }
     const lastDataRecvMs = rows[base + SAMPLE.lastDataRecvMs]!;
     if (state === TCP_ESTABLISHED && judgement === 'now' && lastDataRecvMs >= 0 && lastDataRecvMs < ARRIVING_MS) {

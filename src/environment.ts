@@ -13,6 +13,8 @@ export const ENVIRONMENT_VARIABLES = {
   reportIntervalMs: 'TCP_LEAK_AGENT_REPORT_INTERVAL_MS',
   fdWarnPercent: 'TCP_LEAK_AGENT_FD_WARN',
   timeWaitWarn: 'TCP_LEAK_AGENT_TIME_WAIT_WARN',
+  deadPeerRetries: 'TCP_LEAK_AGENT_DEAD_PEER_RETRIES',
+  idleMs: 'TCP_LEAK_AGENT_IDLE_MS',
 } as const;
 
 function wholeNumber(variable: string, raw: string, what: string): number {
@@ -69,6 +71,10 @@ export function optionsFromEnvironment(env: NodeJS.ProcessEnv): AgentOptions {
   }
   const timeWait = read(ENVIRONMENT_VARIABLES.timeWaitWarn);
   if (timeWait !== undefined) options.timeWaitWarn = wholeNumber(ENVIRONMENT_VARIABLES.timeWaitWarn, timeWait, 'connections, such as 5000 (0: off)');
+  const retries = read(ENVIRONMENT_VARIABLES.deadPeerRetries);
+  if (retries !== undefined) options.deadPeerRetries = wholeNumber(ENVIRONMENT_VARIABLES.deadPeerRetries, retries, 'retransmissions, such as 5 (0: off)');
+  const idle = read(ENVIRONMENT_VARIABLES.idleMs);
+  if (idle !== undefined) options.idleMs = milliseconds(ENVIRONMENT_VARIABLES.idleMs, idle);
   const fail = read(ENVIRONMENT_VARIABLES.failOnLeak);
   if (fail !== undefined) {
     if (!['0', '1', 'true', 'false'].includes(fail.toLowerCase())) {

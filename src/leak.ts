@@ -49,7 +49,9 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
     createdAt: new Date(record.createdAt).toISOString(),
     origin: record.origin,
-    ...(finding.leftOpen ? {} : { cause: classifyLeak(socket, record) }),
+    ...(finding.leftOpen || finding.deadPeer ? {} : { cause: classifyLeak(socket, record) }),
+    ...(finding.deadPeer?.unanswered !== undefined ? { unanswered: finding.deadPeer.unanswered } : {}),
+    ...(finding.deadPeer?.idleMs !== undefined ? { idleMs: finding.deadPeer.idleMs } : {}),
     location: lastUse?.location ?? creation,
     creation,
     ...(lastUse ? { lastUse, uses } : {}),
@@ -64,6 +66,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
 
 function kindOf(finding: Finding): Leak['kind'] {
   if (finding.leftOpen) return 'left-open';
+  if (finding.deadPeer) return 'dead-peer';
   if (finding.state === TCP_CLOSE) return 'descriptor-without-connection';
   return finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait';
 }

@@ -20,6 +20,8 @@ export interface TcpDetail {
   unsentBytes: number;
   /** Bytes of struct tcp_info the kernel returned. */
   infoLength: number;
+  /** SO_KEEPALIVE: 1 on, 0 off, -1 unknown. */
+  keepalive: number;
 }
 
 /** An address as the addon reads it. */

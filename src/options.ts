@@ -48,6 +48,17 @@ export interface AgentOptions {
    * its clients' recent 4-tuples) wait in TIME_WAIT. 0 turns it off. Default 5000.
    */
   timeWaitWarn?: number;
+  /**
+   * Report a connection as a dead peer when this many retransmissions (or zero-window probes)
+   * in a row went unanswered while data waits. 0 turns it off. Default 5 (about 6 s at the
+   * minimum retransmission timeout, longer on slower paths).
+   */
+  deadPeerRetries?: number;
+  /**
+   * Report a connection with TCP keepalive off that sent and received nothing for this long,
+   * in ms: if the peer vanished, this side would never know. 0 (the default) turns it off.
+   */
+  idleMs?: number;
 }
 
 /** Options after defaults and validation. */
@@ -66,6 +77,8 @@ export interface ResolvedOptions {
   reportIntervalMs: number;
   fdWarnPercent: number;
   timeWaitWarn: number;
+  deadPeerRetries: number;
+  idleMs: number;
 }
 
 /** The defaults, in one place. */
@@ -84,6 +97,8 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   reportIntervalMs: 60_000,
   fdWarnPercent: 80,
   timeWaitWarn: 5000,
+  deadPeerRetries: 5,
+  idleMs: 0,
 });
 
 const MAX_MS = 24 * 60 * 60 * 1000;
@@ -159,5 +174,7 @@ export function resolveOptions(input: AgentOptions | undefined, names: Partial<R
     reportIntervalMs: wholeNumber(name('reportIntervalMs'), pick('reportIntervalMs'), 0, MAX_MS, 'milliseconds'),
     fdWarnPercent: wholeNumber(name('fdWarnPercent'), pick('fdWarnPercent'), 0, 100, 'percent (0 turns the warning off)'),
     timeWaitWarn: wholeNumber(name('timeWaitWarn'), pick('timeWaitWarn'), 0, 10_000_000, 'connections (0 turns the warning off)'),
+    deadPeerRetries: wholeNumber(name('deadPeerRetries'), pick('deadPeerRetries'), 0, 255, 'retransmissions (0 turns the check off)'),
+    idleMs: wholeNumber(name('idleMs'), pick('idleMs'), 0, MAX_MS, 'milliseconds (0 turns the check off)'),
   };
 }

@@ -312,6 +312,7 @@ export function createProcfsBackend(): NativeBinding {
         unreadBytes: row?.rxQueue ?? 0,
         unsentBytes: row?.txQueue ?? 0,
         infoLength: 0,
+        keepalive: -1,
       };
     },
     getDescriptorLimit: descriptorLimit,
@@ -344,8 +345,12 @@ export function createProcfsBackend(): NativeBinding {
       }
       for (const entry of entries) {
         const fd = Number(entry);
-        const { state, inode } = resolver.resolve(fd);
-        if (state >= 0 && inode !== undefined) {
+        const { row, inode } = resolver.resolve(fd);
+        // Only sockets the TCP tables list: a socket missing from every table of this network
+        // namespace may be a TCP socket whose connection is over, or any socket inherited from
+        // another namespace (stdio socketpairs of a parent outside it). For a socket Node tracks
+        // the first is sure; for an unknown one it is a guess, and a false report costs more.
+        if (row !== undefined && inode !== undefined) {
           fds.push(fd);
           inodes.push(inode);
         }

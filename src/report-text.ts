@@ -17,6 +17,7 @@ const KIND_TITLES: Record<Leak['kind'], string> = {
   'descriptor-without-connection': 'leaked TCP descriptor: the connection is over, the socket was never destroyed',
   'stalled-reader': 'stalled TCP socket: data waits unread and nothing reads it',
   'left-open': 'TCP socket left open at the end of its test (strict check)',
+  'dead-peer': 'dead peer: the connection is open, but the other end stopped answering',
 };
 
 function headline(leak: Leak): string {
@@ -50,6 +51,12 @@ function whatHappened(leak: Leak): string {
     const test = leak.test !== undefined ? `The test "${leak.test}"` : 'The code under check';
     return `${test} opened this connection and it was still open (kernel state ${leak.state}) when the check ran. A strict check counts every socket a test leaves open, not only those the peer closed.${unknown}`;
   }
+  if (leak.kind === 'dead-peer') {
+    if (leak.idleMs !== undefined) {
+      return `Nothing was sent or received on this connection for ${formatDuration(leak.idleMs)}, and TCP keepalive is off: if the peer went away (a NAT or load balancer dropped the flow, the host died), this side will never learn it, and the connection holds a descriptor (and a pool slot) forever.${unknown}`;
+    }
+    return `${leak.unanswered} retransmissions in a row went unanswered while data waits to be delivered: the peer host is gone, unreachable, or no longer reading. The kernel keeps retrying for up to about 15 minutes (tcp_retries2), and everything waiting on this connection waits as long.${unknown}`;
+  }
   if (leak.kind === 'stalled-reader') {
     return (
       `${leak.unreadBytes ?? 'Some'} bytes from the peer wait unread in the kernel, and ` +
@@ -72,6 +79,11 @@ function whatToDo(leak: Leak): string {
 function genericFix(leak: Leak): string {
   if (leak.origin === 'unknown') {
     return 'find the code that owns this connection from its addresses below, and end or destroy the socket when the peer has closed.';
+  }
+  if (leak.kind === 'dead-peer') {
+    return leak.idleMs !== undefined
+      ? 'turn on TCP keepalive for long-lived connections (socket.setKeepAlive(true, 60_000); a keep-alive http.Agent does it), or close connections idle longer than you expect (socket.setTimeout(ms) with destroy() on "timeout").'
+      : 'give this connection a deadline: socket.setTimeout(ms) and destroy() on "timeout" (for http, a request timeout; for fetch, an AbortSignal.timeout()), so a vanished peer fails fast instead of hanging; keepalive finds idle dead peers.';
   }
   if (leak.kind === 'left-open') {
     return (
@@ -156,6 +168,7 @@ const KIND_NAMES: Record<Leak['kind'], string> = {
   'descriptor-without-connection': 'descriptors left after their connection ended',
   'stalled-reader': 'stalled readers',
   'left-open': 'left open',
+  'dead-peer': 'dead peers',
 };
 
 /** One line for leaks held back by the rate limit: the place first, then how many and since when. */

@@ -25,9 +25,11 @@ export interface Endpoint {
  *   descriptor is still open: invisible to `ss` and /proc/net/tcp, still a leaked fd;
  * - 'stalled-reader': bytes wait unread in the kernel and nothing has read the socket for
  *   stallMs (paused or never consumed); the peer often gave up long ago behind a full window;
- * - 'left-open': strict checks only: a socket its test created was still open when the test ended.
+ * - 'left-open': strict checks only: a socket its test created was still open when the test ended;
+ * - 'dead-peer': connected, but the peer stopped answering (retransmissions unanswered), or
+ *   silent both ways for idleMs with TCP keepalive off.
  */
-export type LeakKind = 'close-wait' | 'descriptor-without-connection' | 'stalled-reader' | 'left-open';
+export type LeakKind = 'close-wait' | 'descriptor-without-connection' | 'stalled-reader' | 'left-open' | 'dead-peer';
 
 /** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
 export interface Leak {
@@ -43,6 +45,10 @@ export interface Leak {
   lastDataSentMs: number;
   /** Bytes received and not read by the process (stalled readers). */
   unreadBytes?: number;
+  /** Dead peers: retransmissions (or zero-window probes) in a row the peer did not answer. */
+  unanswered?: number;
+  /** Dead peers: how long nothing was sent or received, with TCP keepalive off. */
+  idleMs?: number;
   /** Why it leaked, as far as the JavaScript side shows; absent for sockets of unknown origin. */
   cause?: LeakCause;
   /** When the agent first saw the socket (ISO 8601). */

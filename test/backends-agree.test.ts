@@ -82,7 +82,11 @@ describe('the procfs backend agrees with the addon', () => {
       const { fds: all, inodes } = binding.listTcpDescriptors();
       return Array.from(all, (fd, i) => `${fd}:${inodes[i]}`).sort();
     };
-    expect(listed(procfs)).toEqual(listed(native));
+    // Except the socket whose connection is over: procfs lists only sockets the TCP tables show,
+    // since a socket in no table may as well be one inherited from another network namespace.
+    const closedFd = `${fdOf(reset)}:`;
+    expect(listed(procfs)).toEqual(listed(native).filter((entry) => !entry.startsWith(closedFd)));
+    expect(listed(native).some((entry) => entry.startsWith(closedFd))).toBe(true);
   });
 
   it('calls a closed descriptor and a pipe what the addon calls them', () => {

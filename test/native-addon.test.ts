@@ -54,7 +54,12 @@ describe('the native addon', () => {
     const { client, accepted, server } = await connectedPair();
     accepted.end(); // FIN to the client; the client, never reading, stays in CLOSE_WAIT
     const fds = [fdOf(client), fdOf(server), fdOf(accepted)];
-    await until(() => scan(fds)[SAMPLE.state] === TCP_CLOSE_WAIT, 'CLOSE_WAIT');
+    // The client's ACK of the FIN moves the server side to FIN_WAIT2 a moment after the client's CLOSE_WAIT.
+    const settled = () => {
+      const rows = scan(fds);
+      return rows[SAMPLE.state] === TCP_CLOSE_WAIT && rows[2 * native.SAMPLE_STRIDE + SAMPLE.state] === 5;
+    };
+    await until(settled, 'CLOSE_WAIT and FIN_WAIT2');
     const rows = scan(fds);
     const stride = native.SAMPLE_STRIDE;
     expect(rows[0 * stride + SAMPLE.state]).toBe(TCP_CLOSE_WAIT);
