@@ -5,15 +5,19 @@ import type { BackendName } from './backend';
 import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
 import { judge, type Finding, type JudgeSettings } from './detector';
 import { SocketLeakError } from './errors';
-import { formatLeaks, formatSummaries } from './format';
-import { describeLeak } from './leak';
+import type { DumpedSocket, SocketDump } from './dump';
+import { describeLeak, kindOf } from './leak';
 import { SAMPLE, type NativeBinding } from './native';
 import type { ResolvedOptions } from './options';
 import type { Output } from './output';
 import { SocketRegistry, type SocketRecord } from './registry';
-import { formatNotice, type Notice } from './notices';
+import { AgentMetrics, type MetricsReading } from './metrics';
+import type { Notice } from './notices';
 import { groupReport, ReportLimiter } from './report-limiter';
+import { Reporter } from './reporter';
 import { ResourceChecks } from './resource-checks';
+import { socketSites } from './socket-sites';
+import { tcpStateName } from './tcp-states';
 import { Scanner, type Measurement } from './scanner';
 import { StackPolicy } from './stack-policy';
 import { describeSockets } from './snapshot';
@@ -46,6 +50,10 @@ export class Agent {
   private readonly stackPolicy: StackPolicy;
   private readonly limiter: ReportLimiter;
   private readonly resources: ResourceChecks | undefined;
+  private readonly reporter: Reporter;
+  private metrics: AgentMetrics | undefined;
+  private reading: MetricsReading = { socketsByState: new Map(), descriptors: { open: -1, limit: -1 }, timeWait: -1 };
+  private readonly dumpListener = () => this.safely(() => this.tell(this.dump()), undefined);
   private readonly sources: SocketSources;
   private readonly scanner: Scanner | undefined;
   // One thread is enough to look for sockets nobody tracks; the main thread is always there.
@@ -67,10 +75,11 @@ export class Agent {
   constructor(
     readonly options: ResolvedOptions,
     private readonly binding: NativeBinding | undefined,
-    private readonly output: Output,
+    output: Output,
     readonly startError?: Error,
     readonly backend: BackendName = 'native',
   ) {
+    this.reporter = new Reporter(output, options.format, options.logger);
     this.limiter = new ReportLimiter(options.reportIntervalMs);
     this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
@@ -111,6 +120,9 @@ export class Agent {
     this.timer.unref();
     process.on('exit', this.exitListener);
     process.on('beforeExit', this.beforeExitListener);
+    // A signal listener does not keep the process alive (Node unrefs signal handles).
+    if (this.options.dumpSignal) process.on(this.options.dumpSignal, this.dumpListener);
+    this.metrics = this.safely(() => AgentMetrics.create(packageVersion(), () => this.reading), undefined);
     return this;
   }
 
@@ -122,6 +134,7 @@ export class Agent {
     this.timer = undefined;
     process.removeListener('exit', this.exitListener);
     process.removeListener('beforeExit', this.beforeExitListener);
+    if (this.options.dumpSignal) process.removeListener(this.options.dumpSignal, this.dumpListener);
     this.registry.clear();
   }
 
@@ -216,6 +229,65 @@ export class Agent {
     }
   }
 
+  /**
+   * Every TCP socket of the process, with kernel state, kind (a leak kind, or 'open') and
+   * origin, and which places hold the most: for an operator, on demand. The main thread's
+   * dump includes sockets no agent tracks (origin 'unknown').
+   */
+  dump(): SocketDump {
+    const empty: SocketDump = { type: 'dump', pid: process.pid, at: new Date().toISOString(), backend: this.backend, descriptors: { open: -1, limit: -1 }, sites: [], sockets: [] };
+    if (!this.running) return empty;
+    return this.safely(() => {
+      const { sockets, sites, tracked } = this.scanner!.measure((m) => {
+        const kinds = new Map<SocketRecord, Leak['kind']>();
+        for (const finding of judge(m, 'now', this.judgeSettings, Date.now()).leaked) kinds.set(finding.record, kindOf(finding));
+        const snapshots = describeSockets(m, this.options.skipNodeModules);
+        const dumped: DumpedSocket[] = [];
+        let row = 0;
+        for (let i = 0; i < m.count; i++) {
+          if (m.rows[i * m.stride + SAMPLE.state]! < 0) continue;
+          dumped.push({ ...snapshots[row++]!, kind: kinds.get(m.records[i]!) ?? 'open' });
+        }
+        return { sockets: dumped, sites: socketSites(m, this.options.skipNodeModules, 20), tracked: new Set(m.fds.subarray(0, m.count)) };
+      });
+      if (this.untracked) sockets.push(...this.untrackedForDump(tracked));
+      const limit = this.binding!.getDescriptorLimit().soft;
+      return { ...empty, descriptors: { open: this.binding!.countDescriptors(), limit }, sites, sockets };
+    }, empty);
+  }
+
+  /** Sockets of the process that no agent tracks, as dump rows. */
+  private untrackedForDump(tracked: Set<number>): DumpedSocket[] {
+    let fds: Int32Array;
+    try {
+      fds = this.binding!.listTcpDescriptors().fds.filter((fd) => !tracked.has(fd) && !this.binding!.trackedElsewhere(fd, 3 * this.options.intervalMs + 1000));
+    } catch {
+      return []; // out of descriptors
+    }
+    const rows = new Int32Array(fds.length * this.binding!.SAMPLE_STRIDE);
+    this.binding!.scanSockets(fds, fds.length, rows);
+    const dumped: DumpedSocket[] = [];
+    for (let i = 0; i < fds.length; i++) {
+      const base = i * this.binding!.SAMPLE_STRIDE;
+      const state = rows[base + SAMPLE.state]!;
+      if (state < 0) continue;
+      const ends = this.binding!.readEndpoints(fds[i]!);
+      dumped.push({
+        fd: fds[i]!,
+        state: tcpStateName(state),
+        origin: 'unknown',
+        local: ends.local,
+        remote: ends.remote,
+        createdAt: '',
+        location: null,
+        lastDataSentMs: rows[base + SAMPLE.lastDataSentMs]!,
+        lastDataRecvMs: rows[base + SAMPLE.lastDataRecvMs]!,
+        kind: state === 8 ? 'close-wait' : 'open',
+      });
+    }
+    return dumped;
+  }
+
   /** Every TCP socket the agent tracks, with its kernel state and origin. */
   snapshot(): SocketSnapshot[] {
     if (!this.running) return [];
@@ -232,6 +304,7 @@ export class Agent {
       const { leaks, notices } = this.scanForReport('periodic');
       this.report(leaks, false);
       for (const notice of notices) this.tell(notice);
+      this.metrics?.refresh();
       if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length });
     }, undefined);
   }
@@ -248,15 +321,19 @@ export class Agent {
       const verdict = judge(m, judgement, this.judgeSettings, now);
       // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
       if (!this.untracked) this.binding!.noteTracked(m.fds, m.count);
-      return {
-        findings: verdict.leaked,
-        trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined,
-        notices: judgement === 'periodic' && this.resources ? this.resources.afterScan(m, now) : [],
-      };
+      const notices: Notice[] = [];
+      if (judgement === 'periodic') {
+        if (this.resources) notices.push(...this.resources.afterScan(m, now));
+        if (this.options.destroyLeakedAfterMs > 0) notices.push(...this.releaseLongLeaked(m, now));
+        if (this.metrics) this.reading = this.readMetrics(m);
+      }
+      return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined, notices };
     });
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
-      return this.describe(finding, judgement === 'exit');
+      const leak = this.describe(finding, judgement === 'exit');
+      if (this.options.destroyLeakedAfterMs > 0) finding.record.reportedLeak = { leak, at: now };
+      return leak;
     });
     if (this.untracked && trackedFds) {
       // Another thread's agent notes its sockets at each of its scans; allow a few intervals.
@@ -266,10 +343,41 @@ export class Agent {
     return { leaks, notices };
   }
 
-  /** Tells a notice (descriptor pressure, TIME_WAIT) through the reports' output and format. */
+  /** Tells a notice (descriptor pressure, TIME_WAIT, a dump, a destroyed socket) like the reports. */
   private tell(notice: Notice): void {
-    this.output(formatNotice(notice, this.options.format));
+    this.reporter.notice(notice);
     if (noticeChannel.hasSubscribers) noticeChannel.publish({ notice });
+  }
+
+  /**
+   * The safety valve: destroys sockets reported leaked at least destroyLeakedAfterMs ago,
+   * each told with its report. Off unless asked for: destroying a socket is the program's
+   * business, and a valve is only a way to keep serving until the fix ships.
+   */
+  private releaseLongLeaked(m: Measurement, now: number): Notice[] {
+    const notices: Notice[] = [];
+    for (let i = 0; i < m.count; i++) {
+      const reported = m.records[i]!.reportedLeak;
+      if (!reported || now - reported.at < this.options.destroyLeakedAfterMs) continue;
+      m.sockets[i]!.destroy();
+      m.records[i]!.reportedLeak = undefined;
+      notices.push({ type: 'destroyed', leakedMs: now - reported.at, afterMs: this.options.destroyLeakedAfterMs, leak: reported.leak });
+    }
+    return notices;
+  }
+
+  /** What the metrics observe until the next scan. */
+  private readMetrics(m: Measurement): MetricsReading {
+    const socketsByState = new Map<string, number>();
+    for (let i = 0; i < m.count; i++) {
+      const state = m.rows[i * m.stride + SAMPLE.state]!;
+      if (state < 0) continue;
+      const name = tcpStateName(state);
+      socketsByState.set(name, (socketsByState.get(name) ?? 0) + 1);
+    }
+    let descriptors = this.resources?.descriptors ?? { open: -1, limit: -1 };
+    if (descriptors.open < 0) descriptors = { open: this.binding!.countDescriptors(), limit: this.binding!.getDescriptorLimit().soft };
+    return { socketsByState, descriptors, timeWait: this.resources?.timeWaitCount ?? -1 };
   }
 
   /**
@@ -280,10 +388,11 @@ export class Agent {
     const now = Date.now();
     const { groups, summaries } = this.limiter.admit(leaks, now);
     if (atExit) summaries.push(...this.limiter.flush(now));
-    if (groups.length > 0) this.output(formatLeaks(groups.map(groupReport), this.options.format));
-    if (summaries.length > 0) this.output(formatSummaries(summaries, this.options.format));
+    this.reporter.leaks(groups.map(groupReport));
+    this.reporter.summaries(summaries);
     this.leaksReported += leaks.length;
     for (const leak of leaks) {
+      this.metrics?.leaked(leak.kind, 1);
       if (leakChannel.hasSubscribers) leakChannel.publish({ leak });
       if (this.options.onLeak) {
         try {
@@ -309,7 +418,7 @@ export class Agent {
     if (this.internalErrorShown) return;
     this.internalErrorShown = true;
     const detail = error instanceof Error ? error.stack ?? error.message : String(error);
-    this.output(`tcp-leak-agent: ${what} (shown once; the program is not affected): ${detail}\n`);
+    this.reporter.internal(`tcp-leak-agent: ${what} (shown once; the program is not affected): ${detail}\n`);
   }
 }
 
@@ -323,6 +432,14 @@ function stillOpen(m: Measurement, found: Set<SocketRecord>, ours: (record: Sock
     open.push({ socket: m.sockets[i]!, record, fd: m.fds[i]!, state, closeWaitMs: 0, lastDataSentMs: m.rows[i * m.stride + SAMPLE.lastDataSentMs]!, leftOpen: true });
   }
   return open;
+}
+
+function packageVersion(): string {
+  try {
+    return (require('../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
 }
 
 /** The error `verifyNoLeaks` rejects with when no agent is running. */

@@ -27,6 +27,8 @@ const EXHAUSTED_MARGIN = 2;
 export class DescriptorPressure {
   private warned = false;
   private exhausted = false;
+  /** The last count, for metrics. */
+  last = { open: -1, limit: -1 };
 
   constructor(
     private readonly binding: NativeBinding,
@@ -39,6 +41,7 @@ export class DescriptorPressure {
     const limit = this.binding.getDescriptorLimit().soft;
     if (!(limit > 0) || !Number.isFinite(limit)) return undefined;
     const open = this.binding.countDescriptors();
+    this.last = { open, limit };
     if (open < 0) return undefined;
     if (open < limit * this.warnAt * 0.95) {
       this.warned = false;

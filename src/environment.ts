@@ -15,6 +15,8 @@ export const ENVIRONMENT_VARIABLES = {
   timeWaitWarn: 'TCP_LEAK_AGENT_TIME_WAIT_WARN',
   deadPeerRetries: 'TCP_LEAK_AGENT_DEAD_PEER_RETRIES',
   idleMs: 'TCP_LEAK_AGENT_IDLE_MS',
+  dumpSignal: 'TCP_LEAK_AGENT_DUMP_SIGNAL',
+  destroyLeakedAfterMs: 'TCP_LEAK_AGENT_DESTROY_AFTER_MS',
 } as const;
 
 function wholeNumber(variable: string, raw: string, what: string): number {
@@ -75,6 +77,10 @@ export function optionsFromEnvironment(env: NodeJS.ProcessEnv): AgentOptions {
   if (retries !== undefined) options.deadPeerRetries = wholeNumber(ENVIRONMENT_VARIABLES.deadPeerRetries, retries, 'retransmissions, such as 5 (0: off)');
   const idle = read(ENVIRONMENT_VARIABLES.idleMs);
   if (idle !== undefined) options.idleMs = milliseconds(ENVIRONMENT_VARIABLES.idleMs, idle);
+  const dumpSignal = read(ENVIRONMENT_VARIABLES.dumpSignal);
+  if (dumpSignal !== undefined) options.dumpSignal = dumpSignal.trim().toUpperCase(); // validated with the options
+  const destroyAfter = read(ENVIRONMENT_VARIABLES.destroyLeakedAfterMs);
+  if (destroyAfter !== undefined) options.destroyLeakedAfterMs = milliseconds(ENVIRONMENT_VARIABLES.destroyLeakedAfterMs, destroyAfter);
   const fail = read(ENVIRONMENT_VARIABLES.failOnLeak);
   if (fail !== undefined) {
     if (!['0', '1', 'true', 'false'].includes(fail.toLowerCase())) {

@@ -8,10 +8,14 @@ import { ignoreSockets, type SocketIgnore } from './ignore';
 import { processBackend, type BackendName } from './backend';
 import { DEFAULT_OPTIONS, resolveOptions, type AgentOptions, type ResolvedOptions } from './options';
 import { openOutput } from './output';
+import type { SocketDump } from './dump';
 import type { Leak, SocketSnapshot } from './types';
 
 export { Agent, leakChannel, noticeChannel, scanChannel } from './agent';
-export type { Notice } from './notices';
+export type { Notice, DestroyedNotice } from './notices';
+export type { SocketDump, DumpedSocket } from './dump';
+export type { AgentLogger } from './reporter';
+export type { StackLevel } from './stack-policy';
 export { configureTestChecks, type VerifyOptions } from './checks';
 export { ignoreLocation, ignoreRemote, type RemoteMatch, type SocketIgnore } from './ignore';
 export { SocketLeakError } from './errors';
@@ -119,6 +123,14 @@ export function ignoreCurrent(): SocketIgnore {
 export function verifyNoLeaks(options?: VerifyOptions): Promise<void> {
   const agent = currentAgent();
   return agent ? agent.verifyNoLeaks(options) : Promise.reject(notRunning());
+}
+
+/**
+ * Every TCP socket of the process with kernel state, kind and origin, and the places holding
+ * the most: what TCP_LEAK_AGENT_DUMP_SIGNAL writes. Undefined when no agent is running.
+ */
+export function dump(): SocketDump | undefined {
+  return currentAgent()?.dump();
 }
 
 /** Every TCP socket of this process the agent can see, with kernel state and origin. */

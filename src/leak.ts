@@ -64,7 +64,8 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
   };
 }
 
-function kindOf(finding: Finding): Leak['kind'] {
+/** The kind of leak a finding is. */
+export function kindOf(finding: Finding): Leak['kind'] {
   if (finding.leftOpen) return 'left-open';
   if (finding.deadPeer) return 'dead-peer';
   if (finding.state === TCP_CLOSE) return 'descriptor-without-connection';

@@ -1,13 +1,45 @@
 import type { DescriptorWarning } from './descriptor-pressure';
+import type { SocketDump } from './dump';
+import { formatDuration, formatTextReport } from './report-text';
 import { formatSites } from './socket-sites';
+import { formatLocation } from './stack';
 import type { TimeWaitWarning } from './time-wait';
-import type { ReportFormat } from './types';
+import type { Endpoint, Leak, ReportFormat } from './types';
+
+/** A leaked socket the safety valve destroyed, with its report. */
+export interface DestroyedNotice {
+  type: 'destroyed';
+  /** How long it had been reported leaked. */
+  leakedMs: number;
+  /** The valve's setting (destroyLeakedAfterMs). */
+  afterMs: number;
+  leak: Leak;
+}
 
 /** What the agent tells besides leak reports. */
-export type Notice = DescriptorWarning | TimeWaitWarning;
+export type Notice = DescriptorWarning | TimeWaitWarning | SocketDump | DestroyedNotice;
+
+/** Socket lines in a text dump at most; the JSON dump has them all. */
+const DUMP_LINES = 1000;
+
+function endpoint(end: Endpoint | null): string {
+  if (!end) return '?';
+  return end.family === 'IPv6' ? `[${end.address}]:${end.port}` : `${end.address}:${end.port}`;
+}
 
 /** The first line of a notice: what a log line's message is. */
 export function noticeHeadline(notice: Notice): string {
+  if (notice.type === 'dump') {
+    const { open, limit } = notice.descriptors;
+    const fds = open >= 0 ? `, ${open} of ${limit > 0 ? limit : '?'} file descriptors open` : '';
+    return `tcp-leak-agent: dump of ${notice.sockets.length} TCP sockets at ${notice.at} (pid ${notice.pid}, backend ${notice.backend}${fds})`;
+  }
+  if (notice.type === 'destroyed') {
+    return (
+      `tcp-leak-agent: destroyed a leaked TCP socket (fd ${notice.leak.fd}) after ${formatDuration(notice.leakedMs)} ` +
+      `(safety valve: destroyLeakedAfterMs ${notice.afterMs}); the program keeps serving, the bug is still there`
+    );
+  }
   if (notice.type === 'descriptor-pressure') {
     const percent = Math.round((100 * notice.open) / notice.limit);
     return notice.level === 'exhausted'
@@ -39,8 +71,27 @@ function timeWaitText(notice: TimeWaitWarning): string {
   return `${noticeHeadline(notice)}.\n${lines.join('')}`;
 }
 
+function dumpText(dump: SocketDump): string {
+  const lines = dump.sockets.slice(0, DUMP_LINES).map((socket) => {
+    const arrow = socket.origin === 'server' ? '<-' : '->';
+    const where = socket.location ? formatLocation(socket.location) : '(no creation stack)';
+    return `  fd ${String(socket.fd).padEnd(5)} ${socket.state.padEnd(11)} ${socket.kind.padEnd(11)} ${socket.origin.padEnd(7)} ${endpoint(socket.local)} ${arrow} ${endpoint(socket.remote)}  ${where}\n`;
+  });
+  const more = dump.sockets.length > DUMP_LINES ? `  ... and ${dump.sockets.length - DUMP_LINES} more (the JSON dump lists them all)\n` : '';
+  return `${noticeHeadline(dump)}.\n  By where they were opened:\n${formatSites(dump.sites)}  Each socket:\n${lines.join('')}${more}`;
+}
+
 /** A notice as text (headline, then one line per site or source) or one JSON line. */
 export function formatNotice(notice: Notice, format: ReportFormat): string {
   if (format === 'json') return JSON.stringify({ tool: 'tcp-leak-agent', pid: process.pid, ...notice }) + '\n';
-  return notice.type === 'descriptor-pressure' ? descriptorText(notice) : timeWaitText(notice);
+  switch (notice.type) {
+    case 'descriptor-pressure':
+      return descriptorText(notice);
+    case 'time-wait':
+      return timeWaitText(notice);
+    case 'dump':
+      return dumpText(notice);
+    case 'destroyed':
+      return `${noticeHeadline(notice)}. Its report:\n${formatTextReport(notice.leak)}`;
+  }
 }

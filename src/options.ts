@@ -1,4 +1,5 @@
 import { defaultStackLevel, type StackLevel } from './stack-policy';
+import type { AgentLogger } from './reporter';
 import type { Leak, ReportFormat } from './types';
 
 /** Options of `start()`. Every field is optional; defaults live in `DEFAULT_OPTIONS`. */
@@ -59,6 +60,18 @@ export interface AgentOptions {
    * in ms: if the peer vanished, this side would never know. 0 (the default) turns it off.
    */
   idleMs?: number;
+  /**
+   * Send reports and warnings to this logger instead of the output: pino-style
+   * `logger.warn(object, message)`, the report as the object, its first line as the message.
+   */
+  logger?: AgentLogger;
+  /** A signal that makes the agent write a dump of every socket (for example 'SIGUSR2'). Off by default. */
+  dumpSignal?: string;
+  /**
+   * Safety valve: destroy a socket this long after it was reported leaked, logging it with its
+   * report, so a leaking service keeps serving until the fix ships. 0 (the default) turns it off.
+   */
+  destroyLeakedAfterMs?: number;
 }
 
 /** Options after defaults and validation. */
@@ -79,6 +92,9 @@ export interface ResolvedOptions {
   timeWaitWarn: number;
   deadPeerRetries: number;
   idleMs: number;
+  logger: AgentLogger | undefined;
+  dumpSignal: NodeJS.Signals | undefined;
+  destroyLeakedAfterMs: number;
 }
 
 /** The defaults, in one place. */
@@ -99,9 +115,18 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   timeWaitWarn: 5000,
   deadPeerRetries: 5,
   idleMs: 0,
+  logger: undefined,
+  dumpSignal: undefined,
+  destroyLeakedAfterMs: 0,
 });
 
 const MAX_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Signals a dump may be asked with. Not SIGINT, SIGTERM and the like: listening to them would take
+ * away their default of ending the process; not SIGUSR1: Node starts its inspector on it.
+ */
+export const DUMP_SIGNALS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH', 'SIGPWR', 'SIGTTIN', 'SIGTTOU'];
 
 /** A setting that was given a value the agent does not accept. */
 export class InvalidSettingError extends Error {
@@ -154,6 +179,15 @@ export function resolveOptions(input: AgentOptions | undefined, names: Partial<R
   if (typeof failOnLeak !== 'boolean') throw new InvalidSettingError(name('failOnLeak'), failOnLeak, 'expected true or false');
   const skipNodeModules = pick('skipNodeModules');
   if (typeof skipNodeModules !== 'boolean') throw new InvalidSettingError(name('skipNodeModules'), skipNodeModules, 'expected true or false');
+  const logger = pick('logger');
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof (logger as AgentLogger).warn !== 'function')) {
+    throw new InvalidSettingError(name('logger'), logger, 'expected a logger with a warn(object, message) method (pino-style)');
+  }
+  const dumpSignal = pick('dumpSignal');
+  if (dumpSignal !== undefined && !DUMP_SIGNALS.includes(dumpSignal as NodeJS.Signals)) {
+    const why = dumpSignal === 'SIGUSR1' ? ' (SIGUSR1 starts Node\'s inspector)' : '';
+    throw new InvalidSettingError(name('dumpSignal'), dumpSignal, `expected one of ${DUMP_SIGNALS.join(', ')}${why}`);
+  }
   const stacks = given.stacks === undefined ? defaultStackLevel() : given.stacks;
   if (stacks !== 'off' && stacks !== 'sampled' && stacks !== 'all') {
     throw new InvalidSettingError(name('stacks'), stacks, 'expected "off", "sampled" or "all"');
@@ -176,5 +210,8 @@ export function resolveOptions(input: AgentOptions | undefined, names: Partial<R
     timeWaitWarn: wholeNumber(name('timeWaitWarn'), pick('timeWaitWarn'), 0, 10_000_000, 'connections (0 turns the warning off)'),
     deadPeerRetries: wholeNumber(name('deadPeerRetries'), pick('deadPeerRetries'), 0, 255, 'retransmissions (0 turns the check off)'),
     idleMs: wholeNumber(name('idleMs'), pick('idleMs'), 0, MAX_MS, 'milliseconds (0 turns the check off)'),
+    logger: logger as AgentLogger | undefined,
+    dumpSignal: dumpSignal as NodeJS.Signals | undefined,
+    destroyLeakedAfterMs: wholeNumber(name('destroyLeakedAfterMs'), pick('destroyLeakedAfterMs'), 0, MAX_MS, 'milliseconds (0 turns the valve off)'),
   };
 }

@@ -29,6 +29,8 @@ export interface SocketRecord {
   writtenAt: number;
   /** The peer's address has been read while connected (Node caches it; it cannot be read once the connection is gone). */
   peerKnown: boolean;
+  /** The report made of it and when (periodic scans), for the safety valve. */
+  reportedLeak?: { leak: import('./types').Leak; at: number };
   /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check needs them. */
   tuple?: { localPort: number; remoteAddress: string; remotePort: number };
 }

@@ -21,7 +21,7 @@ const TOP_SITES = 10;
  * the periodic scan and tell through the same output.
  */
 export class ResourceChecks {
-  private readonly descriptors: DescriptorPressure | undefined;
+  private readonly descriptorsCheck: DescriptorPressure | undefined;
   private timeWait: TimeWaitWatch | undefined;
   private scans = 0;
 
@@ -29,7 +29,7 @@ export class ResourceChecks {
     binding: NativeBinding,
     private readonly options: ResolvedOptions,
   ) {
-    this.descriptors = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
+    this.descriptorsCheck = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
     this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs) : undefined;
   }
 
@@ -66,11 +66,21 @@ export class ResourceChecks {
     };
   }
 
+  /** Open descriptors and the limit at the last check (-1: not counted), for metrics. */
+  get descriptors(): { open: number; limit: number } {
+    return this.descriptorsCheck?.last ?? { open: -1, limit: -1 };
+  }
+
+  /** TIME_WAIT connections this process caused at the last check (-1: none yet), for metrics. */
+  get timeWaitCount(): number {
+    return this.timeWait?.lastCount ?? -1;
+  }
+
   /** Runs after a periodic scan, over its measurement. */
   afterScan(m: Measurement, now: number): Notice[] {
     const notices: Notice[] = [];
     const skip = this.options.skipNodeModules;
-    const pressure = this.descriptors?.check(m.count, () => socketSites(m, skip, TOP_SITES));
+    const pressure = this.descriptorsCheck?.check(m.count, () => socketSites(m, skip, TOP_SITES));
     if (pressure) notices.push(pressure);
     if (this.timeWait && this.scans++ % TIME_WAIT_EVERY_SCANS === 0) {
       try {

@@ -57,6 +57,8 @@ export class TimeWaitWatch {
   private readonly listening = new Map<number, string | null>();
   private readonly closed = new Map<string, ClosedClient>();
   private lastWarnedAt = 0;
+  /** The count at the last check, for metrics. */
+  lastCount = -1;
 
   constructor(
     private readonly binding: NativeBinding,
@@ -85,7 +87,10 @@ export class TimeWaitWatch {
     }
     const ports = new Set(this.listening.keys());
     for (const key of this.closed.keys()) ports.add(Number(key.slice(0, key.indexOf(' '))));
-    if (ports.size === 0) return undefined;
+    if (ports.size === 0) {
+      this.lastCount = 0;
+      return undefined;
+    }
     const found = this.binding.listTimeWait(Int32Array.from([...ports].sort((a, b) => a - b)));
     const sources = new Map<string, TimeWaitSource>();
     let count = 0;
@@ -109,6 +114,7 @@ export class TimeWaitWatch {
       if (existing) existing.count++;
       else sources.set(key, { ...source, count: 1 });
     }
+    this.lastCount = count;
     if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
     this.lastWarnedAt = now;
     const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
