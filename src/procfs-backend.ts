@@ -79,8 +79,15 @@ function readTable(file: string, family: 'IPv4' | 'IPv6', into: Map<number, TcpR
     throw error; // EMFILE and the like: no answer is not "every socket closed"
   }
   const lines = text.split('\n');
+  // "sl: local remote st ...", addresses of fixed width: the state can be read without
+  // splitting the line, and TIME_WAIT rows (no descriptor, often most of a busy host's
+  // table) skipped at the cost of one slice.
+  const addressWidth = family === 'IPv4' ? 13 : 37;
   for (let i = 1; i < lines.length; i++) {
-    const fields = lines[i]!.trim().split(/\s+/);
+    const line = lines[i]!;
+    const stateAt = line.indexOf(':') + 2 + 2 * (addressWidth + 1);
+    if (line.startsWith('06', stateAt)) continue;
+    const fields = line.trim().split(/\s+/);
     if (fields.length < 10) continue;
     const [tx, rx] = fields[4]!.split(':') as [string, string];
     const state = parseInt(fields[3]!, 16);
@@ -334,7 +341,8 @@ export function createProcfsBackend(): NativeBinding {
     noteTracked: (fds, count) => tracked.note(fds, count),
     trackedElsewhere: (fd, withinMs) => tracked.has(fd, withinMs),
     listTcpDescriptors() {
-      const resolver = new DescriptorResolver(readTcpTables());
+      // Right after a scan (the untracked pass), the tables that scan read.
+      const resolver = new DescriptorResolver(tablesForOneSocket());
       const fds: number[] = [];
       const inodes: number[] = [];
       let entries: string[] = [];

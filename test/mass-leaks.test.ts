@@ -36,8 +36,9 @@ describe.concurrent('a mass leak', () => {
   it('sums up later leaks from a reported place in one line that starts with the place', async () => {
     const result = await runFixture(FIXTURE, { args: ['2', '10'], env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
     const lines = result.stderr.split('\n');
-    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(PLACE)}\\d+ in connectAll: leaked TCP socket, stuck in CLOSE_WAIT \\((\\d+) sockets from this line\\)$`));
-    const reported = Number(/\((\d+) sockets from this line\)/.exec(lines[0]!)![1]);
+    // On a loaded machine the first scan may catch a single socket of the wave: then no count.
+    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(PLACE)}\\d+ in connectAll: leaked TCP socket, stuck in CLOSE_WAIT( \\(\\d+ sockets from this line\\))?$`));
+    const reported = Number(/\((\d+) sockets from this line\)/.exec(lines[0]!)?.[1] ?? 1);
     const summary = lines.filter((line) => line.startsWith(PLACE) && line.includes('more leaked TCP sockets'));
     expect(summary, explain(result)).toHaveLength(1);
     const [, held, total] = /: (\d+) more leaked TCP sockets from this place \(stuck in CLOSE_WAIT\) since it was reported at .*; (\d+) in all/.exec(summary[0]!)!;
