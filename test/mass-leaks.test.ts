@@ -29,8 +29,9 @@ describe.concurrent('a mass leak', () => {
     expect(leaks[0]!.location).toMatchObject({ file: path.join(FIXTURES, FIXTURE), line: LINE });
     // A wave can straddle two scans: what the second scan found is summed up at exit.
     expect(sockets(leaks) + sockets(summaries)).toBe(20);
-    expect(leaks[0]!.count).toBeGreaterThan(1);
-    expect(leaks[0]!.others!.length).toBe(Math.min(10, leaks[0]!.count! - 1));
+    expect(summaries.length).toBeLessThanOrEqual(1); // 20 sockets, at most two lines
+    const count = leaks[0]!.count ?? 1;
+    expect(leaks[0]!.others?.length ?? 0).toBe(Math.min(10, count - 1));
   });
 
   it('sums up later leaks from a reported place in one line that starts with the place', async () => {
