@@ -42,21 +42,18 @@ export class ResourceChecks {
         const address = server.address();
         if (address && typeof address === 'object') watch.addListeningPort(address.port, this.place(listenStack));
       },
-      // A client's 4-tuple is known from 'connect' on; only sockets with a creation stack are
-      // followed, so with sampled stacks this costs one listener on one socket in N.
+      // A client's 4-tuple is known from 'connect' on. Only sockets with a creation stack are
+      // followed (one in N with sampled stacks), and only while TIME_WAIT is piling up.
       clientTracked: (socket: Socket, record: SocketRecord) => {
-        if (!record.creation) return;
+        if (!record.creation || !watch.followClients) return;
         socket.once('connect', function (this: Socket) {
           if (this.localPort && this.remoteAddress && this.remotePort) {
             record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
           }
         });
-        // The peer's FIN, read before this side ended: the peer closed first, and TIME_WAIT is on its side.
-        socket.once('end', function (this: Socket) {
-          if (!this.writableEnded) record.tuple = undefined;
-        });
       },
-      // A socket that ended its side first: its 4-tuple goes to TIME_WAIT once the connection closes.
+      // Whether this side closed first is the kernel's to say: the check looks the 4-tuple up among
+      // the TIME_WAIT connections, which hold only connections closed first here.
       closed: (_socket: Socket, record: SocketRecord) => {
         const tuple = record.tuple;
         if (!tuple) return;

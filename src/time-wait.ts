@@ -59,6 +59,12 @@ export class TimeWaitWatch {
   private lastWarnedAt = 0;
   /** The count at the last check, for metrics. */
   lastCount = -1;
+  /**
+   * Whether to follow client sockets from 'connect' to close (a listener and a formatted stack
+   * each): only once the namespace holds TIME_WAIT connections by the thousand, where knowing
+   * which of them are ours, and from where, is worth it.
+   */
+  followClients = false;
 
   constructor(
     private readonly binding: NativeBinding,
@@ -87,11 +93,9 @@ export class TimeWaitWatch {
     }
     const ports = new Set(this.listening.keys());
     for (const key of this.closed.keys()) ports.add(Number(key.slice(0, key.indexOf(' '))));
-    if (ports.size === 0) {
-      this.lastCount = 0;
-      return undefined;
-    }
+    // Asked even with no port of ours: the namespace's total says whether to follow clients.
     const found = this.binding.listTimeWait(Int32Array.from([...ports].sort((a, b) => a - b)));
+    this.followClients = found.total >= this.threshold / 2;
     const sources = new Map<string, TimeWaitSource>();
     let count = 0;
     for (let i = 0; i < found.localPorts.length; i++) {
