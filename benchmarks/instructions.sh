@@ -4,7 +4,7 @@
 # Each figure is per connection or per request: the difference between a
 # large and a small run, so Node's startup and the agent's one-time costs
 # cancel out.
-#   bash benchmarks/instructions.sh      (needs valgrind; takes about ten minutes)
+#   bash benchmarks/instructions.sh      (needs valgrind; takes about fifteen minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 autocannon=node_modules/.bin/autocannon
@@ -37,25 +37,32 @@ count_server() { # requests, header or "", node flags...: instructions of the se
   rm -f "$log"
 }
 
-flags_for() { [[ $1 == agent ]] && echo "--require ./dist/register.js" || true; }
+# Variants: no agent; the preload's defaults (stacks sampled); every stack.
+flags_for() { [[ $1 != bare ]] && echo "--require ./dist/register.js" || true; }
+stacks_for() { [[ $1 == all ]] && echo all || echo ""; }
 
 declare -A per
-for variant in bare agent; do
+variants=(bare default all)
+for variant in "${variants[@]}"; do
+  export TCP_LEAK_AGENT_STACKS=$(stacks_for "$variant")
   # shellcheck disable=SC2046
-  small=$(count $(flags_for $variant) benchmarks/churn-count.js 3000)
+  small=$(count $(flags_for "$variant") benchmarks/churn-count.js 3000)
   # shellcheck disable=SC2046
-  large=$(count $(flags_for $variant) benchmarks/churn-count.js 9000)
+  large=$(count $(flags_for "$variant") benchmarks/churn-count.js 9000)
   per[churn-$variant]=$(( (large - small) / 6000 ))
   for mode in keepalive close; do
     header=""
     [[ $mode == close ]] && header="Connection: close"
     # shellcheck disable=SC2046
-    small=$(count_server 2000 "$header" $(flags_for $variant))
+    small=$(count_server 2000 "$header" $(flags_for "$variant"))
     # shellcheck disable=SC2046
-    large=$(count_server 6000 "$header" $(flags_for $variant))
+    large=$(count_server 6000 "$header" $(flags_for "$variant"))
     per[$mode-$variant]=$(( (large - small) / 4000 ))
   done
 done
+unset TCP_LEAK_AGENT_STACKS
+ratio() { node -p "($1 / $2).toFixed(3)"; }
 for what in churn keepalive close; do
-  echo "instructions benchmark=$what bare=${per[$what-bare]} agent=${per[$what-agent]} ratio=$(node -p "(${per[$what-bare]} / ${per[$what-agent]}).toFixed(3)")"
+  b=${per[$what-bare]} d=${per[$what-default]} a=${per[$what-all]}
+  echo "instructions benchmark=$what bare=$b default=$d all=$a ratio_default=$(ratio "$b" "$d") ratio_all=$(ratio "$b" "$a")"
 done

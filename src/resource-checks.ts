@@ -42,10 +42,10 @@ export class ResourceChecks {
         const address = server.address();
         if (address && typeof address === 'object') watch.addListeningPort(address.port, this.place(listenStack));
       },
-      // A client's 4-tuple is known from 'connect' on. Only sockets with a creation stack are
-      // followed (one in N with sampled stacks), and only while TIME_WAIT is piling up.
+      // A client's 4-tuple is known from 'connect' on. Followed only while TIME_WAIT piles up
+      // in the namespace: then each client socket costs a listener and two address reads.
       clientTracked: (socket: Socket, record: SocketRecord) => {
-        if (!record.creation || !watch.followClients) return;
+        if (!watch.followClients) return;
         socket.once('connect', function (this: Socket) {
           if (this.localPort && this.remoteAddress && this.remotePort) {
             record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
@@ -57,8 +57,10 @@ export class ResourceChecks {
       closed: (_socket: Socket, record: SocketRecord) => {
         const tuple = record.tuple;
         if (!tuple) return;
-        const client = { place: this.place(record.creation), http: record.uses !== undefined, at: Date.now() };
-        watch.clientClosed(tuple.localPort, tuple.remoteAddress, tuple.remotePort, client);
+        if (record.creation && watch.needsPlace(tuple.remoteAddress, tuple.remotePort)) {
+          watch.learnPlace(tuple.remoteAddress, tuple.remotePort, this.place(record.creation));
+        }
+        watch.clientClosed(tuple.localPort, tuple.remoteAddress, tuple.remotePort, { http: record.uses !== undefined, at: Date.now() });
       },
     };
   }
