@@ -4,7 +4,9 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <cmath>
 #include <string>
 #include <sys/resource.h>
@@ -256,29 +258,48 @@ Napi::Value CountDescriptorsJs(const Napi::CallbackInfo& info) {
 }
 
 struct TimeWaitList {
-  std::vector<int32_t> local_ports;
+  const int32_t* server_ports;
+  size_t server_count;
+  std::vector<int32_t> server_counts;  // aligned with server_ports
+  std::vector<int32_t> local_ports;    // client rows
   std::vector<int32_t> remote_ports;
   std::vector<std::string> remote_addresses;
 };
 
-// listTimeWait(ports: Int32Array sorted ascending):
-//   { localPorts: Int32Array, remotePorts: Int32Array, remoteAddresses: string[], total: number }
-// The TIME_WAIT connections of the network namespace on those local ports,
-// and how many TIME_WAIT connections there are in all. Throws a SystemError
-// where the platform cannot tell.
+bool IsInt32Array(const Napi::Value& value) {
+  return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
+}
+
+// listTimeWait(serverPorts: Int32Array, clientPorts: Int32Array), both sorted ascending:
+//   { serverCounts: Int32Array, localPorts: Int32Array, remotePorts: Int32Array, remoteAddresses: string[], total: number }
+// The namespace's TIME_WAIT connections: counted per server port (a busy server
+// can have hundreds of thousands, so no row each), listed one row each on the
+// client ports (for matching against closed 4-tuples), and counted in all.
+// Throws a SystemError where the platform cannot tell.
 Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    Napi::TypeError::New(env, "listTimeWait(ports: Int32Array)").ThrowAsJavaScriptException();
+  if (info.Length() < 2 || !IsInt32Array(info[0]) || !IsInt32Array(info[1])) {
+    Napi::TypeError::New(env, "listTimeWait(serverPorts: Int32Array, clientPorts: Int32Array)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Int32Array ports = info[0].As<Napi::Int32Array>();
-  TimeWaitList list;
+  Napi::Int32Array server = info[0].As<Napi::Int32Array>();
+  Napi::Int32Array client = info[1].As<Napi::Int32Array>();
+  std::vector<int32_t> ports;
+  ports.reserve(server.ElementLength() + client.ElementLength());
+  std::merge(server.Data(), server.Data() + server.ElementLength(), client.Data(), client.Data() + client.ElementLength(),
+             std::back_inserter(ports));
+  TimeWaitList list{server.Data(), server.ElementLength(), std::vector<int32_t>(server.ElementLength(), 0), {}, {}, {}};
   int64_t total = 0;
   int err = ListTimeWait(
-      ports.Data(), ports.ElementLength(),
+      ports.data(), ports.size(),
       [](const TimeWaitEntry& entry, void* context) {
         auto* into = static_cast<TimeWaitList*>(context);
+        const int32_t* end = into->server_ports + into->server_count;
+        const int32_t* found = std::lower_bound(into->server_ports, end, entry.local_port);
+        if (found != end && *found == entry.local_port) {
+          into->server_counts[found - into->server_ports]++;
+          return;
+        }
         into->local_ports.push_back(entry.local_port);
         into->remote_ports.push_back(entry.remote_port);
         into->remote_addresses.emplace_back(entry.remote.address);
@@ -288,6 +309,8 @@ Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
     SystemError(env, err, "sock_diag", -1).ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  Napi::Int32Array server_counts = Napi::Int32Array::New(env, list.server_counts.size());
+  for (size_t i = 0; i < list.server_counts.size(); i++) server_counts[i] = list.server_counts[i];
   const size_t n = list.local_ports.size();
   Napi::Int32Array local_ports = Napi::Int32Array::New(env, n);
   Napi::Int32Array remote_ports = Napi::Int32Array::New(env, n);
@@ -298,6 +321,7 @@ Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
     remote_addresses.Set(static_cast<uint32_t>(i), Napi::String::New(env, list.remote_addresses[i]));
   }
   Napi::Object result = Napi::Object::New(env);
+  result.Set("serverCounts", server_counts);
   result.Set("localPorts", local_ports);
   result.Set("remotePorts", remote_ports);
   result.Set("remoteAddresses", remote_addresses);

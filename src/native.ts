@@ -42,10 +42,14 @@ export interface NativeBinding {
   /** Open descriptors of this process; -1 where the platform cannot tell. */
   countDescriptors(): number;
   /**
-   * TIME_WAIT connections on the given local ports (sorted ascending), and how many TIME_WAIT
-   * connections the network namespace has in all. Throws where the platform cannot tell.
+   * The network namespace's TIME_WAIT connections: counted per server port (aligned with
+   * `serverPorts`), listed one row each on the client ports, and counted in all. Both port lists
+   * sorted ascending. Throws where the platform cannot tell.
    */
-  listTimeWait(ports: Int32Array): { localPorts: Int32Array; remotePorts: Int32Array; remoteAddresses: string[]; total: number };
+  listTimeWait(
+    serverPorts: Int32Array,
+    clientPorts: Int32Array,
+  ): { serverCounts: Int32Array; localPorts: Int32Array; remotePorts: Int32Array; remoteAddresses: string[]; total: number };
   /** getsockname / getpeername; remote is null once the connection is gone. */
   readEndpoints(fd: number): { local: NativeEndpoint | null; remote: NativeEndpoint | null };
   /** Notes, process-wide, the descriptors this thread's agent tracks. */

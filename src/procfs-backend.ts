@@ -106,9 +106,12 @@ function readTable(file: string, family: 'IPv4' | 'IPv6', into: Map<number, TcpR
 
 const TCP_TIME_WAIT = 6;
 
-/** TIME_WAIT rows on the given local ports (they have no inode, so readTable cannot key them), and the count of all. */
-function readTimeWait(ports: Int32Array): ReturnType<NativeBinding['listTimeWait']> {
-  const wanted = new Set(ports);
+/** TIME_WAIT connections, as the addon's listTimeWait gives them (they have no inode, so readTable skips them). */
+function readTimeWait(serverPorts: Int32Array, clientPorts: Int32Array): ReturnType<NativeBinding['listTimeWait']> {
+  const serverIndex = new Map<number, number>();
+  serverPorts.forEach((port, i) => serverIndex.set(port, i));
+  const clients = new Set(clientPorts);
+  const serverCounts = new Int32Array(serverPorts.length);
   const localPorts: number[] = [];
   const remotePorts: number[] = [];
   const remoteAddresses: string[] = [];
@@ -126,14 +129,19 @@ function readTimeWait(ports: Int32Array): ReturnType<NativeBinding['listTimeWait
       if (fields.length < 10 || parseInt(fields[3]!, 16) !== TCP_TIME_WAIT) continue;
       total++;
       const local = endpoint(fields[1]!, family);
-      if (!wanted.has(local.port)) continue;
+      const server = serverIndex.get(local.port);
+      if (server !== undefined) {
+        serverCounts[server]!++;
+        continue;
+      }
+      if (!clients.has(local.port)) continue;
       const remote = endpoint(fields[2]!, family);
       localPorts.push(local.port);
       remotePorts.push(remote.port);
       remoteAddresses.push(remote.address);
     }
   }
-  return { localPorts: Int32Array.from(localPorts), remotePorts: Int32Array.from(remotePorts), remoteAddresses, total };
+  return { serverCounts, localPorts: Int32Array.from(localPorts), remotePorts: Int32Array.from(remotePorts), remoteAddresses, total };
 }
 
 let scannedThisTurn: Map<number, TcpRow> | undefined;

@@ -60,7 +60,7 @@ export class ResourceChecks {
         if (record.creation && watch.needsPlace(tuple.remoteAddress, tuple.remotePort)) {
           watch.learnPlace(tuple.remoteAddress, tuple.remotePort, this.place(record.creation));
         }
-        watch.clientClosed(tuple.localPort, tuple.remoteAddress, tuple.remotePort, { http: record.uses !== undefined, at: Date.now() });
+        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined, at: Date.now() });
       },
     };
   }

@@ -125,7 +125,7 @@ export class SocketSources {
 
   private onRequestMade(request: object | undefined): void {
     if (!request) return;
-    const caller = this.stacks.capture();
+    const caller = this.stacks.capture('request');
     if (caller) this.requestCallers.set(request, caller);
   }
 

@@ -13,7 +13,9 @@ export type StackLevel = 'off' | 'sampled' | 'all';
 
 /** Decides, call by call, whether a stack is captured. */
 export class StackPolicy {
-  private calls = 0;
+  // Sockets and requests are counted apart, so the first of each is sampled: a request's
+  // caller is captured before its socket is announced.
+  private readonly calls = { socket: 0, request: 0 };
 
   constructor(
     readonly level: StackLevel,
@@ -22,15 +24,15 @@ export class StackPolicy {
   ) {}
 
   /**
-   * A stack, or undefined when this call is not sampled. The first call is
-   * always sampled, then one in `every`: a program's first connection (often
-   * the one a demo or a short script leaks) gets its line.
+   * A stack, or undefined when this call is not sampled. The first socket
+   * (and request) is always sampled, then one in `every`: a program's first
+   * connection (often the one a demo or a short script leaks) gets its line.
    */
-  capture(): StackCapture | undefined {
+  capture(what: 'socket' | 'request' = 'socket'): StackCapture | undefined {
     if (this.level === 'all') return captureStack(this.depth);
     if (this.level === 'off') return undefined;
-    const sampled = this.calls % this.every === 0;
-    this.calls++;
+    const sampled = this.calls[what] % this.every === 0;
+    this.calls[what]++;
     return sampled ? captureStack(this.depth) : undefined;
   }
 

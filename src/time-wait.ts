@@ -25,14 +25,18 @@ export interface TimeWaitWarning {
 
 /** What the agent knows of a client socket it saw close, for attributing its TIME_WAIT. */
 export interface ClosedClient {
+  localPort: number;
   http: boolean;
   at: number;
 }
 
 /** TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed); keep closed 4-tuples a little longer. */
 const REMEMBER_MS = 90_000;
-/** A bound on remembered 4-tuples: beyond it the oldest go first. */
-const MAX_REMEMBERED = 65_536;
+/**
+ * A bound on remembered 4-tuples: beyond it the oldest go first. Each check lists the TIME_WAIT
+ * rows on their ports one by one, so this also bounds a check's work.
+ */
+const MAX_REMEMBERED = 16_384;
 
 const SERVER_HINT =
   'this server closes connections first, so their TIME_WAIT stays on its side: responses with "Connection: close", ' +
@@ -55,6 +59,8 @@ export class TimeWaitWatch {
   /** Listening port -> its listen() call, when known. */
   private readonly listening = new Map<number, string | null>();
   private readonly closed = new Map<string, ClosedClient>();
+  /** Local ports of the remembered 4-tuples, with how many use each. */
+  private readonly closedPorts = new Map<number, number>();
   /**
    * Where the code closing connections to each remote end was opened: one formatted stack per
    * remote end (formatting costs 10-40 µs; following every socket must not).
@@ -92,46 +98,59 @@ export class TimeWaitWatch {
   }
 
   /** A client socket closed: if it closed first, its 4-tuple is in TIME_WAIT now. */
-  clientClosed(localPort: number, remoteAddress: string, remotePort: number, client: ClosedClient): void {
+  clientClosed(remoteAddress: string, remotePort: number, client: ClosedClient): void {
     if (this.closed.size >= MAX_REMEMBERED) {
       const oldest = this.closed.keys().next().value;
-      if (oldest !== undefined) this.closed.delete(oldest);
+      if (oldest !== undefined) this.forget(oldest);
     }
-    this.closed.set(tupleKey(localPort, remoteAddress, remotePort), client);
+    const key = tupleKey(client.localPort, remoteAddress, remotePort);
+    if (this.closed.has(key)) return;
+    this.closed.set(key, client);
+    this.closedPorts.set(client.localPort, (this.closedPorts.get(client.localPort) ?? 0) + 1);
+  }
+
+  private forget(key: string): void {
+    const client = this.closed.get(key);
+    if (!client) return;
+    this.closed.delete(key);
+    const users = (this.closedPorts.get(client.localPort) ?? 1) - 1;
+    if (users > 0) this.closedPorts.set(client.localPort, users);
+    else this.closedPorts.delete(client.localPort);
   }
 
   /** Counts now; returns a warning when the count is past the threshold (told again at most once per repeatMs). */
   check(now: number): TimeWaitWarning | undefined {
     for (const [key, client] of this.closed) {
       if (now - client.at <= REMEMBER_MS) break; // insertion order is closing order
-      this.closed.delete(key);
+      this.forget(key);
     }
-    const ports = new Set(this.listening.keys());
-    for (const key of this.closed.keys()) ports.add(Number(key.slice(0, key.indexOf(' '))));
+    const serverPorts = Int32Array.from(this.listening.keys()).sort();
+    const clientPorts = Int32Array.from(this.closedPorts.keys()).sort();
     // Asked even with no port of ours: the namespace's total says whether to follow clients.
-    const found = this.binding.listTimeWait(Int32Array.from([...ports].sort((a, b) => a - b)));
+    const found = this.binding.listTimeWait(serverPorts, clientPorts);
     this.followClients = found.total >= this.threshold / 2;
     const sources = new Map<string, TimeWaitSource>();
-    let count = 0;
-    for (let i = 0; i < found.localPorts.length; i++) {
-      const localPort = found.localPorts[i]!;
-      const remoteAddress = found.remoteAddresses[i]!;
-      const remotePort = found.remotePorts[i]!;
-      const client = this.closed.get(tupleKey(localPort, remoteAddress, remotePort));
-      let source: Omit<TimeWaitSource, 'count'>;
-      if (client) {
-        const endpoint = endpointOf(remoteAddress, remotePort);
-        source = { side: 'client', endpoint, place: this.places.get(endpoint) ?? null, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT };
-      } else if (this.listening.has(localPort)) {
-        source = { side: 'server', endpoint: `port ${localPort}`, place: this.listening.get(localPort)!, hint: SERVER_HINT };
-      } else {
-        continue; // another process's connection on a port we once used
-      }
-      count++;
+    const add = (source: Omit<TimeWaitSource, 'count'>, count: number) => {
       const key = `${source.side} ${source.endpoint} ${source.place}`;
       const existing = sources.get(key);
-      if (existing) existing.count++;
-      else sources.set(key, { ...source, count: 1 });
+      if (existing) existing.count += count;
+      else sources.set(key, { ...source, count });
+    };
+    let count = 0;
+    serverPorts.forEach((port, i) => {
+      const onPort = found.serverCounts[i]!;
+      if (onPort === 0) return;
+      count += onPort;
+      add({ side: 'server', endpoint: `port ${port}`, place: this.listening.get(port) ?? null, hint: SERVER_HINT }, onPort);
+    });
+    for (let i = 0; i < found.localPorts.length; i++) {
+      const remoteAddress = found.remoteAddresses[i]!;
+      const remotePort = found.remotePorts[i]!;
+      const client = this.closed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
+      if (!client) continue; // another connection on a port we once used
+      count++;
+      const endpoint = endpointOf(remoteAddress, remotePort);
+      add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, 1);
     }
     this.lastCount = count;
     if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
