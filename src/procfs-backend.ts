@@ -104,8 +104,6 @@ function readTable(file: string, family: 'IPv4' | 'IPv6', into: Map<number, TcpR
   }
 }
 
-const TCP_TIME_WAIT = 6;
-
 /** TIME_WAIT connections, as the addon's listTimeWait gives them (they have no inode, so readTable skips them). */
 function readTimeWait(serverPorts: Int32Array, clientPorts: Int32Array): ReturnType<NativeBinding['listTimeWait']> {
   const serverIndex = new Map<number, number>();
@@ -123,20 +121,25 @@ function readTimeWait(serverPorts: Int32Array, clientPorts: Int32Array): ReturnT
     } catch {
       continue;
     }
+    // Fixed-width columns ("sl: local remote st"): a busy server's table holds TIME_WAIT rows by
+    // the hundred thousand, so each is read by offset, and only a client port's row is split.
+    const addressWidth = family === 'IPv4' ? 13 : 37;
     const lines = text.split('\n');
     for (let i = 1; i < lines.length; i++) {
-      const fields = lines[i]!.trim().split(/\s+/);
-      if (fields.length < 10 || parseInt(fields[3]!, 16) !== TCP_TIME_WAIT) continue;
+      const line = lines[i]!;
+      const localAt = line.indexOf(':') + 2;
+      const stateAt = localAt + 2 * (addressWidth + 1);
+      if (!line.startsWith('06', stateAt) || localAt < 2) continue;
       total++;
-      const local = endpoint(fields[1]!, family);
-      const server = serverIndex.get(local.port);
+      const localPort = parseInt(line.slice(localAt + addressWidth - 4, localAt + addressWidth), 16);
+      const server = serverIndex.get(localPort);
       if (server !== undefined) {
         serverCounts[server]!++;
         continue;
       }
-      if (!clients.has(local.port)) continue;
-      const remote = endpoint(fields[2]!, family);
-      localPorts.push(local.port);
+      if (!clients.has(localPort)) continue;
+      const remote = endpoint(line.slice(localAt + addressWidth + 1, localAt + 2 * addressWidth + 1), family);
+      localPorts.push(localPort);
       remotePorts.push(remote.port);
       remoteAddresses.push(remote.address);
     }
