@@ -17,7 +17,7 @@ import { groupReport, ReportLimiter } from './report-limiter';
 import { Reporter } from './reporter';
 import { ResourceChecks } from './resource-checks';
 import { socketSites } from './socket-sites';
-import { tcpStateName } from './tcp-states';
+import { TCP_CLOSE_WAIT, tcpStateName } from './tcp-states';
 import { Scanner, type Measurement } from './scanner';
 import { StackPolicy } from './stack-policy';
 import { describeSockets } from './snapshot';
@@ -256,33 +256,29 @@ export class Agent {
     }, empty);
   }
 
+  /** Another thread's agent notes its sockets at each of its scans; allow a few intervals. */
+  private trackedElsewhereWithinMs(): number {
+    return 3 * this.options.intervalMs + 1000;
+  }
+
   /** Sockets of the process that no agent tracks, as dump rows. */
   private untrackedForDump(tracked: Set<number>): DumpedSocket[] {
-    let fds: Int32Array;
-    try {
-      fds = this.binding!.listTcpDescriptors().fds.filter((fd) => !tracked.has(fd) && !this.binding!.trackedElsewhere(fd, 3 * this.options.intervalMs + 1000));
-    } catch {
-      return []; // out of descriptors
-    }
-    const rows = new Int32Array(fds.length * this.binding!.SAMPLE_STRIDE);
-    this.binding!.scanSockets(fds, fds.length, rows);
+    const { fds, rows } = this.untracked!.measure(tracked, this.trackedElsewhereWithinMs());
+    const stride = this.binding!.SAMPLE_STRIDE;
     const dumped: DumpedSocket[] = [];
     for (let i = 0; i < fds.length; i++) {
-      const base = i * this.binding!.SAMPLE_STRIDE;
-      const state = rows[base + SAMPLE.state]!;
+      const state = rows[i * stride + SAMPLE.state]!;
       if (state < 0) continue;
-      const ends = this.binding!.readEndpoints(fds[i]!);
       dumped.push({
         fd: fds[i]!,
         state: tcpStateName(state),
         origin: 'unknown',
-        local: ends.local,
-        remote: ends.remote,
+        ...this.untracked!.endpoints(fds[i]!),
         createdAt: '',
         location: null,
-        lastDataSentMs: rows[base + SAMPLE.lastDataSentMs]!,
-        lastDataRecvMs: rows[base + SAMPLE.lastDataRecvMs]!,
-        kind: state === 8 ? 'close-wait' : 'open',
+        lastDataSentMs: rows[i * stride + SAMPLE.lastDataSentMs]!,
+        lastDataRecvMs: rows[i * stride + SAMPLE.lastDataRecvMs]!,
+        kind: state === TCP_CLOSE_WAIT ? 'close-wait' : 'open',
       });
     }
     return dumped;
@@ -336,9 +332,7 @@ export class Agent {
       return leak;
     });
     if (this.untracked && trackedFds) {
-      // Another thread's agent notes its sockets at each of its scans; allow a few intervals.
-      const trackedWithinMs = 3 * this.options.intervalMs + 1000;
-      leaks.push(...this.untracked.judge(trackedFds, judgement, this.options.closeWaitMs, now, trackedWithinMs));
+      leaks.push(...this.untracked.judge(trackedFds, judgement, this.options.closeWaitMs, now, this.trackedElsewhereWithinMs()));
     }
     return { leaks, notices };
   }

@@ -1,6 +1,5 @@
-import type { Leak } from './types';
 import type { SocketSite } from './socket-sites';
-import type { SocketSnapshot } from './types';
+import type { Leak, SocketSnapshot } from './types';
 
 /** One socket in a dump: its snapshot, and whether (and how) it is leaked right now. */
 export interface DumpedSocket extends SocketSnapshot {

@@ -70,9 +70,9 @@ export class SocketRegistry {
     };
   }
 
-  /** Starts tracking `socket` unless it already is, or has already closed. Returns false when it did not. */
-  track(socket: Socket, origin: Origin, creation: StackCapture | undefined): boolean {
-    if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return false;
+  /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
+  track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
+    if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return undefined;
     const record: SocketRecord = { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: false };
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
@@ -81,7 +81,7 @@ export class SocketRegistry {
     const max = socket.getMaxListeners();
     if (max !== 0 && Number.isFinite(max)) socket.setMaxListeners(max + 1);
     socket.on('close', this.onClose);
-    return true;
+    return record;
   }
 
   has(socket: Socket): boolean {

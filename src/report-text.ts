@@ -25,7 +25,8 @@ function headline(leak: Leak): string {
     // No line to name: the connection itself is the best handle on it.
     const arrow = leak.origin === 'server' ? '<-' : '->';
     const count = leak.count !== undefined && leak.count > 1 ? ` (and ${leak.count - 1} more like it)` : '';
-    return `fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (opened where the agent could not see): ${KIND_TITLES[leak.kind]}${count}`;
+    const why = leak.stackNote ? 'no line: its creation stack was not captured' : 'opened where the agent could not see';
+    return `fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (${why}): ${KIND_TITLES[leak.kind]}${count}`;
   }
   const where = formatLocation(leak.location);
   const fn = leak.location?.function ? ` in ${leak.location.function}` : '';

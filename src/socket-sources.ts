@@ -103,9 +103,8 @@ export class SocketSources {
   private onClientSocket(message: unknown): void {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket) || this.registry.has(socket)) return;
-    if (this.registry.track(socket, 'client', this.stacks.capture()) && this.hooks.clientTracked) {
-      this.hooks.clientTracked(socket, this.registry.recordOf(socket)!);
-    }
+    const record = this.registry.track(socket, 'client', this.stacks.capture());
+    if (record && this.hooks.clientTracked) this.hooks.clientTracked(socket, record);
   }
 
   private onServerSocket(message: unknown): void {

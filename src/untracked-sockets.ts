@@ -34,28 +34,8 @@ export class UntrackedSockets {
    */
   judge(trackedFds: ReadonlySet<number>, judgement: Judgement, closeWaitMs: number, now: number, trackedWithinMs: number): Leak[] {
     if (judgement === 'now') return [];
-    let listed: { fds: Int32Array; inodes: Float64Array };
-    try {
-      listed = this.binding.listTcpDescriptors();
-    } catch (error) {
-      // Out of descriptors (EMFILE, ENFILE), the agent cannot open /proc/self/fd either;
-      // the descriptor warning tells that story. Look again at the next scan.
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EMFILE' || code === 'ENFILE') return [];
-      throw error;
-    }
-    const { fds, inodes } = listed;
-    const candidates: number[] = [];
-    const keys: string[] = [];
-    for (let i = 0; i < fds.length; i++) {
-      if (trackedFds.has(fds[i]!) || this.binding.trackedElsewhere(fds[i]!, trackedWithinMs)) continue;
-      candidates.push(fds[i]!);
-      keys.push(`${fds[i]}:${inodes[i]}`);
-    }
+    const { fds: candidates, keys, rows } = this.measure(trackedFds, trackedWithinMs);
     const stride = this.binding.SAMPLE_STRIDE;
-    const rows = new Int32Array(candidates.length * stride);
-    this.binding.scanSockets(Int32Array.from(candidates), candidates.length, rows);
-
     const seen = new Set<string>();
     const leaks: Leak[] = [];
     for (let i = 0; i < candidates.length; i++) {
@@ -83,14 +63,45 @@ export class UntrackedSockets {
     return leaks;
   }
 
-  private describe(fd: number, state: number, age: number, lastDataSentMs: number, firstSeen: number, atExit: boolean): Leak {
-    let local: Endpoint | null = null;
-    let remote: Endpoint | null = null;
+  /**
+   * The TCP descriptors of the process that no thread's agent tracks, each with its
+   * fd:inode key and a scan row (SAMPLE_STRIDE int32s). Out of descriptors (EMFILE,
+   * ENFILE), the agent cannot open /proc/self/fd either: none, until the next scan
+   * (the descriptor warning tells that story).
+   */
+  measure(trackedFds: ReadonlySet<number>, trackedWithinMs: number): { fds: number[]; keys: string[]; rows: Int32Array } {
+    let listed: { fds: Int32Array; inodes: Float64Array };
     try {
-      ({ local, remote } = this.binding.readEndpoints(fd));
-    } catch {
-      // Closed in the meantime: report what is known.
+      listed = this.binding.listTcpDescriptors();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') return { fds: [], keys: [], rows: new Int32Array(0) };
+      throw error;
     }
+    const { fds, inodes } = listed;
+    const candidates: number[] = [];
+    const keys: string[] = [];
+    for (let i = 0; i < fds.length; i++) {
+      if (trackedFds.has(fds[i]!) || this.binding.trackedElsewhere(fds[i]!, trackedWithinMs)) continue;
+      candidates.push(fds[i]!);
+      keys.push(`${fds[i]}:${inodes[i]}`);
+    }
+    const rows = new Int32Array(candidates.length * this.binding.SAMPLE_STRIDE);
+    this.binding.scanSockets(Int32Array.from(candidates), candidates.length, rows);
+    return { fds: candidates, keys, rows };
+  }
+
+  /** The addresses of an untracked descriptor; nulls once it closed in the meantime. */
+  endpoints(fd: number): { local: Endpoint | null; remote: Endpoint | null } {
+    try {
+      return this.binding.readEndpoints(fd);
+    } catch {
+      return { local: null, remote: null };
+    }
+  }
+
+  private describe(fd: number, state: number, age: number, lastDataSentMs: number, firstSeen: number, atExit: boolean): Leak {
+    const { local, remote } = this.endpoints(fd);
     return {
       kind: state === TCP_CLOSE ? 'descriptor-without-connection' : 'close-wait',
       state: state === TCP_CLOSE ? 'CLOSE' : 'CLOSE_WAIT',

@@ -72,7 +72,7 @@ describe.concurrent('a mass leak', () => {
 
   it('names no line with stacks off, and says so', async () => {
     const result = await runFixture(FIXTURE, { args: ['1', '3'], env: { ...FAST, TCP_LEAK_AGENT_STACKS: 'off', TCP_LEAK_AGENT_FORMAT: 'text' } });
-    expect(result.stderr, explain(result)).toMatch(/^fd \d+ 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(opened where the agent could not see\)/);
+    expect(result.stderr, explain(result)).toMatch(/^fd \d+ 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(no line: its creation stack was not captured\)/);
     expect(result.stderr).toContain('No line to name: creation stacks are off (stacks: "off"). TCP_LEAK_AGENT_STACKS=all');
   });
 });

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain, FAST, FIXTURES, markerLine, ROOT, runNode } from './helpers';
+import { escapeRegExp, explain, FAST, FIXTURES, markerLine, ROOT, runNode } from './helpers';
 
 /** Runs a fixture under the preload, in a shell that first lowers the descriptor limit. */
 function runWithDescriptorLimit(limit: number, fixture: string, env: Record<string, string>) {
@@ -29,8 +29,8 @@ describe.concurrent('descriptors running out', () => {
     expect(exhausted).toBeGreaterThan(warning);
     // The dump: clients by their connect() line, accepted sockets by the listen() line, with states.
     const dump = lines.slice(warning + 1, warning + 6).join('\n');
-    expect(dump).toMatch(new RegExp(`^ +\\d+  ${opened.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+: ESTABLISHED \\d+$`, 'm'));
-    expect(dump).toMatch(new RegExp(`^ +\\d+  ${listen.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+ \\(accepted by the server listening there\\): ESTABLISHED \\d+$`, 'm'));
+    expect(dump).toMatch(new RegExp(`^ +\\d+  ${escapeRegExp(opened)}\\d+: ESTABLISHED \\d+$`, 'm'));
+    expect(dump).toMatch(new RegExp(`^ +\\d+  ${escapeRegExp(listen)}\\d+ \\(accepted by the server listening there\\): ESTABLISHED \\d+$`, 'm'));
     expect(lines.filter((line) => line.includes('file descriptors open ('))).toHaveLength(1); // told once
   });
 
@@ -48,34 +48,31 @@ describe.concurrent('TIME_WAIT', () => {
   const TEXT = { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text', TCP_LEAK_AGENT_INTERVAL_MS: '200' };
   const file = path.join(FIXTURES, fixture);
 
-  it("warns when a server's active closes pile up, with the count and the listen() line", async () => {
-    const result = await runNode(['--require', 'tcp-leak-agent/register', file, 'server', '600'], {
-      cwd: ROOT,
-      env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: '500' },
-    });
+  /** Runs the storm under the preload; returns the run and the warning the fixture saw, if any. */
+  async function storm(side: 'server' | 'client', connections: number, warnAt: number, waitMs?: number) {
+    const args = ['--require', 'tcp-leak-agent/register', file, side, String(connections), ...(waitMs ? [String(waitMs)] : [])];
+    const result = await runNode(args, { cwd: ROOT, env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: String(warnAt) } });
     const { notice } = JSON.parse(result.stdout) as { notice: { count: number } | null };
-    expect(notice, explain({ ...result, leaks: [] })).not.toBeNull();
+    return { result: { ...result, leaks: [] }, notice };
+  }
+
+  it("warns when a server's active closes pile up, with the count and the listen() line", async () => {
+    const { result, notice } = await storm('server', 600, 500);
+    expect(notice, explain(result)).not.toBeNull();
     expect(notice!.count).toBeGreaterThanOrEqual(500);
     expect(result.stderr).toContain(`tcp-leak-agent: ${notice!.count} connections this process closed first wait in TIME_WAIT (warning at 500;`);
-    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${markerLine(fixture, 'LISTEN')}:\\d+: closed by this process's server on port \\d+\\. Why: this server closes connections first`));
+    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${escapeRegExp(file)}:${markerLine(fixture, 'LISTEN')}:\\d+: closed by this process's server on port \\d+\\. Why: this server closes connections first`));
   });
 
   it('attributes client-side active closes to the connect() line', async () => {
-    const result = await runNode(['--require', 'tcp-leak-agent/register', file, 'client', '300'], {
-      cwd: ROOT,
-      env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: '250' },
-    });
-    const { notice } = JSON.parse(result.stdout) as { notice: { count: number } | null };
-    expect(notice, explain({ ...result, leaks: [] })).not.toBeNull();
-    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${markerLine(fixture, 'CONNECT')}:\\d+: closed by this process's clients of 127\\.0\\.0\\.1:\\d+\\. Why: this code opens a connection per operation`));
+    const { result, notice } = await storm('client', 300, 250);
+    expect(notice, explain(result)).not.toBeNull();
+    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${escapeRegExp(file)}:${markerLine(fixture, 'CONNECT')}:\\d+: closed by this process's clients of 127\\.0\\.0\\.1:\\d+\\. Why: this code opens a connection per operation`));
   });
 
   it('stays quiet below the threshold', async () => {
-    const result = await runNode(['--require', 'tcp-leak-agent/register', file, 'server', '100', '2000'], {
-      cwd: ROOT,
-      env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: '1000' },
-    });
-    expect(JSON.parse(result.stdout), explain({ ...result, leaks: [] })).toEqual({ notice: null });
+    const { result, notice } = await storm('server', 100, 1000, 2000);
+    expect(notice, explain(result)).toBeNull();
     expect(result.stderr).toBe('');
   });
 });
