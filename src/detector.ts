@@ -3,6 +3,7 @@ import { SAMPLE } from './native';
 import type { SocketRecord } from './registry';
 import type { Measurement } from './scanner';
 import { judgeDeadPeer, type DeadPeerSettings } from './dead-peers';
+import { CONSUMING_WINDOW_MS, lookAtConsumption } from './consumption';
 import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_SYN_SENT } from './tcp-states';
 
 /**
@@ -13,10 +14,14 @@ import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_SYN_SENT } from './tcp-
  * was never destroyed).
  *
  * When a socket counts as leaked:
- * - 'periodic': the scan has seen it in that state for at least closeWaitMs and
- *   the kernel says nothing was sent on it for closeWaitMs. A server still
- *   streaming after its client half-closed keeps sending, so it is not a leak.
- * - 'now': it is in that state with nothing queued to send (findLeaks,
+ * - 'periodic': the scan has seen it in that state for at least closeWaitMs,
+ *   the kernel says nothing was sent on it for closeWaitMs, and the program has
+ *   taken none of what arrived before the FIN for the consuming window (see
+ *   consumption.ts). A server still streaming after its client half-closed
+ *   keeps sending, and a reader draining a body through a rate limiter keeps
+ *   taking: neither is a leak.
+ * - 'now': it is in that state with nothing queued to send, and no look has
+ *   seen the program take data within the consuming window (findLeaks,
  *   verifyNoLeaks). Age is not required: the caller asked about this moment.
  * - 'exit': it is in that state as the process exits: it was never closed. When
  *   the event loop emptied, a connected socket Node is not reading, with bytes
@@ -160,8 +165,8 @@ export interface Verdict {
   leaked: Finding[];
   /**
    * Sockets not settled yet: in CLOSE_WAIT with an EOF Node has not read, or
-   * connected with data still arriving. Not leaks now; verifyNoLeaks waits
-   * to see what they become.
+   * with a program still taking in what arrived, or connected with data still
+   * arriving. Not leaks now; verifyNoLeaks waits to see what they become.
    */
   unsettled: SocketRecord[];
 }
@@ -219,12 +224,18 @@ export function judge(
       continue;
     }
     const age = now - record.closeWaitSince;
+    const taking = lookAtConsumption(socket, record, now, Math.max(closeWaitMs, CONSUMING_WINDOW_MS));
+    if (taking === 'consuming' && judgement !== 'exit') {
+      unsettled.push(record);
+      continue;
+    }
     const kernelSentMs = rows[base + SAMPLE.lastDataSentMs]!;
     const lastDataSentMs = kernelSentMs >= 0 ? kernelSentMs : msSinceWrite(socket, record, now);
     let leaked: boolean;
     switch (judgement) {
       case 'periodic':
-        leaked = !record.reported && age >= closeWaitMs && lastDataSentMs >= closeWaitMs;
+        // The first look starts the consuming clock: a reader between two rate-limited chunks gets the window.
+        leaked = !record.reported && age >= closeWaitMs && lastDataSentMs >= closeWaitMs && taking !== 'quiet-since-first-look';
         break;
       case 'now':
         leaked = !isSending(socket, rows, base);

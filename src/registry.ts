@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { ConsumptionClock } from './consumption';
 import type { RequestUse } from './request-uses';
 import type { StackCapture } from './stack';
 import type { Origin } from './types';
@@ -12,6 +13,8 @@ export interface SocketRecord {
   readonly creation: StackCapture | undefined;
   /** When a scan first saw CLOSE_WAIT; 0 while none has. */
   closeWaitSince: number;
+  /** Whether the program is still taking in what arrived before the peer's FIN (closed states only). */
+  consumption?: ConsumptionClock;
   /** Reported already: each leak is told once. */
   reported: boolean;
   /** The last few HTTP requests sent over it, oldest first. */

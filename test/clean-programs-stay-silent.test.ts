@@ -10,12 +10,16 @@ const fixtures = [
   'stream-after-client-half-close.js',
   'slow-consumer-keeps-reading.js',
   'fetch-body-cancelled.js',
+  // Pauses of ~640 ms between chunks: longer than closeWaitMs, within the consuming window.
+  'throttled-reader-drains-body.js',
 ];
 
 describe.concurrent('a healthy program gets no report', () => {
   for (const fixture of fixtures) {
     it(fixture, async () => {
-      const result = await runFixture(fixture, { env: { ...FAST, TCP_LEAK_AGENT_FAIL_ON_LEAK: '1' } });
+      // The throttled reader pauses longer than FAST's stall time; its CLOSE_WAIT is what is under test.
+      const stall = fixture.startsWith('throttled') ? { TCP_LEAK_AGENT_STALL_MS: '60000' } : {};
+      const result = await runFixture(fixture, { env: { ...FAST, ...stall, TCP_LEAK_AGENT_FAIL_ON_LEAK: '1' } });
       expect(result.stderr, explain(result)).toBe('');
       expect(result.code, explain(result)).toBe(0);
     });

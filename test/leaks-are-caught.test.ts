@@ -25,6 +25,7 @@ const cases: Array<{
   { fixture: 'tls-server-half-open-never-ends.js', origin: 'server', cause: 'unknown' },
   { fixture: 'upgrade-socket-dropped.js', origin: 'server', cause: 'upgrade-not-closed' },
   { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection', cause: 'unread' },
+  { fixture: 'throttled-reader-stops.js', origin: 'client', orStalled: true, cause: 'unread-http-response' },
   { fixture: 'download-never-consumed.js', origin: 'client', kind: 'stalled-reader', cause: 'unread-http-response' },
   { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'], cause: 'unread-http-response' },
 ];
