@@ -4,7 +4,6 @@ import type { SocketRecord, SocketRegistry } from './registry';
 import { redactUrl, rememberUse } from './request-uses';
 import { captureStack, type StackCapture } from './stack';
 import type { StackPolicy } from './stack-policy';
-import { connectAnnouncesEverySocket, TlsCreationStacks } from './tls-creation-stacks';
 
 type Listener = (message: unknown) => void;
 
@@ -33,12 +32,12 @@ interface UndiciSend {
  * diagnostics channels, and hands each to the registry with where it came from.
  *
  * - net.client.socket: a connecting socket, announced synchronously inside the
- *   caller's net.connect (and tls.connect on newer Node), so its stack reaches user code.
+ *   caller's net.connect or tls.connect, so its stack reaches user code.
  * - net.server.socket: an accepted socket; attributed to its server's listen() call.
  * - tracing:net.server.listen:asyncStart: published inside listen(), where the
  *   stack still holds the caller.
  * - http.client.request.start, undici:client:connected: sockets that no channel
- *   announced (TLS on Node 20); they claim the stack the TLS hook kept.
+ *   announced (sockets older than start()), tracked without a creation stack.
  *
  * A subscriber that throws would surface as an uncaught exception in the host,
  * so every handler is guarded.
@@ -47,7 +46,6 @@ export class SocketSources {
   private readonly listenStacks = new WeakMap<Server, StackCapture>();
   // The caller of each request, captured when it was made; joined to the socket when one is assigned.
   private readonly requestCallers = new WeakMap<object, StackCapture>();
-  private readonly tls: TlsCreationStacks;
   private readonly subscriptions: Array<[string, Listener]> = [];
 
   constructor(
@@ -55,15 +53,10 @@ export class SocketSources {
     private readonly stacks: StackPolicy,
     private readonly onInternalError: (error: unknown) => void,
     private readonly hooks: SourceHooks = {},
-  ) {
-    this.tls = new TlsCreationStacks(stacks);
-  }
+  ) {}
 
   subscribe(): void {
     if (this.subscriptions.length > 0) return;
-    // The gap filler's async_hooks init hook costs every async resource of the program
-    // (it turns on promise hooks), so only a program that asked for every stack pays it.
-    if (this.stacks.level === 'all' && !connectAnnouncesEverySocket()) this.tls.enable();
     this.on('net.client.socket', (message) => this.onClientSocket(message));
     this.on('net.server.socket', (message) => this.onServerSocket(message));
     this.on('tracing:net.server.listen:asyncStart', (message) => this.onListen(message));
@@ -74,7 +67,7 @@ export class SocketSources {
         if (server) this.hooks.listening!(server, this.listenStacks.get(server));
       });
     }
-    // Published inside the caller's http.request() (Node 22+); Node 20 has no such channel.
+    // Published inside the caller's http.request(), where the stack still holds the caller.
     this.on('http.client.request.created', (message) => this.onRequestMade((message as { request?: object }).request));
     this.on('http.client.request.start', (message) => this.onHttpRequestStart((message as { request?: HttpRequest }).request));
     this.on('undici:request:create', (message) => this.onRequestMade((message as { request?: object }).request));
@@ -85,7 +78,6 @@ export class SocketSources {
   unsubscribe(): void {
     for (const [name, listener] of this.subscriptions) diagnosticsChannel.unsubscribe(name, listener);
     this.subscriptions.length = 0;
-    this.tls.disable();
   }
 
   private on(name: string, handler: Listener): void {
@@ -134,7 +126,7 @@ export class SocketSources {
     this.adoptClientSocket(socket);
     const record = this.registry.recordOf(socket);
     if (!record) return;
-    // Without a caller captured when the request was made (Node 20), the socket's first
+    // Without a caller captured when the request was made (not sampled), the socket's first
     // request is the one it was created for, so its creation stack holds the caller.
     const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
     // The Host header carries the port when it is not the default; `host` alone does not.
@@ -159,10 +151,9 @@ export class SocketSources {
     if (record) record.client = 'fetch';
   }
 
-  /** Tracks a client socket no channel announced (TLS on Node 20, sockets older than start()). */
+  /** Tracks a client socket no channel announced (sockets older than start()): no creation stack. */
   private adoptClientSocket(socket: unknown): void {
     if (!(socket instanceof Socket) || this.registry.has(socket)) return;
-    const handle = (socket as unknown as { _handle?: object | null })._handle;
-    this.registry.track(socket, 'client', this.tls.take(handle));
+    this.registry.track(socket, 'client', undefined);
   }
 }

@@ -13,8 +13,7 @@ interface Sighting {
 
 /**
  * TCP sockets of this process that the agent never saw created: opened before
- * start(), by a native addon, or by code that announces no socket (Node 20's
- * `new net.Socket().connect()`). Found by listing the process's own
+ * start(), by a native addon, or inherited. Found by listing the process's own
  * descriptors; identified by fd and inode, since a number can be reused.
  *
  * Only the kernel speaks for them (there is no JavaScript socket to ask

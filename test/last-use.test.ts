@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { explain, FAST, markerLine, runFixture } from './helpers';
 
-// Node 22+ announces each http request where it is made (http.client.request.created);
-// Node 20 does not, so there an http request over a reused socket has no caller.
-const httpCallerKnown = Number(process.versions.node.split('.')[0]) >= 22;
-
+// Node announces each http request where it is made (http.client.request.created), so a
+// request over a reused socket has its caller.
 describe.concurrent('a socket reused by another request blames the request that leaked it', () => {
   for (const fixture of ['pooled-socket-reused.js', 'queued-request-leaks.js']) {
-    it(`${fixture}${httpCallerKnown ? '' : ' (Node 20: the creation site, caller not captured)'}`, async () => {
+    it(fixture, async () => {
       const result = await runFixture(fixture, { env: FAST });
       expect(result.code, explain(result)).toBe(0);
       expect(result.leaks, explain(result)).toHaveLength(1);
@@ -16,13 +14,8 @@ describe.concurrent('a socket reused by another request blames the request that 
       expect(leak!.lastUse?.method).toBe('GET');
       expect(leak!.lastUse?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/big/);
       expect(leak!.uses).toHaveLength(2);
-      if (httpCallerKnown) {
-        expect(leak!.location?.line).toBe(markerLine(fixture, 'LEAK'));
-        expect(leak!.lastUse?.location?.line).toBe(markerLine(fixture, 'LEAK'));
-      } else {
-        expect(leak!.lastUse?.location).toBeNull();
-        expect(leak!.location?.line).toBe(markerLine(fixture, 'OPENED'));
-      }
+      expect(leak!.location?.line).toBe(markerLine(fixture, 'LEAK'));
+      expect(leak!.lastUse?.location?.line).toBe(markerLine(fixture, 'LEAK'));
     });
   }
 
