@@ -1,6 +1,6 @@
 import type { Agent } from './agent';
 import { testChecks } from './checks';
-import { SocketLeakError } from './errors';
+import { isSocketLeakError, SocketLeakError } from './errors';
 import { start } from './index';
 
 /**
@@ -34,7 +34,7 @@ export class PerTestChecks {
     try {
       await this.agent.verifyNoLeaks(checks);
     } catch (error) {
-      if (error instanceof SocketLeakError) {
+      if (isSocketLeakError(error)) {
         this.failed.add(name);
         this.agent.destroyLeaked(checks);
       }
@@ -58,7 +58,7 @@ export class PerTestChecks {
       await this.agent.verifyNoLeaks({ ignore, timeoutMs });
       return undefined;
     } catch (error) {
-      if (!(error instanceof SocketLeakError)) return error instanceof Error ? error : new Error(String(error));
+      if (!isSocketLeakError(error)) return error instanceof Error ? error : new Error(String(error));
       // Sockets of no test, or of a test still running, are not this check's business.
       const late = error.leaks.filter((leak) => leak.test !== undefined && this.ended.has(leak.test) && !this.failed.has(leak.test));
       for (const test of new Set(late.map((leak) => leak.test!))) this.agent.destroyLeaked({ ignore, test });

@@ -1,0 +1,2 @@
+// ESM entry of the Mocha adapter (Mocha loads --require modules with import()).
+export { mochaHooks } from './mocha.js';
