@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatLeaks, formatSummaries } from './format';
 import type { Leak, LeakSummaryReport } from './types';
+import { describeUnchecked, POLL_MS, RUN_MARKER, UncheckedProcessWatch, type UncheckedProcess } from './unchecked-processes';
 
 const USAGE = `Usage: tcp-leak-agent [options] -- <command> [args...]
 
@@ -22,13 +23,18 @@ Runs <command> with tcp-leak-agent preloaded into every Node.js process it start
 and exits 1 when there was a leak (or with the command's own exit code when that
 is not 0). A clean run prints nothing.
 
+A Node.js process of the command that runs without the agent (its NODE_OPTIONS
+was replaced rather than added to) is named, and fails the run too: its sockets
+went unchecked.
+
 Options (each mirrors an environment variable of the preload):
   --interval-ms <ms>     how often each process scans (TCP_LEAK_AGENT_INTERVAL_MS, default 1000)
   --close-wait-ms <ms>   how long CLOSE_WAIT may last before it is a leak (TCP_LEAK_AGENT_CLOSE_WAIT_MS, default 1000)
   --stall-ms <ms>        how long unread data may wait before a reader is stalled (TCP_LEAK_AGENT_STALL_MS, default 60000)
   --format <text|json>   the summary's format (TCP_LEAK_AGENT_FORMAT, default text)
   --output <path>        write the summary to a file instead of stderr (TCP_LEAK_AGENT_OUTPUT)
-  --no-fail              report leaks but keep the command's exit code
+  --no-fail              report leaks (and unchecked processes) but keep the command's exit code
+  --allow-unchecked      accept Node.js processes that ran without the agent (still named)
   -h, --help             show this help
   -v, --version          show the version
 
@@ -44,6 +50,7 @@ interface CliOptions {
   format: 'text' | 'json';
   output: string | undefined;
   fail: boolean;
+  allowUnchecked: boolean;
   command: string[];
 }
 
@@ -68,6 +75,7 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
         format: { type: 'string' },
         output: { type: 'string' },
         'no-fail': { type: 'boolean' },
+        'allow-unchecked': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -89,12 +97,14 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   set('TCP_LEAK_AGENT_INTERVAL_MS', milliseconds('interval-ms', values['interval-ms']));
   set('TCP_LEAK_AGENT_CLOSE_WAIT_MS', milliseconds('close-wait-ms', values['close-wait-ms']));
   set('TCP_LEAK_AGENT_STALL_MS', milliseconds('stall-ms', values['stall-ms']));
-  return { env, format, output: values.output, fail: !values['no-fail'], command };
+  return { env, format, output: values.output, fail: !values['no-fail'], allowUnchecked: Boolean(values['allow-unchecked']), command };
 }
+
+const REGISTER = path.join(__dirname, 'register.js');
 
 /** NODE_OPTIONS with our preload added; quoted, since NODE_OPTIONS splits on spaces. */
 function nodeOptionsWithPreload(existing: string | undefined): string {
-  const register = path.join(__dirname, 'register.js');
+  const register = REGISTER;
   return `${existing ? `${existing} ` : ''}--require "${register.replace(/(["\\\\])/g, '\\\\$1')}"`;
 }
 
@@ -138,6 +148,11 @@ function summarize(reports: Reports, format: 'text' | 'json'): string {
   return header + formatLeaks(leaks, 'text') + (summaries.length > 0 ? `\n${formatSummaries(summaries, 'text')}` : '');
 }
 
+function tellUnchecked(unchecked: UncheckedProcess[], format: 'text' | 'json'): string {
+  if (format === 'text') return describeUnchecked(unchecked);
+  return unchecked.map((process) => `${JSON.stringify({ type: 'unchecked-process', ...process })}\n`).join('');
+}
+
 async function main(argv: string[]): Promise<number> {
   let options: ReturnType<typeof parse>;
   try {
@@ -166,12 +181,17 @@ async function main(argv: string[]): Promise<number> {
     NODE_OPTIONS: nodeOptionsWithPreload(process.env.NODE_OPTIONS),
     TCP_LEAK_AGENT_FORMAT: 'json',
     TCP_LEAK_AGENT_OUTPUT: reports,
+    // Survives a replaced NODE_OPTIONS: how the run's processes are recognised.
+    [RUN_MARKER]: dir,
   };
   // The children report; the summary decides the exit code.
   delete env.TCP_LEAK_AGENT_FAIL_ON_LEAK;
 
   const [command, ...args] = options.command as [string, ...string[]];
   const child = spawn(command, args, { stdio: 'inherit', env });
+  const watch = child.pid === undefined ? undefined : new UncheckedProcessWatch(dir, REGISTER, child.pid);
+  watch?.poll();
+  const polling = setInterval(() => watch?.poll(), POLL_MS);
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const handlers = signals.map((signal) => [signal, forward(signal)] as const);
@@ -181,8 +201,10 @@ async function main(argv: string[]): Promise<number> {
     child.once('error', (error) => resolve({ code: null, signal: null, error }));
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  clearInterval(polling);
   for (const [signal, handler] of handlers) process.off(signal, handler);
 
+  const unchecked = watch?.found() ?? [];
   const found = readReports(reports);
   const leaked = socketCount(found) > 0;
   fs.rmSync(dir, { recursive: true, force: true });
@@ -190,14 +212,16 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tcp-leak-agent: could not run ${JSON.stringify(command)}: ${exit.error.message}\n`);
     return 127;
   }
-  if (leaked) {
-    const text = summarize(found, options.format);
+  let text = leaked ? summarize(found, options.format) : '';
+  if (unchecked.length > 0) text += (text && options.format === 'text' ? '\n' : '') + tellUnchecked(unchecked, options.format);
+  if (text) {
     if (options.output) fs.writeFileSync(options.output, text);
     else process.stderr.write(text);
   }
   const commandCode = exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : 1);
   if (commandCode !== 0) return commandCode;
-  return leaked && options.fail ? 1 : 0;
+  if (!options.fail) return 0;
+  return leaked || (unchecked.length > 0 && !options.allowUnchecked) ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(

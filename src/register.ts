@@ -6,5 +6,8 @@
  */
 import { ENVIRONMENT_VARIABLES, failOnLeakRequested, optionsFromEnvironment } from './environment';
 import { startWith } from './index';
+import { noteUncheckedChildren } from './spawned-children';
 
 startWith(() => optionsFromEnvironment(process.env), ENVIRONMENT_VARIABLES, failOnLeakRequested(process.env));
+// Under the CLI: children that drop the preload must not go unnoticed.
+noteUncheckedChildren(process.env);

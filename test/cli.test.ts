@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, markerLine, parseLeaks, ROOT } from './helpers';
@@ -76,5 +78,60 @@ describe.concurrent('the CLI', () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     for (const option of ['--interval-ms', '--close-wait-ms', '--stall-ms', '--format', '--output', '--no-fail']) expect(help.stdout).toContain(option);
+  });
+});
+
+describe('a Node.js process of the command that runs without the agent', () => {
+  interface Pids {
+    replaced: number;
+    brief: number;
+    added: number;
+    shell: number;
+  }
+  const parent = path.join(FIXTURES, 'unchecked-children.js');
+  const pidsOf = (run: CliRun) => JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Pids;
+
+  it('is named with its command line and NODE_OPTIONS, however it was started and however briefly it ran, and fails the run', async () => {
+    const run = await cli(['--', node, parent]);
+    expect(run.code, explain(run)).toBe(1);
+    const pids = pidsOf(run);
+    const lines = run.stderr.split('\n');
+    expect(lines[0]).toBe('tcp-leak-agent: 3 Node.js processes ran without the agent, so their sockets were not checked:');
+    expect(lines).toContain(`  pid ${pids.replaced}: ${node} ${path.join(FIXTURES, 'unchecked-child-leaks.js')}  (NODE_OPTIONS="--no-deprecation")`);
+    expect(lines).toContain(`  pid ${pids.brief}: ${node} -e 0  (NODE_OPTIONS="--no-deprecation")`);
+    expect(lines).toContain(`  pid ${pids.shell}: ${node} -e setTimeout(() => {}, 100)  (NODE_OPTIONS="--no-warnings")`);
+    expect(run.stderr).not.toContain(`pid ${pids.added}:`);
+    expect(run.stderr).toContain('NODE_OPTIONS="$NODE_OPTIONS --flag"');
+  });
+
+  it('is accepted with --allow-unchecked (still named), and told as JSON lines with --format json', async () => {
+    const allowed = await cli(['--allow-unchecked', '--', node, parent]);
+    expect(allowed.code, explain(allowed)).toBe(0);
+    expect(allowed.stderr).toContain('3 Node.js processes ran without the agent');
+    const json = await cli(['--format', 'json', '--', node, parent]);
+    expect(json.code, explain(json)).toBe(1);
+    const told = json.stderr.trim().split('\n').map((line) => JSON.parse(line) as { type: string; pid: number; nodeOptions: string });
+    const pids = pidsOf(json);
+    expect(told.map((entry) => [entry.type, entry.pid])).toEqual([pids.replaced, pids.brief, pids.shell].map((pid) => ['unchecked-process', pid]));
+  });
+
+  it('is noted by its checked parent as it spawns, however briefly it runs (without the CLI watching /proc)', async () => {
+    const runDir = mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-run-'));
+    const register = path.join(ROOT, 'dist', 'register.js');
+    // As the CLI would start it, minus the CLI: the preload in NODE_OPTIONS and the run's marker.
+    const env: NodeJS.ProcessEnv = { ...process.env, TCP_LEAK_AGENT_CLI_RUN: runDir, NODE_OPTIONS: `--require "${register}"` };
+    for (const key of Object.keys(env)) if (key.startsWith('VITEST')) delete env[key];
+    const result = await new Promise<CliRun>((resolve) => {
+      execFile(node, [parent], { cwd: ROOT, env, timeout: 45_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+      });
+    });
+    expect(result.code, explain(result)).toBe(0);
+    const pids = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Pids;
+    const noted = readFileSync(path.join(runDir, 'unchecked.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { pid: number });
+    // Its Node children that dropped the preload. The shell is seen only if it has already
+    // exec'd node when the parent looks (the CLI's look at /proc is what finds it).
+    const notedPids = noted.map((entry) => entry.pid).filter((pid) => pid !== pids.shell);
+    expect(notedPids).toEqual([pids.replaced, pids.brief]);
   });
 });
