@@ -32,11 +32,19 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
   if (record.origin === 'server' && s.parser === null && isHttpServer(s.server)) {
     const upgrade = (s.server?.listenerCount?.('upgrade') ?? 0) > 0;
     const connect = (s.server?.listenerCount?.('connect') ?? 0) > 0;
-    const which = upgrade && !connect ? 'upgrade' : connect && !upgrade ? 'connect' : 'upgrade or connect';
+    if (upgrade !== connect) {
+      const which = upgrade ? 'upgrade' : 'connect';
+      return {
+        code: upgrade ? 'upgrade-not-closed' : 'connect-not-closed',
+        summary: `the http server handed this socket to its '${which}' listener, which never closes it`,
+        fix: `in the '${which}' listener, end or destroy the socket when the peer ends (socket.on('end', () => socket.end())) and on errors`,
+      };
+    }
+    // Both listeners exist, and the socket does not show which request took it.
     return {
-      code: upgrade && !connect ? 'upgrade-not-closed' : connect && !upgrade ? 'connect-not-closed' : 'upgrade-or-connect-not-closed',
-      summary: `the http server handed this socket to its '${which}' listener, which never closes it`,
-      fix: `in the '${which}' listener, end or destroy the socket when the peer ends (socket.on('end', () => socket.end())) and on errors`,
+      code: 'upgrade-or-connect-not-closed',
+      summary: "the http server handed this socket to its 'upgrade' listener (or, for a CONNECT request, to its 'connect' listener), which never closes it",
+      fix: "in that listener, end or destroy the socket when the peer ends (socket.on('end', () => socket.end())) and on errors",
     };
   }
 

@@ -48,6 +48,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     lastDataSentMs: finding.lastDataSentMs,
     ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
     createdAt: new Date(record.createdAt).toISOString(),
+    detectedAt: new Date().toISOString(),
     origin: record.origin,
     ...(finding.leftOpen || finding.deadPeer ? {} : { cause: classifyLeak(socket, record) }),
     ...(finding.deadPeer?.unanswered !== undefined ? { unanswered: finding.deadPeer.unanswered } : {}),

@@ -118,7 +118,8 @@ function genericFix(leak: Leak): string {
 
 function evidence(leak: Leak): string {
   const arrow = leak.origin === 'server' ? '<-' : '->';
-  const age = Date.now() - Date.parse(leak.createdAt);
+  // As of detection: the CLI prints its summary when the command ends, long after.
+  const age = Date.parse(leak.detectedAt ?? new Date().toISOString()) - Date.parse(leak.createdAt);
   return (
     `fd ${leak.fd}, ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)}, ${leak.origin} socket, ` +
     `${leak.origin === 'unknown' ? 'first seen' : 'opened'} ${formatDuration(age)} ago, nothing sent for ${formatDuration(leak.lastDataSentMs)}` +

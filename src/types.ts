@@ -53,6 +53,8 @@ export interface Leak {
   cause?: LeakCause;
   /** When the agent first saw the socket (ISO 8601). */
   createdAt: string;
+  /** When the agent found the leak (ISO 8601): the ages in the report are as of then. */
+  detectedAt: string;
   origin: Origin;
   /**
    * Where to fix it: the caller of the last HTTP request sent over the socket when known,

@@ -110,6 +110,7 @@ export class UntrackedSockets {
       closeWaitMs: age,
       lastDataSentMs,
       createdAt: new Date(firstSeen).toISOString(),
+      detectedAt: new Date().toISOString(),
       origin: 'unknown',
       location: null,
       creation: null,

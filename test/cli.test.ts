@@ -135,3 +135,16 @@ describe('a Node.js process of the command that runs without the agent', () => {
     expect(notedPids).toEqual([pids.replaced, pids.brief]);
   });
 });
+
+describe('the summary, printed when the command ends', () => {
+  it('gives ages as of detection, not as of printing', async () => {
+    // The leak is found within a second of the socket's creation; the summary comes 2 s later.
+    const script = `"${node}" "${path.join(FIXTURES, 'http-get-unread-body.js')}" && sleep 2`;
+    const run = await cli([...FAST, '--', 'sh', '-c', script]);
+    expect(run.code, explain(run)).toBe(1);
+    const opened = /opened ([\d.]+) (ms|s) ago/.exec(run.stderr);
+    expect(opened, explain(run)).not.toBeNull();
+    const ageMs = Number(opened![1]) * (opened![2] === 's' ? 1000 : 1);
+    expect(ageMs, explain(run)).toBeLessThan(2000);
+  });
+});
