@@ -12,9 +12,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatLeaks, formatSummaries } from './format';
-import type { Leak, LeakSummaryReport } from './types';
-import { describeUnchecked, POLL_MS, RUN_MARKER, UncheckedProcessWatch, type UncheckedProcess } from './unchecked-processes';
+import { UsageError } from './common/errors';
+import { packageVersion, REGISTER_PATH } from './common/package-paths';
+import { formatLeaks, formatSummaries } from './told/format';
+import type { Leak, LeakSummaryReport } from './common/types';
+import { describeUnchecked, POLL_MS, RUN_MARKER, UncheckedProcessWatch, type UncheckedProcess } from './cli/unchecked-processes';
 
 const USAGE = `Usage: tcp-leak-agent [options] -- <command> [args...]
 
@@ -42,8 +44,6 @@ Example:
   tcp-leak-agent --close-wait-ms 200 -- npm test
 `;
 
-/** A problem with the command line: one line naming the option, the value and what is accepted. */
-class UsageError extends Error {}
 
 interface CliOptions {
   env: Record<string, string>;
@@ -100,7 +100,7 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   return { env, format, output: values.output, fail: !values['no-fail'], allowUnchecked: Boolean(values['allow-unchecked']), command };
 }
 
-const REGISTER = path.join(__dirname, 'register.js');
+const REGISTER = REGISTER_PATH;
 
 /** NODE_OPTIONS with our preload added; quoted, since NODE_OPTIONS splits on spaces. */
 function nodeOptionsWithPreload(existing: string | undefined): string {
@@ -167,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (options === 'version') {
-    process.stdout.write(`${(require('../package.json') as { version: string }).version}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
 

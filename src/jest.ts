@@ -7,8 +7,8 @@
  * with the report as its error; a leak that shows only after its test ended
  * fails the file's afterAll, naming the test.
  */
-import { PerTestChecks } from './per-test-checks';
-import { RunningTest } from './running-test';
+import { PerTestChecks } from './adapters/per-test-checks';
+import { RunningTest } from './adapters/running-test';
 import { stop } from './index';
 
 interface JestGlobals {

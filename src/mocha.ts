@@ -24,8 +24,8 @@
  * closed to end.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { testChecks } from './checks';
-import { PerTestChecks } from './per-test-checks';
+import { testChecks } from './agent/checks';
+import { PerTestChecks } from './adapters/per-test-checks';
 
 /** What this adapter uses of Mocha's Context and Test (Mocha 10 to 12). */
 interface MochaContext {

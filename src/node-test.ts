@@ -8,8 +8,8 @@
  * naming the test.
  */
 import { after, afterEach, beforeEach } from 'node:test';
-import { PerTestChecks } from './per-test-checks';
-import { RunningTest } from './running-test';
+import { PerTestChecks } from './adapters/per-test-checks';
+import { RunningTest } from './adapters/running-test';
 
 interface ContextLike {
   name: string;

@@ -4,9 +4,9 @@
  * TCP_LEAK_AGENT_* environment variables; a bad value is told in one line
  * naming the variable, and the agent does not start.
  */
-import { ENVIRONMENT_VARIABLES, failOnLeakRequested, optionsFromEnvironment } from './environment';
+import { ENVIRONMENT_VARIABLES, failOnLeakRequested, optionsFromEnvironment } from './agent/environment';
 import { startWith } from './index';
-import { noteUncheckedChildren } from './spawned-children';
+import { noteUncheckedChildren } from './cli/spawned-children';
 
 startWith(() => optionsFromEnvironment(process.env), ENVIRONMENT_VARIABLES, failOnLeakRequested(process.env));
 // Under the CLI: children that drop the preload must not go unnoticed.

@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterAll, afterEach, beforeEach } from 'vitest';
-import { PerTestChecks } from './per-test-checks.js';
+import { PerTestChecks } from './adapters/per-test-checks.js';
 
 interface TaskLike {
   name: string;

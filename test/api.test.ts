@@ -45,7 +45,7 @@ describe('the API', () => {
     expect(leaks).toHaveLength(1);
     expect(leaks[0]!.location?.file).toBe(LOOPBACK);
     expect((error as Error).message).toContain(`${LOOPBACK}:`);
-    expect((error as SocketLeakError).code).toBe('ERR_SOCKET_LEAK');
+    expect((error as SocketLeakError).code).toBe('ERR_TCP_LEAK_AGENT_SOCKET_LEAK');
     release(socket);
     await expect(verifyNoLeaks()).resolves.toBeUndefined();
   });

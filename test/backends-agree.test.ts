@@ -1,10 +1,10 @@
 // The procfs backend and the addon, asked about the same real sockets, must agree.
 import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadNative, SAMPLE, type NativeBinding } from '../src/native';
-import { selectBackend } from '../src/backend';
-import { createProcfsBackend } from '../src/procfs-backend';
-import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/tcp-states';
+import { loadNative, SAMPLE, type NativeBinding } from '../src/measured/native';
+import { selectBackend } from '../src/measured/backend';
+import { createProcfsBackend } from '../src/measured/procfs-backend';
+import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/common/tcp-states';
 import { waitFor } from './loopback';
 
 const native = loadNative().binding as NativeBinding;

@@ -5,11 +5,11 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers';
 
-type ErrorsModule = typeof import('../src/errors');
+type ErrorsModule = typeof import('../src/common/errors');
 
 // An adapter from one installed copy of the package may meet an agent from another.
 describe('SocketLeakError from another installed copy of the package', () => {
-  const load = (dist: string) => createRequire(path.join(dist, 'x.js'))('./errors.js') as ErrorsModule;
+  const load = (dist: string) => createRequire(path.join(dist, 'x.js'))('./common/errors.js') as ErrorsModule;
   const ours = load(path.join(ROOT, 'dist'));
   const copy = path.join(mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-copy-')), 'dist');
   cpSync(path.join(ROOT, 'dist'), copy, { recursive: true });
@@ -23,7 +23,7 @@ describe('SocketLeakError from another installed copy of the package', () => {
   });
 
   it('is not confused with another error', () => {
-    const other = Object.assign(new Error('x'), { code: 'ERR_SOCKET_LEAK' });
+    const other = Object.assign(new Error('x'), { code: 'ERR_TCP_LEAK_AGENT_SOCKET_LEAK' });
     expect(ours.isSocketLeakError(other)).toBe(false);
     expect(other instanceof ours.SocketLeakError).toBe(false);
     expect(ours.isSocketLeakError(new Error('x'))).toBe(false);

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Leak, LeakSummaryReport } from '../src/types';
+import type { Leak, LeakSummaryReport } from '../src/common/types';
 import { escapeRegExp, explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
 
 const FIXTURE = 'mass-leak.js';

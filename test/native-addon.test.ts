@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadNative, SAMPLE, type NativeBinding } from '../src/native';
-import { TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/tcp-states';
+import { loadNative, SAMPLE, type NativeBinding } from '../src/measured/native';
+import { TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/common/tcp-states';
 
 const loaded = loadNative();
 const native = loaded.binding as NativeBinding;

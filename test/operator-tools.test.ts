@@ -5,7 +5,7 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dump, start, stop, type Leak } from '../src/index';
-import type { SocketDump } from '../src/dump';
+import type { SocketDump } from '../src/explained/dump';
 import { escapeRegExp, explain, FAST, FIXTURES, markerLine, ROOT, runFixture } from './helpers';
 import { closeAll, leakOne } from './loopback';
 

@@ -10,7 +10,7 @@ describe('a slow reader in CLOSE_WAIT', () => {
     const checks = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
     expect(checks, explain(result)).toEqual({
       whileDraining: { state: 'CLOSE_WAIT', findLeaks: 0, verify: 'passed' },
-      afterStop: { state: 'CLOSE_WAIT', findLeaks: 1, verify: 'ERR_SOCKET_LEAK' },
+      afterStop: { state: 'CLOSE_WAIT', findLeaks: 1, verify: 'ERR_TCP_LEAK_AGENT_SOCKET_LEAK' },
     });
     // The periodic scan told the leak once the reader stopped, and only then.
     expect(result.leaks, explain(result)).toHaveLength(1);

@@ -1,0 +1,110 @@
+import type { Server, Socket } from 'node:net';
+import { DescriptorPressure } from '../explained/descriptor-pressure';
+import type { NativeBinding } from '../measured/native';
+import type { Notice } from '../told/notices';
+import type { ResolvedOptions } from '../common/options';
+import type { SocketRecord } from '../remembered/registry';
+import type { Measurement } from '../measured/scanner';
+import { socketSites } from '../explained/socket-sites';
+import type { SourceHooks } from '../seen/socket-sources';
+import { formatLocation, framesOf, trimFrames, userLocation, type StackCapture } from '../common/stack';
+import { TimeWaitWatch } from '../measured/time-wait';
+
+/** TIME_WAIT is counted at most on every this-many scans. */
+const TIME_WAIT_EVERY_SCANS = 5;
+/**
+ * And within this share of one core: the kernel takes about 1 µs per TIME_WAIT connection to
+ * dump, and a server closing 9000 connections a second keeps 131072 (tcp_max_tw_buckets) of
+ * them, a 130 ms dump. After each dump, the next waits 200 times as long as it took (0.5%).
+ */
+const TIME_WAIT_BUDGET = 1 / 200;
+/** Places listed in a descriptor warning. */
+const TOP_SITES = 10;
+
+/**
+ * The checks on what sockets cost the process beyond leaks: descriptors
+ * against RLIMIT_NOFILE, and TIME_WAIT connections it caused. They run after
+ * the periodic scan and tell through the same output.
+ */
+export class ResourceChecks {
+  private readonly descriptorsCheck: DescriptorPressure | undefined;
+  private timeWait: TimeWaitWatch | undefined;
+  private scans = 0;
+  private nextTimeWaitAt = 0;
+
+  constructor(
+    binding: NativeBinding,
+    private readonly options: ResolvedOptions,
+  ) {
+    this.descriptorsCheck = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
+    this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs) : undefined;
+  }
+
+  /** What the socket sources and the registry must tell these checks. */
+  hooks(): SourceHooks & { closed?: (socket: Socket, record: SocketRecord) => void } {
+    const watch = this.timeWait;
+    if (!watch) return {};
+    return {
+      listening: (server: Server, listenStack: StackCapture | undefined) => {
+        const address = server.address();
+        if (address && typeof address === 'object') watch.addListeningPort(address.port, this.place(listenStack));
+      },
+      // A client's 4-tuple is known from 'connect' on. Followed only while TIME_WAIT piles up
+      // in the namespace: then each client socket costs a listener and two address reads.
+      clientTracked: (socket: Socket, record: SocketRecord) => {
+        if (!watch.followClients) return;
+        socket.once('connect', function (this: Socket) {
+          if (this.localPort && this.remoteAddress && this.remotePort) {
+            record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
+          }
+        });
+      },
+      // Whether this side closed first is the kernel's to say: the check looks the 4-tuple up among
+      // the TIME_WAIT connections, which hold only connections closed first here.
+      closed: (_socket: Socket, record: SocketRecord) => {
+        const tuple = record.tuple;
+        if (!tuple) return;
+        if (record.creation && watch.needsPlace(tuple.remoteAddress, tuple.remotePort)) {
+          watch.learnPlace(tuple.remoteAddress, tuple.remotePort, this.place(record.creation));
+        }
+        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined, at: Date.now() });
+      },
+    };
+  }
+
+  /** Open descriptors and the limit at the last check (-1: not counted), for metrics. */
+  get descriptors(): { open: number; limit: number } {
+    return this.descriptorsCheck?.last ?? { open: -1, limit: -1 };
+  }
+
+  /** TIME_WAIT connections this process caused at the last check (-1: none yet), for metrics. */
+  get timeWaitCount(): number {
+    return this.timeWait?.lastCount ?? -1;
+  }
+
+  /** Runs after a periodic scan, over its measurement. */
+  afterScan(m: Measurement, now: number): Notice[] {
+    const notices: Notice[] = [];
+    const skip = this.options.skipNodeModules;
+    const pressure = this.descriptorsCheck?.check(m.count, () => socketSites(m, skip, TOP_SITES));
+    if (pressure) notices.push(pressure);
+    if (this.timeWait && this.scans++ % TIME_WAIT_EVERY_SCANS === 0 && now >= this.nextTimeWaitAt) {
+      try {
+        const started = process.hrtime.bigint();
+        const warning = this.timeWait.check(now);
+        const tookMs = Number(process.hrtime.bigint() - started) / 1e6;
+        this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;
+        if (warning) notices.push(warning);
+      } catch {
+        // This platform cannot list TIME_WAIT connections (the addon says ENOTSUP): stop asking.
+        this.timeWait = undefined;
+      }
+    }
+    return notices;
+  }
+
+  private place(stack: StackCapture | undefined): string | null {
+    const location = userLocation(trimFrames(framesOf(stack)), this.options.skipNodeModules);
+    return location ? formatLocation(location) : null;
+  }
+}

@@ -1,0 +1,99 @@
+import type { Socket } from 'node:net';
+import type { SocketRecord } from '../remembered/registry';
+import type { LeakCause } from '../common/types';
+
+interface SocketInternals {
+  _handle?: { reading?: boolean } | null;
+  _readableState?: { ended?: boolean; endEmitted?: boolean; length?: number; flowing?: boolean | null };
+  _httpMessage?: { res?: { complete?: boolean; readableFlowing?: boolean | null } | null } | null;
+  parser?: unknown;
+  server?: { listenerCount?(event: string): number } | null;
+}
+
+function isHttpServer(server: SocketInternals['server']): boolean {
+  // http.Server (and https.Server) are the servers that hand sockets to 'upgrade' / 'connect'.
+  const http = require('node:http') as typeof import('node:http');
+  const https = require('node:https') as typeof import('node:https');
+  return server instanceof http.Server || server instanceof https.Server;
+}
+
+/**
+ * Why the socket leaked, from what its JavaScript side shows, with the fix
+ * in one line. Runs only when a leak is reported. Says only what it knows:
+ * when nothing specific fits, it lists the socket's state instead of guessing.
+ */
+export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
+  const s = socket as unknown as SocketInternals;
+  const readable = s._readableState ?? {};
+  const eofSeen = readable.ended === true;
+  const endDelivered = readable.endEmitted === true;
+
+  // A server socket an http server no longer parses: it was handed to 'upgrade' or 'connect'.
+  if (record.origin === 'server' && s.parser === null && isHttpServer(s.server)) {
+    const upgrade = (s.server?.listenerCount?.('upgrade') ?? 0) > 0;
+    const connect = (s.server?.listenerCount?.('connect') ?? 0) > 0;
+    if (upgrade !== connect) {
+      const which = upgrade ? 'upgrade' : 'connect';
+      return {
+        code: upgrade ? 'upgrade-not-closed' : 'connect-not-closed',
+        summary: `the http server handed this socket to its '${which}' listener, which never closes it`,
+        fix: `in the '${which}' listener, end or destroy the socket when the peer ends (socket.on('end', () => socket.end())) and on errors`,
+      };
+    }
+    // Both listeners exist, and the socket does not show which request took it.
+    return {
+      code: 'upgrade-or-connect-not-closed',
+      summary: "the http server handed this socket to its 'upgrade' listener (or, for a CONNECT request, to its 'connect' listener), which never closes it",
+      fix: "in that listener, end or destroy the socket when the peer ends (socket.on('end', () => socket.end())) and on errors",
+    };
+  }
+
+  // Under a TLS server the raw socket's stream is bypassed: its state says nothing.
+  if (record.origin === 'server' && s.server instanceof (require('node:tls') as typeof import('node:tls')).Server && !isHttpServer(s.server)) {
+    return {
+      code: 'unknown',
+      summary: "the TLS server's socket was never ended (the TLS layer reads it directly, so its state cannot be read here)",
+      fix: "end or destroy the TLS socket when the client ends: with allowHalfOpen, call socket.end() in its 'end' handler",
+    };
+  }
+
+  // The program saw 'end' (allowHalfOpen) and never ended its side.
+  if (endDelivered && !socket.writableEnded) {
+    return {
+      code: 'eof-not-ended',
+      summary: "the program got the peer's 'end' but never ended its own side (allowHalfOpen)",
+      fix: "call socket.end() in the socket's 'end' handler",
+    };
+  }
+
+  // Data or the EOF is still waiting to be read.
+  const response = s._httpMessage?.res;
+  if (response && response.complete !== true) {
+    return {
+      code: 'unread-http-response',
+      summary: 'the http response body was never read to its end',
+      fix: 'read the body, or call res.resume() to discard it (or res.destroy() to abandon the request)',
+    };
+  }
+  if (record.client === 'fetch') {
+    return {
+      code: 'unread-fetch-body',
+      summary: 'a fetch() Response body was never read to its end',
+      fix: 'read the body (await response.text(), .json(), .arrayBuffer()) or call response.body.cancel()',
+    };
+  }
+  const notReading = s._handle?.reading !== true;
+  if (!endDelivered && (notReading || (readable.length ?? 0) > 0 || eofSeen)) {
+    return {
+      code: 'unread',
+      summary: readable.flowing === false ? 'the stream was paused and never resumed' : 'the data or the EOF was never read: the stream is never consumed',
+      fix: "consume the stream (socket.on('data', ...) or socket.resume()), or destroy it when you are done",
+    };
+  }
+
+  return {
+    code: 'unknown',
+    summary: `readable: ${eofSeen ? 'EOF received' : 'open'}${endDelivered ? ", 'end' delivered" : ''}, ${readable.length ?? 0} bytes buffered in Node; writable: ${socket.writableEnded ? 'ended' : 'open'}`,
+    fix: 'end or destroy this socket when the peer has closed',
+  };
+}

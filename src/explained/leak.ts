@@ -1,0 +1,83 @@
+import type { Socket } from 'node:net';
+import { threadId } from 'node:worker_threads';
+import { classifyLeak } from './cause';
+import type { Finding } from '../judged/detector';
+import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
+import { framesOf, trimFrames, userLocation } from '../common/stack';
+import type { RequestUse } from '../seen/request-uses';
+import type { Endpoint, Leak, RequestUseReport } from '../common/types';
+
+function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
+  if (!address || port === undefined) return null;
+  return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
+}
+
+/**
+ * The socket's addresses. Node asks the kernel (getsockname / getpeername),
+ * which still answers in CLOSE_WAIT, and caches the answer.
+ */
+export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: Endpoint | null } {
+  try {
+    return {
+      local: endpoint(socket.localAddress, socket.localPort),
+      remote: endpoint(socket.remoteAddress, socket.remotePort),
+    };
+  } catch {
+    return { local: null, remote: null };
+  }
+}
+
+/**
+ * Turns a detector finding into the report object. Formats the stack, so it runs only when reporting.
+ * `stackNote` says why a socket has no creation stack (not sampled, stacks off).
+ */
+export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit: boolean, stackNote?: string): Leak {
+  const { socket, record } = finding;
+  const frames = trimFrames(framesOf(record.creation));
+  const { local, remote } = endpointsOf(socket);
+  const creation = userLocation(frames, skipNodeModules);
+  const uses = record.uses?.map((use) => describeUse(use, skipNodeModules));
+  const lastUse = uses?.[uses.length - 1];
+  return {
+    kind: kindOf(finding),
+    state: tcpStateName(finding.state),
+    fd: finding.fd,
+    local,
+    remote,
+    closeWaitMs: finding.closeWaitMs,
+    lastDataSentMs: finding.lastDataSentMs,
+    ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
+    createdAt: new Date(record.createdAt).toISOString(),
+    detectedAt: new Date().toISOString(),
+    origin: record.origin,
+    ...(finding.leftOpen || finding.deadPeer ? {} : { cause: classifyLeak(socket, record) }),
+    ...(finding.deadPeer?.unanswered !== undefined ? { unanswered: finding.deadPeer.unanswered } : {}),
+    ...(finding.deadPeer?.idleMs !== undefined ? { idleMs: finding.deadPeer.idleMs } : {}),
+    location: lastUse?.location ?? creation,
+    creation,
+    ...(lastUse ? { lastUse, uses } : {}),
+    stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
+    atExit,
+    ...(record.test !== undefined ? { test: record.test } : {}),
+    ...(stackNote !== undefined && !record.creation && !lastUse?.location ? { stackNote } : {}),
+    threadId,
+    pid: process.pid,
+  };
+}
+
+/** The kind of leak a finding is. */
+export function kindOf(finding: Finding): Leak['kind'] {
+  if (finding.leftOpen) return 'left-open';
+  if (finding.deadPeer) return 'dead-peer';
+  if (finding.state === TCP_CLOSE) return 'descriptor-without-connection';
+  return finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait';
+}
+
+function describeUse(use: RequestUse, skipNodeModules: boolean): RequestUseReport {
+  return {
+    method: use.method,
+    url: use.url,
+    location: userLocation(trimFrames(framesOf(use.caller)), skipNodeModules),
+    at: new Date(use.at).toISOString(),
+  };
+}

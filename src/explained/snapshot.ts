@@ -1,0 +1,28 @@
+import { endpointsOf } from './leak';
+import { SAMPLE } from '../measured/native';
+import type { Measurement } from '../measured/scanner';
+import { framesOf, trimFrames, userLocation } from '../common/stack';
+import { tcpStateName } from '../common/tcp-states';
+import type { SocketSnapshot } from '../common/types';
+
+/** One row per measured socket the kernel answered for, for `snapshot()`. */
+export function describeSockets(m: Measurement, skipNodeModules: boolean): SocketSnapshot[] {
+  const sockets: SocketSnapshot[] = [];
+  for (let i = 0; i < m.count; i++) {
+    const base = i * m.stride;
+    const state = m.rows[base + SAMPLE.state]!;
+    if (state < 0) continue;
+    const record = m.records[i]!;
+    sockets.push({
+      fd: m.fds[i]!,
+      state: tcpStateName(state),
+      origin: record.origin,
+      ...endpointsOf(m.sockets[i]!),
+      createdAt: new Date(record.createdAt).toISOString(),
+      location: userLocation(trimFrames(framesOf(record.creation)), skipNodeModules),
+      lastDataSentMs: m.rows[base + SAMPLE.lastDataSentMs]!,
+      lastDataRecvMs: m.rows[base + SAMPLE.lastDataRecvMs]!,
+    });
+  }
+  return sockets;
+}

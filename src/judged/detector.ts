@@ -1,0 +1,236 @@
+import type { Socket } from 'node:net';
+import { SAMPLE } from '../measured/native';
+import type { SocketRecord } from '../remembered/registry';
+import type { Measurement } from '../measured/scanner';
+import { judgeDeadPeer, type DeadPeerSettings } from './dead-peers';
+import type { Finding } from './finding';
+import { CONSUMING_WINDOW_MS, lookAtConsumption } from './consumption';
+import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_SYN_SENT } from '../common/tcp-states';
+
+export type { Finding } from './finding';
+
+/**
+ * A socket is in a leaked state when the peer is done with the connection and
+ * this process is not: CLOSE_WAIT (the peer's FIN arrived, ours was never
+ * sent), or CLOSE with the descriptor still open (the connection finished,
+ * for example after end() on a socket nobody read, or a reset, and the socket
+ * was never destroyed).
+ *
+ * When a socket counts as leaked:
+ * - 'periodic': the scan has seen it in that state for at least closeWaitMs,
+ *   the kernel says nothing was sent on it for closeWaitMs, and the program has
+ *   taken none of what arrived before the FIN for the consuming window (see
+ *   consumption.ts). A server still streaming after its client half-closed
+ *   keeps sending, and a reader draining a body through a rate limiter keeps
+ *   taking: neither is a leak.
+ * - 'now': it is in that state with nothing queued to send, and no look has
+ *   seen the program take data within the consuming window (findLeaks,
+ *   verifyNoLeaks). Age is not required: the caller asked about this moment.
+ * - 'exit': it is in that state as the process exits: it was never closed. When
+ *   the event loop emptied, a connected socket Node is not reading, with bytes
+ *   waiting, is a stalled reader too: no code is left to read them.
+ * In every mode a socket whose FIN the kernel holds but Node has not read yet
+ * is not a leak: Node would close it on its next turn.
+ */
+export type Judgement = 'periodic' | 'now' | 'exit';
+
+interface StreamInternals {
+  _handle?: { reading?: boolean } | null;
+  _readableState?: { ended?: boolean };
+}
+
+/**
+ * True when Node is still reading the socket and has not yet seen its EOF:
+ * the FIN is in the kernel, and Node closes the socket as soon as it reads it
+ * (allowHalfOpen false) or hands 'end' to the program. A leaked socket is one
+ * Node stopped reading (paused, unread body) or that already saw EOF.
+ *
+ * A socket accepted by a TLS server is the raw socket under a TLSSocket that
+ * reads the handle directly, so the raw stream never sees EOF and the
+ * TLSSocket cannot be reached from it: for those the kernel alone decides.
+ */
+function eofPending(socket: Socket): boolean {
+  const internals = socket as unknown as StreamInternals;
+  if (internals._handle?.reading !== true || internals._readableState?.ended !== false) return false;
+  return !underTlsServer(socket);
+}
+
+function underTlsServer(socket: Socket): boolean {
+  const server = (socket as unknown as { server?: object }).server;
+  // Loaded only here, once a server socket sits in CLOSE_WAIT; tls is already loaded if the server is a TLS one.
+  return server !== undefined && server instanceof (require('node:tls') as typeof import('node:tls')).Server;
+}
+
+/**
+ * A connected socket that received data this recently is still on the move:
+ * whatever it becomes (closed by the peer and left: a CLOSE_WAIT leak; or
+ * idle and healthy) is not known yet, so a check of this moment waits and
+ * sees. The typical case: a test got a response's headers and ended before
+ * the body and the FIN landed.
+ */
+const ARRIVING_MS = 200;
+
+/**
+ * A stalled reader: connected, Node not reading it (paused, or a body nobody
+ * consumes), bytes waiting in the kernel, and socket.bytesRead unchanged for
+ * stallMs. A slow consumer that pauses for backpressure keeps reading, so its
+ * bytesRead moves and the clock starts over. The kernel is asked for unread
+ * bytes only for sockets that pass the cheap JavaScript checks.
+ */
+function judgeStall(
+  socket: Socket,
+  record: SocketRecord,
+  fd: number,
+  lastDataSentMs: number,
+  settings: JudgeSettings,
+  now: number,
+  judgement: Judgement = 'periodic',
+): Finding | undefined {
+  const internals = socket as unknown as StreamInternals;
+  const notReading = internals._handle?.reading !== true && internals._readableState?.ended === false;
+  if (!notReading) {
+    record.stallSince = 0;
+    return undefined;
+  }
+  if (socket.bytesRead !== record.stallBytesRead) {
+    record.stallSince = 0;
+    record.stallBytesRead = socket.bytesRead;
+  }
+  if (judgement === 'exit') {
+    // The loop is empty: no code is left to read these bytes.
+    const unreadBytes = record.reported ? 0 : settings.unreadBytes(fd);
+    if (unreadBytes <= 0) return undefined;
+    const age = record.stallSince === 0 ? 0 : now - record.stallSince;
+    return { socket, record, fd, state: TCP_ESTABLISHED, closeWaitMs: age, lastDataSentMs, unreadBytes };
+  }
+  if (record.stallSince === 0) {
+    if (settings.unreadBytes(fd) > 0) record.stallSince = now;
+    return undefined;
+  }
+  const age = now - record.stallSince;
+  if (record.reported || age < settings.stallMs) return undefined;
+  const unreadBytes = settings.unreadBytes(fd);
+  if (unreadBytes <= 0) return undefined;
+  return { socket, record, fd, state: TCP_ESTABLISHED, closeWaitMs: age, lastDataSentMs, unreadBytes };
+}
+
+/**
+ * Reads the peer's address once while the connection is up: Node caches it,
+ * and once the connection is over (state CLOSE) getpeername has no answer,
+ * so a report would have no remote address otherwise.
+ */
+function rememberPeer(socket: Socket, record: SocketRecord): void {
+  record.peerKnown = true;
+  try {
+    void socket.remoteAddress;
+  } catch {
+    // Not connected after all; the report will say '?'.
+  }
+}
+
+/**
+ * For backends that cannot say when data was last sent (procfs): how long
+ * socket.bytesWritten has stood still, as seen by the scans since the socket
+ * reached its closed state. A server still streaming keeps moving it.
+ */
+function msSinceWrite(socket: Socket, record: SocketRecord, now: number): number {
+  const written = socket.bytesWritten ?? 0;
+  if (record.writtenAt === 0 || written !== record.writtenSeen) {
+    record.writtenSeen = written;
+    record.writtenAt = now;
+  }
+  return now - record.writtenAt;
+}
+
+function isSending(socket: Socket, rows: Int32Array, base: number): boolean {
+  return rows[base + SAMPLE.unacked]! > 0 || rows[base + SAMPLE.notsentBytes]! > 0 || socket.writableLength > 0;
+}
+
+/** The verdict on one measurement. */
+export interface Verdict {
+  leaked: Finding[];
+  /**
+   * Sockets not settled yet: in CLOSE_WAIT with an EOF Node has not read, or
+   * with a program still taking in what arrived, or connected with data still
+   * arriving. Not leaks now; verifyNoLeaks waits to see what they become.
+   */
+  unsettled: SocketRecord[];
+}
+
+/** The thresholds, and how to ask the kernel for a socket's unread bytes (SIOCINQ). */
+export interface JudgeSettings extends DeadPeerSettings {
+  closeWaitMs: number;
+  stallMs: number;
+  unreadBytes(fd: number): number;
+  /**
+   * The process is exiting because its event loop emptied ('beforeExit' ran; process.exit()
+   * skips it): nothing can read a paused socket's bytes any more, whatever the stall's age.
+   */
+  loopEmptied?: boolean;
+}
+
+/** Judges one measurement. Also keeps each record's CLOSE_WAIT and stall clocks. */
+export function judge(
+  measurement: Measurement,
+  judgement: Judgement,
+  settings: JudgeSettings,
+  now: number,
+): Verdict {
+  const { closeWaitMs } = settings;
+  const findings: Finding[] = [];
+  const unsettled: SocketRecord[] = [];
+  const { rows, stride, sockets } = measurement;
+  for (let i = 0; i < measurement.count; i++) {
+    const base = i * stride;
+    const state = rows[base + SAMPLE.state]!;
+    const socket = sockets[i]!;
+    const record = measurement.records[i]!;
+    if (state === TCP_ESTABLISHED && (judgement === 'periodic' || (judgement === 'exit' && settings.loopEmptied))) {
+      const stalled = judgeStall(socket, record, measurement.fds[i]!, rows[base + SAMPLE.lastDataSentMs]!, settings, now, judgement);
+      if (stalled) findings.push(stalled);
+      else if (judgement === 'periodic') {
+        const dead = judgeDeadPeer(socket, record, measurement.fds[i]!, rows, base, settings);
+        if (dead) findings.push(dead);
+      }
+    }
+    const lastDataRecvMs = rows[base + SAMPLE.lastDataRecvMs]!;
+    if (state === TCP_ESTABLISHED && judgement === 'now' && lastDataRecvMs >= 0 && lastDataRecvMs < ARRIVING_MS) {
+      unsettled.push(record);
+    }
+    if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
+      record.closeWaitSince = 0;
+      // Any state past connecting still has a peer to name.
+      if (!record.peerKnown && state !== TCP_SYN_SENT) rememberPeer(socket, record);
+      continue;
+    }
+    if (!record.peerKnown && state === TCP_CLOSE_WAIT) rememberPeer(socket, record);
+    if (record.closeWaitSince === 0) record.closeWaitSince = now;
+    if (eofPending(socket)) {
+      unsettled.push(record);
+      continue;
+    }
+    const age = now - record.closeWaitSince;
+    const taking = lookAtConsumption(socket, record, now, Math.max(closeWaitMs, CONSUMING_WINDOW_MS));
+    if (taking === 'consuming' && judgement !== 'exit') {
+      unsettled.push(record);
+      continue;
+    }
+    const kernelSentMs = rows[base + SAMPLE.lastDataSentMs]!;
+    const lastDataSentMs = kernelSentMs >= 0 ? kernelSentMs : msSinceWrite(socket, record, now);
+    let leaked: boolean;
+    switch (judgement) {
+      case 'periodic':
+        // The first look starts the consuming clock: a reader between two rate-limited chunks gets the window.
+        leaked = !record.reported && age >= closeWaitMs && lastDataSentMs >= closeWaitMs && taking !== 'quiet-since-first-look';
+        break;
+      case 'now':
+        leaked = !isSending(socket, rows, base);
+        break;
+      case 'exit':
+        leaked = !record.reported;
+        break;
+    }
+    if (leaked) findings.push({ socket, record, fd: measurement.fds[i]!, state, closeWaitMs: age, lastDataSentMs });
+  }
+  return { leaked: findings, unsettled };
+}

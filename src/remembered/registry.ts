@@ -1,0 +1,127 @@
+import type { Socket } from 'node:net';
+import type { StackCapture } from '../common/stack';
+import type { Origin } from '../common/types';
+import type { SocketRecord } from './socket-record';
+
+export type { SocketRecord } from './socket-record';
+
+/**
+ * Every open TCP socket the agent has seen, from the moment it is seen until
+ * its 'close' event.
+ *
+ * The agent never extends a socket's life: an open socket is held by its
+ * libuv handle whatever JavaScript does (Node never collects an open socket,
+ * which is why leaks last), and the record is dropped in the socket's own
+ * 'close' event, so a closed socket is free for the very next GC.
+ *
+ * Why not WeakRef / WeakMap: V8's young-generation GC keeps WeakRef targets
+ * alive, so every tracked socket (with its stream state) got promoted to the
+ * old generation; on a connect/close loop that more than doubled GC pause
+ * time (benchmarks/, README). Releasing on 'close' costs one listener.
+ */
+export class SocketRegistry {
+  private readonly records = new Map<Socket, SocketRecord>();
+  /** Names the test a new socket belongs to; set by the test-runner adapters. */
+  attribution: (() => string | undefined) | undefined;
+  /** Told of each tracked socket's 'close', before its record is dropped. */
+  onClosed: ((socket: Socket, record: SocketRecord) => void) | undefined;
+  // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
+  private readonly onClose: (this: Socket) => void;
+
+  constructor() {
+    const records = this.records;
+    const registry = this;
+    this.onClose = function (this: Socket) {
+      if (registry.onClosed) {
+        const record = records.get(this);
+        if (record) registry.onClosed(this, record);
+      }
+      records.delete(this);
+    };
+  }
+
+  /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
+  track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
+    if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return undefined;
+    const record: SocketRecord = { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: false };
+    if (this.attribution) record.test = this.attribution();
+    this.records.set(socket, record);
+    // Our listener must never be the one that trips a MaxListenersExceededWarning,
+    // now or when the program adds its own later: raise the allowance by one.
+    const max = socket.getMaxListeners();
+    if (max !== 0 && Number.isFinite(max)) socket.setMaxListeners(max + 1);
+    socket.on('close', this.onClose);
+    return record;
+  }
+
+  has(socket: Socket): boolean {
+    return this.records.has(socket);
+  }
+
+  recordOf(socket: Socket): SocketRecord | undefined {
+    return this.records.get(socket);
+  }
+
+  /** How many sockets are tracked. */
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Stops tracking a socket, for example one the kernel says is not TCP (a pipe). */
+  forget(socket: Socket): void {
+    if (this.records.delete(socket)) release(socket, this.onClose);
+  }
+
+  /**
+   * Calls `visit` for each tracked socket that has an open descriptor. A
+   * socket left without a handle (its connect() threw before opening one) will
+   * never emit 'close', so it is dropped here.
+   */
+  forEachOpen(visit: (socket: Socket, fd: number, record: SocketRecord) => void): void {
+    for (const [socket, record] of this.records) {
+      const fd = descriptorOf(socket);
+      if (fd === CLOSED) {
+        this.forget(socket);
+        continue;
+      }
+      // fd -1: libuv has not opened the socket yet (DNS lookup in progress).
+      if (fd >= 0) visit(socket, fd, record);
+    }
+  }
+
+  /** Forgets every socket and takes the agent's listeners off them. */
+  clear(): void {
+    for (const socket of this.records.keys()) release(socket, this.onClose);
+    this.records.clear();
+  }
+}
+
+const CLOSED = -2;
+
+/** Takes the agent's listener off a socket it stops tracking, and gives back the allowance it took. */
+function release(socket: Socket, listener: (this: Socket) => void): void {
+  socket.removeListener('close', listener);
+  const max = socket.getMaxListeners();
+  if (max > 1 && Number.isFinite(max)) socket.setMaxListeners(max - 1);
+}
+
+interface HandleLike {
+  fd?: unknown;
+}
+
+function hasHandle(socket: Socket): boolean {
+  return Boolean((socket as unknown as { _handle?: HandleLike | null })._handle);
+}
+
+/**
+ * The descriptor behind a socket: `_handle.fd` (TLS handles delegate it to
+ * their TCP handle). -1 while connecting, CLOSED once there is no handle.
+ */
+export function descriptorOf(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: HandleLike | null })._handle;
+  if (!handle) return socket.connecting ? -1 : CLOSED;
+  const fd = handle.fd;
+  if (typeof fd !== 'number') return -1;
+  // Node reports -22 (EINVAL) when the handle is no longer alive.
+  return fd >= -1 ? fd : CLOSED;
+}

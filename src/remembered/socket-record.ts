@@ -1,0 +1,66 @@
+import type { StackCapture } from '../common/stack';
+import type { Leak, Origin } from '../common/types';
+
+/**
+ * The record the agent keeps of one socket, and the shapes of its fields.
+ * Which stage writes which field: seen, through the registry (origin,
+ * createdAt, creation, test, client, uses); judged (closeWaitSince,
+ * consumption, stall*, written*, peerKnown); the agent once a leak is told
+ * (reported, reportedLeak) and the TIME_WAIT check (tuple).
+ */
+
+/** What the agent remembers about one socket, from when it is seen until it closes. */
+export interface SocketRecord {
+  readonly origin: Origin;
+  /** Date.now() when the agent first saw the socket. */
+  readonly createdAt: number;
+  /** Creation stack (client sockets) or the server's listen() stack (accepted sockets). */
+  readonly creation: StackCapture | undefined;
+  /** When a scan first saw CLOSE_WAIT; 0 while none has. */
+  closeWaitSince: number;
+  /** Whether the program is still taking in what arrived before the peer's FIN (closed states only). */
+  consumption?: ConsumptionClock;
+  /** Reported already: each leak is told once. */
+  reported: boolean;
+  /** The last few HTTP requests sent over it, oldest first. */
+  uses?: RequestUse[];
+  /** The test that was running (in async context) when the socket was seen, when a test adapter says. */
+  test?: string;
+  /** Which client made it, when known: fetch() sockets come through undici. */
+  client?: 'fetch';
+  /** When a scan first saw the socket paused with unread bytes; 0 while none has. */
+  stallSince: number;
+  /** socket.bytesRead at stallSince: any progress ends the stall. */
+  stallBytesRead: number;
+  /** socket.bytesWritten when last looked at, and when it last moved (for backends without kernel send times). */
+  writtenSeen: number;
+  writtenAt: number;
+  /** The peer's address has been read while connected (Node caches it; it cannot be read once the connection is gone). */
+  peerKnown: boolean;
+  /** The report made of it and when (periodic scans), for the safety valve. */
+  reportedLeak?: { leak: Leak; at: number };
+  /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check needs them. */
+  tuple?: { localPort: number; remoteAddress: string; remotePort: number };
+}
+
+/** One HTTP request sent over a socket: what it asked for, who asked, when. */
+export interface RequestUse {
+  method: string;
+  /** Origin and path, with credentials and query values redacted. */
+  url: string;
+  /** The caller's stack, captured when the request was made (not when it was dispatched). */
+  caller: StackCapture | undefined;
+  at: number;
+}
+
+/** What the consumption clock remembers of a socket in a closed state. */
+export interface ConsumptionClock {
+  /** socket.bytesRead at the last look. */
+  read: number;
+  /** bufferedBytes at the last look. */
+  buffered: number;
+  /** When a look last saw progress, or the first look when none has. */
+  quietSince: number;
+  /** Whether any look saw progress. */
+  progressSeen: boolean;
+}

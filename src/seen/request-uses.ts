@@ -1,0 +1,37 @@
+import type { RequestUse, SocketRecord } from '../remembered/socket-record';
+
+export type { RequestUse } from '../remembered/socket-record';
+
+/** How many uses a socket remembers: enough to see a pattern, bounded so a long-lived socket costs nothing more. */
+export const USES_KEPT = 4;
+
+/** Adds a use to a socket's record, dropping the oldest past USES_KEPT. */
+export function rememberUse(record: SocketRecord, use: RequestUse): void {
+  const uses = (record.uses ??= []);
+  if (uses.length === USES_KEPT) uses.shift();
+  uses.push(use);
+}
+
+/**
+ * "http://host:port/path?key=…": credentials removed, query values replaced,
+ * so a report can be shared without leaking tokens.
+ */
+export function redactUrl(origin: string, path: string): string {
+  let base = origin;
+  try {
+    const url = new URL(origin);
+    url.username = '';
+    url.password = '';
+    base = url.origin;
+  } catch {
+    // Not a URL: keep it as given.
+  }
+  const query = path.indexOf('?');
+  if (query < 0) return base + path;
+  const keys = path
+    .slice(query + 1)
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => `${pair.split('=')[0]}=…`);
+  return `${base}${path.slice(0, query)}?${keys.join('&')}`;
+}

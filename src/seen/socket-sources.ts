@@ -1,0 +1,160 @@
+import * as diagnosticsChannel from 'node:diagnostics_channel';
+import { NODE_CHANNELS } from '../common/channels';
+import { Socket, type Server } from 'node:net';
+import type { SocketRecord, SocketRegistry } from '../remembered/registry';
+import { redactUrl, rememberUse } from './request-uses';
+import { captureStack, type StackCapture } from '../common/stack';
+import type { StackPolicy } from './stack-policy';
+
+type Listener = (message: unknown) => void;
+
+/** What the agent's other checks want to hear of as sockets appear. */
+export interface SourceHooks {
+  /** A client socket was tracked (with or without a creation stack). */
+  clientTracked?(socket: Socket, record: SocketRecord): void;
+  /** A server is listening; its listen() stack, when captured. */
+  listening?(server: Server, listenStack: StackCapture | undefined): void;
+}
+interface HttpRequest {
+  socket?: unknown;
+  method?: string;
+  protocol?: string;
+  host?: string;
+  path?: string;
+  getHeader?(name: string): unknown;
+}
+interface UndiciSend {
+  request?: { method?: string; origin?: unknown; path?: string };
+  socket?: unknown;
+}
+
+/**
+ * Sees every TCP socket the process creates or accepts, through Node's own
+ * diagnostics channels, and hands each to the registry with where it came from.
+ *
+ * - net.client.socket: a connecting socket, announced synchronously inside the
+ *   caller's net.connect or tls.connect, so its stack reaches user code.
+ * - net.server.socket: an accepted socket; attributed to its server's listen() call.
+ * - tracing:net.server.listen:asyncStart: published inside listen(), where the
+ *   stack still holds the caller.
+ * - http.client.request.start, undici:client:connected: sockets that no channel
+ *   announced (sockets older than start()), tracked without a creation stack.
+ *
+ * A subscriber that throws would surface as an uncaught exception in the host,
+ * so every handler is guarded.
+ */
+export class SocketSources {
+  private readonly listenStacks = new WeakMap<Server, StackCapture>();
+  // The caller of each request, captured when it was made; joined to the socket when one is assigned.
+  private readonly requestCallers = new WeakMap<object, StackCapture>();
+  private readonly subscriptions: Array<[string, Listener]> = [];
+
+  constructor(
+    private readonly registry: SocketRegistry,
+    private readonly stacks: StackPolicy,
+    private readonly onInternalError: (error: unknown) => void,
+    private readonly hooks: SourceHooks = {},
+  ) {}
+
+  subscribe(): void {
+    if (this.subscriptions.length > 0) return;
+    this.on(NODE_CHANNELS.clientSocket, (message) => this.onClientSocket(message));
+    this.on(NODE_CHANNELS.serverSocket, (message) => this.onServerSocket(message));
+    this.on(NODE_CHANNELS.listenStart, (message) => this.onListen(message));
+    if (this.hooks.listening) {
+      // Bound by now: the port is known.
+      this.on(NODE_CHANNELS.listenEnd, (message) => {
+        const server = (message as { server?: Server }).server;
+        if (server) this.hooks.listening!(server, this.listenStacks.get(server));
+      });
+    }
+    // Published inside the caller's http.request(), where the stack still holds the caller.
+    this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: object }).request));
+    this.on(NODE_CHANNELS.httpRequestStart, (message) => this.onHttpRequestStart((message as { request?: HttpRequest }).request));
+    this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: object }).request));
+    this.on(NODE_CHANNELS.undiciConnected, (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
+    this.on(NODE_CHANNELS.undiciSendHeaders, (message) => this.onUndiciSend(message as UndiciSend));
+  }
+
+  unsubscribe(): void {
+    for (const [name, listener] of this.subscriptions) diagnosticsChannel.unsubscribe(name, listener);
+    this.subscriptions.length = 0;
+  }
+
+  private on(name: string, handler: Listener): void {
+    const listener: Listener = (message) => {
+      try {
+        handler(message);
+      } catch (error) {
+        this.onInternalError(error);
+      }
+    };
+    diagnosticsChannel.subscribe(name, listener);
+    this.subscriptions.push([name, listener]);
+  }
+
+  private onClientSocket(message: unknown): void {
+    const socket = (message as { socket?: unknown }).socket;
+    if (!(socket instanceof Socket) || this.registry.has(socket)) return;
+    const record = this.registry.track(socket, 'client', this.stacks.capture());
+    if (record && this.hooks.clientTracked) this.hooks.clientTracked(socket, record);
+  }
+
+  private onServerSocket(message: unknown): void {
+    const socket = (message as { socket?: unknown }).socket;
+    if (!(socket instanceof Socket)) return;
+    const server = (socket as unknown as { server?: Server }).server;
+    this.registry.track(socket, 'server', server ? this.listenStacks.get(server) : undefined);
+  }
+
+  private onListen(message: unknown): void {
+    const server = (message as { server?: Server }).server;
+    // One stack per server, whatever the sampling: every socket it accepts shares it.
+    if (server && !this.listenStacks.has(server) && this.stacks.level !== 'off') {
+      this.listenStacks.set(server, captureStack(this.stacks.depth));
+    }
+  }
+
+  private onRequestMade(request: object | undefined): void {
+    if (!request) return;
+    const caller = this.stacks.capture('request');
+    if (caller) this.requestCallers.set(request, caller);
+  }
+
+  private onHttpRequestStart(request: HttpRequest | undefined): void {
+    const socket = request?.socket;
+    if (!(socket instanceof Socket)) return;
+    this.adoptClientSocket(socket);
+    const record = this.registry.recordOf(socket);
+    if (!record) return;
+    // Without a caller captured when the request was made (not sampled), the socket's first
+    // request is the one it was created for, so its creation stack holds the caller.
+    const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
+    // The Host header carries the port when it is not the default; `host` alone does not.
+    const hostHeader = request!.getHeader?.('host');
+    const origin = `${request!.protocol ?? 'http:'}//${typeof hostHeader === 'string' ? hostHeader : request!.host ?? ''}`;
+    rememberUse(record, { method: request!.method ?? 'GET', url: redactUrl(origin, request!.path ?? '/'), caller, at: Date.now() });
+  }
+
+  private onUndiciSend(message: UndiciSend): void {
+    const { request, socket } = message;
+    if (!request || !(socket instanceof Socket)) return;
+    this.onUndiciSocket(socket);
+    const record = this.registry.recordOf(socket);
+    if (!record) return;
+    const url = redactUrl(String(request.origin ?? ''), request.path ?? '/');
+    rememberUse(record, { method: request.method ?? 'GET', url, caller: this.requestCallers.get(request), at: Date.now() });
+  }
+
+  private onUndiciSocket(socket: unknown): void {
+    this.adoptClientSocket(socket);
+    const record = socket instanceof Socket ? this.registry.recordOf(socket) : undefined;
+    if (record) record.client = 'fetch';
+  }
+
+  /** Tracks a client socket no channel announced (sockets older than start()): no creation stack. */
+  private adoptClientSocket(socket: unknown): void {
+    if (!(socket instanceof Socket) || this.registry.has(socket)) return;
+    this.registry.track(socket, 'client', undefined);
+  }
+}

@@ -1,0 +1,109 @@
+import type { LeakKind } from '../common/types';
+
+/** What the metrics report, refreshed by each periodic scan; read by the exporters' collections. */
+export interface MetricsReading {
+  /** Tracked sockets by kernel state name ('ESTABLISHED', 'CLOSE_WAIT', ...). */
+  socketsByState: Map<string, number>;
+  /** Open descriptors and RLIMIT_NOFILE; -1 when unknown. */
+  descriptors: { open: number; limit: number };
+  /** TIME_WAIT connections this process closed first, at the last check; -1 before one ran. */
+  timeWait: number;
+}
+
+// The slices of @opentelemetry/api the agent uses (an optional peer dependency:
+// typed here so the package builds and runs without it).
+interface Attributes {
+  [key: string]: string;
+}
+interface ObservableResult {
+  observe(value: number, attributes?: Attributes): void;
+}
+interface Observable {
+  addCallback(callback: (result: ObservableResult) => void): void;
+}
+interface Meter {
+  createCounter(name: string, options: { description: string; unit: string }): { add(value: number, attributes?: Attributes): void };
+  createObservableGauge(name: string, options: { description: string; unit: string }): Observable;
+  createObservableUpDownCounter(name: string, options: { description: string; unit: string }): Observable;
+}
+interface MeterProvider {
+  getMeter(name: string, version?: string): Meter;
+}
+interface OpenTelemetryApi {
+  metrics: { getMeterProvider(): MeterProvider };
+}
+
+/**
+ * OpenTelemetry metrics through the application's own @opentelemetry/api. A
+ * no-op when the application has no API package or no SDK registered. The
+ * preload starts before the application registers its SDK, so the provider
+ * is looked up again at each scan and the instruments move to a new one.
+ *
+ * Names follow the semantic conventions where they exist
+ * (process.unix.file_descriptor.count, network.connection.state); the rest
+ * live under tcp_leak_agent.*.
+ */
+export class AgentMetrics {
+  private provider: MeterProvider | undefined;
+  private leakCounter: { add(value: number, attributes?: Attributes): void } | undefined;
+
+  private constructor(
+    private readonly api: OpenTelemetryApi,
+    private readonly version: string,
+    private readonly reading: () => MetricsReading,
+  ) {}
+
+  /** The metrics, or undefined when @opentelemetry/api cannot be loaded. */
+  static create(version: string, reading: () => MetricsReading): AgentMetrics | undefined {
+    let api: OpenTelemetryApi;
+    try {
+      api = require('@opentelemetry/api') as OpenTelemetryApi;
+    } catch {
+      return undefined;
+    }
+    const metrics = new AgentMetrics(api, version, reading);
+    metrics.refresh();
+    return metrics;
+  }
+
+  /** Creates the instruments on the global provider if it changed (the application registered its SDK). */
+  refresh(): void {
+    const provider = this.api.metrics.getMeterProvider();
+    if (provider === this.provider) return;
+    this.provider = provider;
+    const meter = provider.getMeter('tcp-leak-agent', this.version);
+    this.leakCounter = meter.createCounter('tcp_leak_agent.leak.count', {
+      description: 'Leaked TCP sockets reported, by kind',
+      unit: '{socket}',
+    });
+    meter
+      .createObservableUpDownCounter('tcp_leak_agent.socket.count', { description: 'TCP sockets the agent tracks, by kernel state', unit: '{socket}' })
+      .addCallback((result) => {
+        for (const [state, count] of this.reading().socketsByState) {
+          result.observe(count, { 'network.transport': 'tcp', 'network.connection.state': state.toLowerCase() });
+        }
+      });
+    meter
+      .createObservableUpDownCounter('process.unix.file_descriptor.count', { description: 'Number of unix file descriptors in use by the process', unit: '{file_descriptor}' })
+      .addCallback((result) => {
+        const { open } = this.reading().descriptors;
+        if (open >= 0) result.observe(open);
+      });
+    meter
+      .createObservableGauge('tcp_leak_agent.file_descriptor.limit', { description: 'RLIMIT_NOFILE (soft): where connects and accepts start failing with EMFILE', unit: '{file_descriptor}' })
+      .addCallback((result) => {
+        const { limit } = this.reading().descriptors;
+        if (limit > 0 && Number.isFinite(limit)) result.observe(limit);
+      });
+    meter
+      .createObservableGauge('tcp_leak_agent.time_wait.count', { description: 'TIME_WAIT connections this process closed first, on its own ports', unit: '{connection}' })
+      .addCallback((result) => {
+        const count = this.reading().timeWait;
+        if (count >= 0) result.observe(count);
+      });
+  }
+
+  leaked(kind: LeakKind, count: number): void {
+    this.leakCounter?.add(count, { 'tcp_leak_agent.leak.kind': kind });
+  }
+}
