@@ -116,7 +116,7 @@ interface Reports {
 
 function readReports(file: string): Reports {
   const reports: Reports = { leaks: [], summaries: [] };
-  let text = '';
+  let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {

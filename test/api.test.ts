@@ -105,12 +105,19 @@ describe('the API', () => {
     release(socket);
   });
 
-  it('publishes nothing on the leak channel and calls no onLeak for findLeaks()/verifyNoLeaks()', () => {
+  it('publishes nothing on the leak channel and calls no onLeak for findLeaks()/verifyNoLeaks()', async () => {
+    const socket = await leakOne();
     let published = 0;
     const onLeak = () => published++;
     diagnosticsChannel.subscribe('tcp-leak-agent:leak', onLeak);
-    findLeaks();
-    diagnosticsChannel.unsubscribe('tcp-leak-agent:leak', onLeak);
+    try {
+      // A real leak, found by both: they return it, and tell nobody.
+      await waitFor('a leak', () => findLeaks().length > 0);
+      await expect(verifyNoLeaks({ timeoutMs: 100 })).rejects.toBeInstanceOf(SocketLeakError);
+    } finally {
+      diagnosticsChannel.unsubscribe('tcp-leak-agent:leak', onLeak);
+      release(socket);
+    }
     expect(published).toBe(0);
     expect(seen).toHaveLength(0);
   });

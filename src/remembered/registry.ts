@@ -30,13 +30,15 @@ export class SocketRegistry {
 
   constructor() {
     const records = this.records;
-    const registry = this;
-    this.onClose = function (this: Socket) {
-      if (registry.onClosed) {
-        const record = records.get(this);
-        if (record) registry.onClosed(this, record);
+    const closed = (socket: Socket) => {
+      if (this.onClosed) {
+        const record = records.get(socket);
+        if (record) this.onClosed(socket, record);
       }
-      records.delete(this);
+      records.delete(socket);
+    };
+    this.onClose = function (this: Socket) {
+      closed(this);
     };
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from '../src/seen/request-uses';
+import { redactUrl } from '../../src/seen/request-uses';
 
 describe('redactUrl', () => {
   it('removes credentials and replaces query values, keeping keys', () => {
