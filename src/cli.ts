@@ -14,9 +14,13 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from './common/errors';
 import { packageVersion, REGISTER_PATH } from './common/package-paths';
+import { SETTINGS } from './common/settings';
 import { formatLeaks, formatSummaries } from './told/format';
 import type { Leak, LeakSummaryReport } from './common/types';
 import { describeUnchecked, POLL_MS, RUN_MARKER, UncheckedProcessWatch, type UncheckedProcess } from './cli/unchecked-processes';
+
+/** The agent's settings the CLI takes as flags and hands to its command's processes (see common/settings.ts). */
+const FLAG_SETTINGS = SETTINGS.filter((setting) => setting.flag && setting.variable && setting.fromText);
 
 const USAGE = `Usage: tcp-leak-agent [options] -- <command> [args...]
 
@@ -29,12 +33,10 @@ A Node.js process of the command that runs without the agent (its NODE_OPTIONS
 was replaced rather than added to) is named, and fails the run too: its sockets
 went unchecked.
 
-Options (each mirrors an environment variable of the preload):
-  --interval-ms <ms>     how often each process scans (TCP_LEAK_AGENT_INTERVAL_MS, default 1000)
-  --close-wait-ms <ms>   how long CLOSE_WAIT may last before it is a leak (TCP_LEAK_AGENT_CLOSE_WAIT_MS, default 1000)
-  --stall-ms <ms>        how long unread data may wait before a reader is stalled (TCP_LEAK_AGENT_STALL_MS, default 60000)
-  --format <text|json>   the summary's format (TCP_LEAK_AGENT_FORMAT, default text)
-  --output <path>        write the summary to a file instead of stderr (TCP_LEAK_AGENT_OUTPUT)
+Options:
+${FLAG_SETTINGS.map((setting) => `  --${`${setting.flag} <n>`.padEnd(21)}${setting.summary}\n${' '.repeat(25)}(${setting.variable} of each process; default ${setting.defaultText})`).join('\n')}
+  --format <text|json>   the summary's format (default text)
+  --output <path>        write the summary to a file instead of stderr
   --no-fail              report leaks (and unchecked processes) but keep the command's exit code
   --allow-unchecked      accept Node.js processes that ran without the agent (still named)
   -h, --help             show this help
@@ -54,12 +56,6 @@ interface CliOptions {
   command: string[];
 }
 
-function milliseconds(option: string, value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${option}=${JSON.stringify(value)} is not accepted: expected a whole number of milliseconds, such as 1000`);
-  return value;
-}
-
 function parse(argv: string[]): CliOptions | 'help' | 'version' {
   const separator = argv.indexOf('--');
   const own = separator < 0 ? argv : argv.slice(0, separator);
@@ -69,9 +65,7 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
     ({ values } = parseArgs({
       args: own,
       options: {
-        'interval-ms': { type: 'string' },
-        'close-wait-ms': { type: 'string' },
-        'stall-ms': { type: 'string' },
+        ...Object.fromEntries(FLAG_SETTINGS.map((setting) => [setting.flag!, { type: 'string' as const }])),
         format: { type: 'string' },
         output: { type: 'string' },
         'no-fail': { type: 'boolean' },
@@ -91,12 +85,17 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   const format = values.format ?? 'text';
   if (format !== 'text' && format !== 'json') throw new UsageError(`--format=${JSON.stringify(format)} is not accepted: expected "text" or "json"`);
   const env: Record<string, string> = {};
-  const set = (name: string, value: string | undefined) => {
-    if (value !== undefined) env[name] = value;
-  };
-  set('TCP_LEAK_AGENT_INTERVAL_MS', milliseconds('interval-ms', values['interval-ms']));
-  set('TCP_LEAK_AGENT_CLOSE_WAIT_MS', milliseconds('close-wait-ms', values['close-wait-ms']));
-  set('TCP_LEAK_AGENT_STALL_MS', milliseconds('stall-ms', values['stall-ms']));
+  for (const setting of FLAG_SETTINGS) {
+    const value = (values as Record<string, unknown>)[setting.flag!];
+    if (typeof value !== 'string') continue;
+    // Checked here, so a bad flag is one line of ours rather than one per process.
+    try {
+      setting.fromText!(value, `--${setting.flag}`);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    env[setting.variable!] = value;
+  }
   return { env, format, output: values.output, fail: !values['no-fail'], allowUnchecked: Boolean(values['allow-unchecked']), command };
 }
 

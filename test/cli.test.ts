@@ -67,7 +67,7 @@ describe.concurrent('the CLI', () => {
     const run = await cli(['--close-wait-ms', 'soon', '--', node, '-e', '']);
     expect(run.code).toBe(2);
     expect(run.stderr.trim().split('\n')).toEqual([
-      'tcp-leak-agent: --close-wait-ms="soon" is not accepted: expected a whole number of milliseconds, such as 1000',
+      'tcp-leak-agent: --close-wait-ms="soon" is not accepted: expected a whole number of milliseconds from 0 to 86400000',
     ]);
   });
 

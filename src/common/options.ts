@@ -1,4 +1,5 @@
 import { InvalidSettingError } from './errors';
+import { SETTINGS } from './settings';
 import type { AgentLogger, Leak, ReportFormat, StackLevel } from './types';
 
 export { InvalidSettingError } from './errors';
@@ -98,104 +99,29 @@ export interface ResolvedOptions {
   destroyLeakedAfterMs: number;
 }
 
-/** The defaults, in one place. */
-export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
-  intervalMs: 1000,
-  closeWaitMs: 1000,
-  stallMs: 60_000,
-  format: 'text',
-  output: 'stderr',
-  onLeak: undefined,
-  failOnLeak: false,
-  stackDepth: 50,
-  skipNodeModules: true,
-  stacks: 'sampled',
-  stackSampleEvery: 10,
-  reportIntervalMs: 60_000,
-  fdWarnPercent: 80,
-  timeWaitWarn: 5000,
-  deadPeerRetries: 5,
-  idleMs: 0,
-  logger: undefined,
-  dumpSignal: undefined,
-  destroyLeakedAfterMs: 0,
-});
+/** The defaults, in one place: the settings table's. */
+export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze(
+  Object.fromEntries(SETTINGS.map((setting) => [setting.option, setting.default])) as unknown as ResolvedOptions,
+);
 
-const MAX_MS = 24 * 60 * 60 * 1000;
+export { DUMP_SIGNALS } from './settings';
 
-/**
- * Signals a dump may be asked with. Not SIGINT, SIGTERM and the like: listening to them would take
- * away their default of ending the process; not SIGUSR1: Node starts its inspector on it.
- */
-export const DUMP_SIGNALS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGHUP', 'SIGWINCH', 'SIGPWR', 'SIGTTIN', 'SIGTTOU'];
-
-function wholeNumber(setting: string, value: unknown, min: number, max: number, unit: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidSettingError(setting, value, `expected a whole number of ${unit} from ${min} to ${max}`);
-  }
-  return value;
-}
-
-/** Merges options with the defaults and validates each; throws InvalidSettingError naming the option. */
+/** Merges options with the defaults and checks each (see settings.ts); throws InvalidSettingError naming the option. */
 export function resolveOptions(input: AgentOptions | undefined, names: Partial<Record<keyof AgentOptions, string>> = {}): ResolvedOptions {
-  const given = input ?? {};
+  const given = (input ?? {}) as Record<string, unknown>;
   if (typeof given !== 'object') throw new InvalidSettingError('options', given, 'expected an object');
-  const name = (key: keyof AgentOptions) => names[key] ?? key;
-  const known = new Set(Object.keys(DEFAULT_OPTIONS));
+  const known = SETTINGS.map((setting) => setting.option);
   for (const key of Object.keys(given)) {
-    if (!known.has(key)) {
-      throw new InvalidSettingError(key, (given as Record<string, unknown>)[key], `unknown option; accepted options are ${[...known].join(', ')}`);
-    }
+    if (!known.includes(key)) throw new InvalidSettingError(key, given[key], `unknown option; accepted options are ${known.join(', ')}`);
   }
-  const pick = <K extends keyof ResolvedOptions>(key: K): unknown => (given[key] === undefined ? DEFAULT_OPTIONS[key] : given[key]);
-
-  const format = pick('format');
-  if (format !== 'text' && format !== 'json') throw new InvalidSettingError(name('format'), format, 'expected "text" or "json"');
-  const output = pick('output');
-  if (typeof output !== 'string' || output.length === 0) {
-    throw new InvalidSettingError(name('output'), output, 'expected "stderr", "none" or a file path');
+  const resolved: Record<string, unknown> = {};
+  for (const setting of SETTINGS) {
+    const name = names[setting.option as keyof AgentOptions] ?? setting.option;
+    // The stack level's default depends on where the agent runs.
+    const fallback = setting.option === 'stacks' ? defaultStackLevel() : setting.default;
+    resolved[setting.option] = setting.check(given[setting.option] === undefined ? fallback : given[setting.option], name);
   }
-  const onLeak = pick('onLeak');
-  if (onLeak !== undefined && typeof onLeak !== 'function') throw new InvalidSettingError(name('onLeak'), onLeak, 'expected a function');
-  const failOnLeak = pick('failOnLeak');
-  if (typeof failOnLeak !== 'boolean') throw new InvalidSettingError(name('failOnLeak'), failOnLeak, 'expected true or false');
-  const skipNodeModules = pick('skipNodeModules');
-  if (typeof skipNodeModules !== 'boolean') throw new InvalidSettingError(name('skipNodeModules'), skipNodeModules, 'expected true or false');
-  const logger = pick('logger');
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof (logger as AgentLogger).warn !== 'function')) {
-    throw new InvalidSettingError(name('logger'), logger, 'expected a logger with a warn(object, message) method (pino-style)');
-  }
-  const dumpSignal = pick('dumpSignal');
-  if (dumpSignal !== undefined && !DUMP_SIGNALS.includes(dumpSignal as NodeJS.Signals)) {
-    const why = dumpSignal === 'SIGUSR1' ? ' (SIGUSR1 starts Node\'s inspector)' : '';
-    throw new InvalidSettingError(name('dumpSignal'), dumpSignal, `expected one of ${DUMP_SIGNALS.join(', ')}${why}`);
-  }
-  const stacks = given.stacks === undefined ? defaultStackLevel() : given.stacks;
-  if (stacks !== 'off' && stacks !== 'sampled' && stacks !== 'all') {
-    throw new InvalidSettingError(name('stacks'), stacks, 'expected "off", "sampled" or "all"');
-  }
-
-  return {
-    intervalMs: wholeNumber(name('intervalMs'), pick('intervalMs'), 10, MAX_MS, 'milliseconds'),
-    closeWaitMs: wholeNumber(name('closeWaitMs'), pick('closeWaitMs'), 0, MAX_MS, 'milliseconds'),
-    stallMs: wholeNumber(name('stallMs'), pick('stallMs'), 1, MAX_MS, 'milliseconds'),
-    format,
-    output,
-    onLeak: onLeak as ResolvedOptions['onLeak'],
-    failOnLeak,
-    stackDepth: wholeNumber(name('stackDepth'), pick('stackDepth'), 1, 200, 'frames'),
-    skipNodeModules,
-    stacks,
-    stackSampleEvery: wholeNumber(name('stackSampleEvery'), pick('stackSampleEvery'), 1, 1_000_000, 'sockets'),
-    reportIntervalMs: wholeNumber(name('reportIntervalMs'), pick('reportIntervalMs'), 0, MAX_MS, 'milliseconds'),
-    fdWarnPercent: wholeNumber(name('fdWarnPercent'), pick('fdWarnPercent'), 0, 100, 'percent (0 turns the warning off)'),
-    timeWaitWarn: wholeNumber(name('timeWaitWarn'), pick('timeWaitWarn'), 0, 10_000_000, 'connections (0 turns the warning off)'),
-    deadPeerRetries: wholeNumber(name('deadPeerRetries'), pick('deadPeerRetries'), 0, 255, 'retransmissions (0 turns the check off)'),
-    idleMs: wholeNumber(name('idleMs'), pick('idleMs'), 0, MAX_MS, 'milliseconds (0 turns the check off)'),
-    logger: logger as AgentLogger | undefined,
-    dumpSignal: dumpSignal as NodeJS.Signals | undefined,
-    destroyLeakedAfterMs: wholeNumber(name('destroyLeakedAfterMs'), pick('destroyLeakedAfterMs'), 0, MAX_MS, 'milliseconds (0 turns the valve off)'),
-  };
+  return resolved as unknown as ResolvedOptions;
 }
 
 /**
