@@ -20,8 +20,26 @@
 namespace tcp_leak_agent {
 namespace {
 
-// Int32 slots per socket in the scan's output array; mirrors TcpSample.
-constexpr uint32_t kSampleStride = 6;
+// The scan's row: int32 slots per socket, in this order. The one definition of the layout: it is
+// exported as SAMPLE (name -> slot) and SAMPLE_STRIDE, and the JavaScript side checks its own
+// copy (src/measured/native.ts, which the procfs backend also writes) against them at load.
+enum SampleSlot : uint32_t {
+  kState = 0,
+  kLastDataSentMs,
+  kLastDataRecvMs,
+  kUnacked,
+  kNotsentBytes,
+  kUnanswered,
+  kSampleStride,
+};
+struct SlotName {
+  const char* name;
+  SampleSlot slot;
+};
+constexpr SlotName kSampleSlots[] = {
+    {"state", kState},         {"lastDataSentMs", kLastDataSentMs}, {"lastDataRecvMs", kLastDataRecvMs},
+    {"unacked", kUnacked},     {"notsentBytes", kNotsentBytes},     {"unanswered", kUnanswered},
+};
 
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall, int fd) {
   // uv_err_name / uv_strerror take libuv's negative error numbers and give
@@ -70,16 +88,16 @@ Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
     int err = ReadTcpSample(in[i], &sample);
     int32_t* row = rows + i * kSampleStride;
     if (err != 0) {
-      row[0] = -err;
-      row[1] = row[2] = row[3] = row[4] = row[5] = 0;
+      for (uint32_t slot = 0; slot < kSampleStride; slot++) row[slot] = 0;
+      row[kState] = -err;
       continue;
     }
-    row[0] = sample.state;
-    row[1] = sample.last_data_sent_ms;
-    row[2] = sample.last_data_recv_ms;
-    row[3] = sample.unacked;
-    row[4] = sample.notsent_bytes;
-    row[5] = sample.unanswered;
+    row[kState] = sample.state;
+    row[kLastDataSentMs] = sample.last_data_sent_ms;
+    row[kLastDataRecvMs] = sample.last_data_recv_ms;
+    row[kUnacked] = sample.unacked;
+    row[kNotsentBytes] = sample.notsent_bytes;
+    row[kUnanswered] = sample.unanswered;
   }
   return env.Undefined();
 }
@@ -341,6 +359,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getDescriptorLimit", Napi::Function::New(env, GetDescriptorLimit, "getDescriptorLimit"));
   exports.Set("countDescriptors", Napi::Function::New(env, CountDescriptorsJs, "countDescriptors"));
   exports.Set("listTimeWait", Napi::Function::New(env, ListTimeWaitJs, "listTimeWait"));
+  Napi::Object slots = Napi::Object::New(env);
+  for (const SlotName& entry : kSampleSlots) slots.Set(entry.name, Napi::Number::New(env, entry.slot));
+  exports.Set("SAMPLE", slots);
   exports.Set("SAMPLE_STRIDE", Napi::Number::New(env, kSampleStride));
   return exports;
 }

@@ -1,13 +1,13 @@
 // The procfs backend and the addon, asked about the same real sockets, must agree.
 import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadNative, SAMPLE, type NativeBinding } from '../src/measured/native';
+import { loadNative, SAMPLE, type KernelReader } from '../src/measured/native';
 import { selectBackend } from '../src/measured/backend';
 import { createProcfsBackend } from '../src/measured/procfs-backend';
 import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/common/tcp-states';
 import { waitFor } from './loopback';
 
-const native = loadNative().binding as NativeBinding;
+const native = loadNative().binding as KernelReader;
 const procfs = createProcfsBackend();
 const cleanups: Array<() => void> = [];
 afterAll(() => {
@@ -16,7 +16,7 @@ afterAll(() => {
 
 const fdOf = (handle: net.Socket | net.Server) => (handle as unknown as { _handle: { fd: number } })._handle.fd;
 
-function states(binding: NativeBinding, fds: number[]): number[] {
+function states(binding: KernelReader, fds: number[]): number[] {
   const out = new Int32Array(fds.length * binding.SAMPLE_STRIDE);
   binding.scanSockets(Int32Array.from(fds), fds.length, out);
   return fds.map((_, i) => out[i * binding.SAMPLE_STRIDE + SAMPLE.state]!);
@@ -78,7 +78,7 @@ describe('the procfs backend agrees with the addon', () => {
     expect(procfs.inspectSocket(fdOf(closeWait)).unreadBytes).toBe(native.inspectSocket(fdOf(closeWait)).unreadBytes);
     expect(native.inspectSocket(fdOf(closeWait)).unreadBytes).toBe(7);
 
-    const listed = (binding: NativeBinding) => {
+    const listed = (binding: KernelReader) => {
       const { fds: all, inodes } = binding.listTcpDescriptors();
       return Array.from(all, (fd, i) => `${fd}:${inodes[i]}`).sort();
     };

@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadNative, SAMPLE, type NativeBinding } from '../src/measured/native';
+import { loadNative, SAMPLE, type KernelReader } from '../src/measured/native';
 import { TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../src/common/tcp-states';
 
 const loaded = loadNative();
-const native = loaded.binding as NativeBinding;
+const native = loaded.binding as KernelReader;
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   while (cleanups.length) cleanups.pop()!();
@@ -110,5 +110,14 @@ describe('the native addon', () => {
     const limit = native.getDescriptorLimit();
     expect(String(limit.soft === Infinity ? 'unlimited' : limit.soft)).toBe(soft);
     expect(limit.hard).toBeGreaterThanOrEqual(limit.soft);
+  });
+});
+
+describe('the scan row layout', () => {
+  it("is the addon's: the JavaScript copy matches what it exports", () => {
+    const loaded = loadNative();
+    expect(loaded.error).toBeUndefined();
+    expect(loaded.binding!.SAMPLE).toEqual(SAMPLE);
+    expect(loaded.binding!.SAMPLE_STRIDE).toBe(Object.keys(SAMPLE).length);
   });
 });

@@ -8,7 +8,7 @@ import { judge, type Finding, type JudgeSettings } from '../judged/detector';
 import { AgentNotRunningError, SocketLeakError } from '../common/errors';
 import type { DumpedSocket, SocketDump } from '../explained/dump';
 import { describeLeak, kindOf } from '../explained/leak';
-import { SAMPLE, type NativeBinding } from '../measured/native';
+import { slotOf, type KernelReader } from '../measured/kernel-reader';
 import type { ResolvedOptions } from '../common/options';
 import { formatLeaks } from '../told/format';
 import type { Output } from '../told/output';
@@ -70,7 +70,7 @@ export class Agent {
    */
   constructor(
     readonly options: ResolvedOptions,
-    private readonly binding: NativeBinding | undefined,
+    private readonly binding: KernelReader | undefined,
     output: Output,
     readonly startError?: Error,
     readonly backend: BackendName = 'native',
@@ -241,7 +241,7 @@ export class Agent {
         const dumped: DumpedSocket[] = [];
         let row = 0;
         for (let i = 0; i < m.count; i++) {
-          if (m.rows[i * m.stride + SAMPLE.state]! < 0) continue;
+          if (slotOf(m.rows, m.stride, i, 'state') < 0) continue;
           dumped.push({ ...snapshots[row++]!, kind: kinds.get(m.records[i]!) ?? 'open' });
         }
         return { sockets: dumped, sites: socketSites(m, this.options.skipNodeModules, 20), tracked: new Set(m.fds.subarray(0, m.count)) };
@@ -263,7 +263,7 @@ export class Agent {
     const stride = this.binding!.SAMPLE_STRIDE;
     const dumped: DumpedSocket[] = [];
     for (let i = 0; i < fds.length; i++) {
-      const state = rows[i * stride + SAMPLE.state]!;
+      const state = slotOf(rows, stride, i, 'state');
       if (state < 0) continue;
       dumped.push({
         fd: fds[i]!,
@@ -272,8 +272,8 @@ export class Agent {
         ...this.untracked!.endpoints(fds[i]!),
         createdAt: '',
         location: null,
-        lastDataSentMs: rows[i * stride + SAMPLE.lastDataSentMs]!,
-        lastDataRecvMs: rows[i * stride + SAMPLE.lastDataRecvMs]!,
+        lastDataSentMs: slotOf(rows, stride, i, 'lastDataSentMs'),
+        lastDataRecvMs: slotOf(rows, stride, i, 'lastDataRecvMs'),
         kind: state === TCP_CLOSE_WAIT ? 'close-wait' : 'open',
       });
     }
@@ -360,7 +360,7 @@ export class Agent {
   private readMetrics(m: Measurement): MetricsReading {
     const socketsByState = new Map<string, number>();
     for (let i = 0; i < m.count; i++) {
-      const state = m.rows[i * m.stride + SAMPLE.state]!;
+      const state = slotOf(m.rows, m.stride, i, 'state');
       if (state < 0) continue;
       const name = tcpStateName(state);
       socketsByState.set(name, (socketsByState.get(name) ?? 0) + 1);
@@ -417,9 +417,9 @@ function stillOpen(m: Measurement, found: Set<SocketRecord>, ours: (record: Sock
   const open: Finding[] = [];
   for (let i = 0; i < m.count; i++) {
     const record = m.records[i]!;
-    const state = m.rows[i * m.stride + SAMPLE.state]!;
+    const state = slotOf(m.rows, m.stride, i, 'state');
     if (state < 0 || found.has(record) || !ours(record)) continue;
-    open.push({ socket: m.sockets[i]!, record, fd: m.fds[i]!, state, closeWaitMs: 0, lastDataSentMs: m.rows[i * m.stride + SAMPLE.lastDataSentMs]!, leftOpen: true });
+    open.push({ socket: m.sockets[i]!, record, fd: m.fds[i]!, state, closeWaitMs: 0, lastDataSentMs: slotOf(m.rows, m.stride, i, 'lastDataSentMs'), leftOpen: true });
   }
   return open;
 }

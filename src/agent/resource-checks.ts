@@ -1,13 +1,13 @@
 import type { Server, Socket } from 'node:net';
 import { DescriptorPressure } from '../explained/descriptor-pressure';
-import type { NativeBinding } from '../measured/native';
+import type { KernelReader } from '../measured/kernel-reader';
 import type { Notice } from '../told/notices';
 import type { ResolvedOptions } from '../common/options';
 import type { SocketRecord } from '../remembered/registry';
 import type { Measurement } from '../measured/scanner';
 import { socketSites } from '../explained/socket-sites';
 import type { SourceHooks } from '../seen/socket-sources';
-import { formatLocation, framesOf, trimFrames, userLocation, type StackCapture } from '../common/stack';
+import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TimeWaitWatch } from '../measured/time-wait';
 
 /** TIME_WAIT is counted at most on every this-many scans. */
@@ -33,7 +33,7 @@ export class ResourceChecks {
   private nextTimeWaitAt = 0;
 
   constructor(
-    binding: NativeBinding,
+    binding: KernelReader,
     private readonly options: ResolvedOptions,
   ) {
     this.descriptorsCheck = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
@@ -104,7 +104,7 @@ export class ResourceChecks {
   }
 
   private place(stack: StackCapture | undefined): string | null {
-    const location = userLocation(trimFrames(framesOf(stack)), this.options.skipNodeModules);
+    const location = locate(stack, this.options.skipNodeModules);
     return location ? formatLocation(location) : null;
   }
 }

@@ -135,6 +135,11 @@ function toLocation(frame: Frame): Location {
   return location;
 }
 
+/** The program's line in a capture: its first frame of user code, past the agent and Node (see userLocation). */
+export function locate(capture: StackCapture | undefined, skipNodeModules: boolean): Location | null {
+  return userLocation(trimFrames(framesOf(capture)), skipNodeModules);
+}
+
 /** "file:line:column", the way editors and terminals link it. */
 export function formatLocation(location: Location | null): string {
   return location ? `${location.file}:${location.line}:${location.column}` : '<unknown location>';

@@ -1,4 +1,4 @@
-import type { NativeBinding } from '../measured/native';
+import type { KernelReader } from '../measured/kernel-reader';
 import type { SocketSite } from './socket-sites';
 
 /** What the descriptor check found worth telling. */
@@ -31,7 +31,7 @@ export class DescriptorPressure {
   last = { open: -1, limit: -1 };
 
   constructor(
-    private readonly binding: NativeBinding,
+    private readonly binding: KernelReader,
     /** Fraction of the soft limit, 0 < warnAt <= 1. */
     private readonly warnAt: number,
   ) {}

@@ -3,7 +3,7 @@ import { threadId } from 'node:worker_threads';
 import { classifyLeak } from './cause';
 import type { Finding } from '../judged/detector';
 import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
-import { framesOf, trimFrames, userLocation } from '../common/stack';
+import { framesOf, locate, trimFrames, userLocation } from '../common/stack';
 import type { RequestUse } from '../seen/request-uses';
 import type { Endpoint, Leak, RequestUseReport } from '../common/types';
 
@@ -77,7 +77,7 @@ function describeUse(use: RequestUse, skipNodeModules: boolean): RequestUseRepor
   return {
     method: use.method,
     url: use.url,
-    location: userLocation(trimFrames(framesOf(use.caller)), skipNodeModules),
+    location: locate(use.caller, skipNodeModules),
     at: new Date(use.at).toISOString(),
   };
 }

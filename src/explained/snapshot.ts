@@ -1,7 +1,7 @@
 import { endpointsOf } from './leak';
-import { SAMPLE } from '../measured/native';
+import { SAMPLE } from '../measured/kernel-reader';
 import type { Measurement } from '../measured/scanner';
-import { framesOf, trimFrames, userLocation } from '../common/stack';
+import { locate } from '../common/stack';
 import { tcpStateName } from '../common/tcp-states';
 import type { SocketSnapshot } from '../common/types';
 
@@ -19,7 +19,7 @@ export function describeSockets(m: Measurement, skipNodeModules: boolean): Socke
       origin: record.origin,
       ...endpointsOf(m.sockets[i]!),
       createdAt: new Date(record.createdAt).toISOString(),
-      location: userLocation(trimFrames(framesOf(record.creation)), skipNodeModules),
+      location: locate(record.creation, skipNodeModules),
       lastDataSentMs: m.rows[base + SAMPLE.lastDataSentMs]!,
       lastDataRecvMs: m.rows[base + SAMPLE.lastDataRecvMs]!,
     });

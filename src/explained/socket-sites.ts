@@ -1,6 +1,6 @@
 import type { Measurement } from '../measured/scanner';
-import { framesOf, formatLocation, trimFrames, userLocation } from '../common/stack';
-import { SAMPLE } from '../measured/native';
+import { formatLocation, locate } from '../common/stack';
+import { slotOf } from '../measured/kernel-reader';
 import { tcpStateName } from '../common/tcp-states';
 import type { Location } from '../common/types';
 
@@ -28,14 +28,14 @@ export function socketSites(m: Measurement, skipNodeModules: boolean, top: numbe
   const formatted = new Map<object, Location | null>();
   for (let i = 0; i < m.count; i++) {
     const record = m.records[i]!;
-    const state = m.rows[i * m.stride + SAMPLE.state]!;
+    const state = slotOf(m.rows, m.stride, i, 'state');
     if (state < 0) continue;
     let location: Location | null = null;
     let place: string;
     if (record.creation) {
       location = formatted.get(record.creation) ?? null;
       if (!formatted.has(record.creation) && formatted.size < MAX_STACKS_FORMATTED) {
-        location = userLocation(trimFrames(framesOf(record.creation)), skipNodeModules);
+        location = locate(record.creation, skipNodeModules);
         formatted.set(record.creation, location);
       }
       place = location ? formatLocation(location) : 'where no user code was on the stack';

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { SAMPLE } from '../measured/native';
+import { SAMPLE } from '../measured/kernel-reader';
 import type { SocketRecord } from '../remembered/registry';
 import type { Finding } from './finding';
 

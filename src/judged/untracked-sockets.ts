@@ -1,6 +1,6 @@
 import { threadId } from 'node:worker_threads';
 import type { Judgement } from './detector';
-import { SAMPLE, type NativeBinding } from '../measured/native';
+import { slotOf, type KernelReader } from '../measured/kernel-reader';
 import { TCP_CLOSE, TCP_CLOSE_WAIT } from '../common/tcp-states';
 import type { Endpoint, Leak } from '../common/types';
 
@@ -24,7 +24,7 @@ interface Sighting {
 export class UntrackedSockets {
   private readonly sightings = new Map<string, Sighting>();
 
-  constructor(private readonly binding: NativeBinding) {}
+  constructor(private readonly binding: KernelReader) {}
 
   /**
    * Judges the sockets no thread's agent tracks; returns the leaks to report.
@@ -42,7 +42,7 @@ export class UntrackedSockets {
       seen.add(key);
       let sighting = this.sightings.get(key);
       if (!sighting) this.sightings.set(key, (sighting = { firstSeen: now, since: 0, reported: false }));
-      const state = rows[i * stride + SAMPLE.state]!;
+      const state = slotOf(rows, stride, i, 'state');
       if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
         sighting.since = 0;
         continue;
@@ -50,7 +50,7 @@ export class UntrackedSockets {
       const seenBefore = sighting.since !== 0;
       if (!seenBefore) sighting.since = now;
       const age = now - sighting.since;
-      const lastDataSentMs = rows[i * stride + SAMPLE.lastDataSentMs]!;
+      const lastDataSentMs = slotOf(rows, stride, i, 'lastDataSentMs');
       const leaked =
         !sighting.reported &&
         (judgement === 'exit' ? seenBefore : age >= closeWaitMs && (state === TCP_CLOSE || lastDataSentMs < 0 || lastDataSentMs >= closeWaitMs));

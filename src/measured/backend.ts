@@ -1,5 +1,5 @@
 import { InvalidSettingError } from '../common/errors';
-import { loadNative, SAMPLE_STRIDE, type NativeBinding } from './native';
+import { loadNative, SAMPLE_STRIDE, type KernelReader } from './native';
 import { createProcfsBackend } from './procfs-backend';
 
 /**
@@ -12,7 +12,7 @@ export type BackendName = 'native' | 'procfs' | 'none';
 
 export interface KernelBackend {
   name: BackendName;
-  binding: NativeBinding;
+  binding: KernelReader;
   /** Said once when the agent starts: why this platform gets no kernel state. */
   notice?: string;
 }
@@ -64,7 +64,7 @@ export function processBackend(): KernelBackend {
 }
 
 /** A backend that knows no state: every socket reads as state 0 (unknown), which no check calls a leak. */
-function unavailableBackend(): NativeBinding {
+function unavailableBackend(): KernelReader {
   const unsupported = () => {
     const error = new Error('kernel TCP state is not available on this platform') as NodeJS.ErrnoException;
     error.code = 'ENOTSUP';

@@ -1,7 +1,8 @@
 import { THREAD_CHANNELS } from '../common/channels';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { constants } from 'node:os';
 import { BroadcastChannel } from 'node:worker_threads';
-import { SAMPLE, SAMPLE_STRIDE, type NativeBinding, type NativeEndpoint, type TcpDetail } from './native';
+import { SAMPLE, SAMPLE_STRIDE, type KernelReader, type NativeEndpoint, type TcpDetail } from './kernel-reader';
 import { TCP_CLOSE } from '../common/tcp-states';
 
 /**
@@ -19,8 +20,8 @@ import { TCP_CLOSE } from '../common/tcp-states';
  * grows with every socket on the host's namespace, not only this process's.
  */
 
-const ENOENT_ROW = -9; // -EBADF: the descriptor is closed
-const NOT_TCP = -88; // -ENOTSOCK (the scanner forgets such sockets)
+const ENOENT_ROW = -constants.errno.EBADF; // the descriptor is closed
+const NOT_TCP = -constants.errno.ENOTSOCK; // the scanner forgets such sockets
 // TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING: states in which the peer's FIN has arrived.
 const FIN_RECEIVED = new Set([6, 8, 9, 11]);
 
@@ -106,7 +107,7 @@ function readTable(file: string, family: 'IPv4' | 'IPv6', into: Map<number, TcpR
 }
 
 /** TIME_WAIT connections, as the addon's listTimeWait gives them (they have no inode, so readTable skips them). */
-function readTimeWait(serverPorts: Int32Array, clientPorts: Int32Array): ReturnType<NativeBinding['listTimeWait']> {
+function readTimeWait(serverPorts: Int32Array, clientPorts: Int32Array): ReturnType<KernelReader['listTimeWait']> {
   const serverIndex = new Map<number, number>();
   serverPorts.forEach((port, i) => serverIndex.set(port, i));
   const clients = new Set(clientPorts);
@@ -281,7 +282,7 @@ function readDescriptorLimit(): { soft: number; hard: number } {
 }
 
 /** Creates the procfs backend. */
-export function createProcfsBackend(): NativeBinding {
+export function createProcfsBackend(): KernelReader {
   const tracked = new TrackedAcrossThreads();
   return {
     SAMPLE_STRIDE,

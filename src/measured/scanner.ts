@@ -1,5 +1,6 @@
+import { constants } from 'node:os';
 import type { Socket } from 'node:net';
-import { SAMPLE, type NativeBinding } from './native';
+import { slotOf, type KernelReader } from './kernel-reader';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 
 /** Kernel answers for one scan: row i of `rows` belongs to `sockets[i]`. */
@@ -15,9 +16,11 @@ export interface Measurement {
   stride: number;
 }
 
-// errno values (Linux) meaning "this descriptor is not a TCP socket": a pipe,
-// or a descriptor number reused for something else.
-const NOT_TCP = new Set([88 /* ENOTSOCK */, 95 /* EOPNOTSUPP */, 92 /* ENOPROTOOPT */]);
+const { errno } = constants;
+
+// errno values meaning "this descriptor is not a TCP socket": a pipe, or a descriptor number
+// reused for something else. By name: the numbers differ between Linux and the BSDs.
+const NOT_TCP = new Set([errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ENOPROTOOPT]);
 
 /**
  * Measures every tracked socket in one native call. Descriptors go in and
@@ -34,7 +37,7 @@ export class Scanner {
 
   constructor(
     private readonly registry: SocketRegistry,
-    private readonly binding: NativeBinding,
+    private readonly binding: KernelReader,
   ) {
     this.stride = binding.SAMPLE_STRIDE;
     this.rows = new Int32Array(this.fds.length * this.stride);
@@ -54,7 +57,7 @@ export class Scanner {
     try {
       this.binding.scanSockets(this.fds, count, this.rows);
       for (let i = 0; i < count; i++) {
-        const state = this.rows[i * this.stride + SAMPLE.state]!;
+        const state = slotOf(this.rows, this.stride, i, 'state');
         if (state < 0 && NOT_TCP.has(-state)) this.registry.forget(sockets[i]!);
       }
       return judge({ count, sockets, records, fds: this.fds, rows: this.rows, stride: this.stride });

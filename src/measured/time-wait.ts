@@ -1,4 +1,5 @@
-import type { NativeBinding } from './native';
+import { formatEndpoint } from '../common/endpoints';
+import type { KernelReader } from './kernel-reader';
 
 /** Where a pile of TIME_WAIT connections comes from. */
 export interface TimeWaitSource {
@@ -77,7 +78,7 @@ export class TimeWaitWatch {
   followClients = false;
 
   constructor(
-    private readonly binding: NativeBinding,
+    private readonly binding: KernelReader,
     readonly threshold: number,
     private readonly repeatMs: number,
   ) {}
@@ -88,13 +89,13 @@ export class TimeWaitWatch {
 
   /** Whether the place of closes to this remote end is still to be learned (so a stack is worth formatting). */
   needsPlace(remoteAddress: string, remotePort: number): boolean {
-    return !this.places.has(endpointOf(remoteAddress, remotePort));
+    return !this.places.has(formatEndpoint({ address: remoteAddress, port: remotePort }));
   }
 
   /** Where the closes to this remote end come from, learned from one socket's creation stack. */
   learnPlace(remoteAddress: string, remotePort: number, place: string | null): void {
     if (this.places.size >= 4096) this.places.clear();
-    this.places.set(endpointOf(remoteAddress, remotePort), place);
+    this.places.set(formatEndpoint({ address: remoteAddress, port: remotePort }), place);
   }
 
   /** A client socket closed: if it closed first, its 4-tuple is in TIME_WAIT now. */
@@ -149,7 +150,7 @@ export class TimeWaitWatch {
       const client = this.closed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
       if (!client) continue; // another connection on a port we once used
       count++;
-      const endpoint = endpointOf(remoteAddress, remotePort);
+      const endpoint = formatEndpoint({ address: remoteAddress, port: remotePort });
       add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, 1);
     }
     this.lastCount = count;
@@ -158,10 +159,6 @@ export class TimeWaitWatch {
     const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
     return { type: 'time-wait', count, threshold: this.threshold, namespaceTotal: found.total, sources: sorted };
   }
-}
-
-function endpointOf(address: string, port: number): string {
-  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
 function tupleKey(localPort: number, remoteAddress: string, remotePort: number): string {

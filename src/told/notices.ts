@@ -1,10 +1,11 @@
+import { formatEndpoint } from '../common/endpoints';
 import type { DescriptorWarning } from '../explained/descriptor-pressure';
 import type { SocketDump } from '../explained/dump';
 import { formatDuration, formatTextReport } from './report-text';
 import { formatSites } from '../explained/socket-sites';
 import { formatLocation } from '../common/stack';
 import type { TimeWaitWarning } from '../measured/time-wait';
-import type { Endpoint, Leak, ReportFormat } from '../common/types';
+import type { Leak, ReportFormat } from '../common/types';
 
 /** A leaked socket the safety valve destroyed, with its report. */
 export interface DestroyedNotice {
@@ -21,11 +22,6 @@ export type Notice = DescriptorWarning | TimeWaitWarning | SocketDump | Destroye
 
 /** Socket lines in a text dump at most; the JSON dump has them all. */
 const DUMP_LINES = 1000;
-
-function endpoint(end: Endpoint | null): string {
-  if (!end) return '?';
-  return end.family === 'IPv6' ? `[${end.address}]:${end.port}` : `${end.address}:${end.port}`;
-}
 
 /** The first line of a notice: what a log line's message is. */
 export function noticeHeadline(notice: Notice): string {
@@ -75,7 +71,7 @@ function dumpText(dump: SocketDump): string {
   const lines = dump.sockets.slice(0, DUMP_LINES).map((socket) => {
     const arrow = socket.origin === 'server' ? '<-' : '->';
     const where = socket.location ? formatLocation(socket.location) : '(no creation stack)';
-    return `  fd ${String(socket.fd).padEnd(5)} ${socket.state.padEnd(11)} ${socket.kind.padEnd(11)} ${socket.origin.padEnd(7)} ${endpoint(socket.local)} ${arrow} ${endpoint(socket.remote)}  ${where}\n`;
+    return `  fd ${String(socket.fd).padEnd(5)} ${socket.state.padEnd(11)} ${socket.kind.padEnd(11)} ${socket.origin.padEnd(7)} ${formatEndpoint(socket.local)} ${arrow} ${formatEndpoint(socket.remote)}  ${where}\n`;
   });
   const more = dump.sockets.length > DUMP_LINES ? `  ... and ${dump.sockets.length - DUMP_LINES} more (the JSON dump lists them all)\n` : '';
   return `${noticeHeadline(dump)}.\n  By where they were opened:\n${formatSites(dump.sites)}  Each socket:\n${lines.join('')}${more}`;

@@ -1,3 +1,4 @@
+import { formatEndpoint } from '../common/endpoints';
 import { formatLocation } from '../common/stack';
 import type { Leak, LeakSummaryReport } from '../common/types';
 
@@ -118,5 +119,5 @@ export function placeOf(leak: Leak): string {
   if (leak.location) return formatLocation(leak.location);
   const end = leak.origin === 'server' ? leak.local : leak.remote;
   const side = leak.origin === 'server' ? 'accepted on' : 'connected to';
-  return end ? `${side} ${end.family === 'IPv6' ? `[${end.address}]` : end.address}:${end.port}` : 'an unknown place';
+  return end ? `${side} ${formatEndpoint(end)}` : 'an unknown place';
 }

@@ -1,15 +1,11 @@
+import { formatEndpoint } from '../common/endpoints';
 import { codeFrame } from '../explained/code-frame';
 import { formatLocation } from '../common/stack';
-import type { Endpoint, Leak, LeakSummaryReport } from '../common/types';
+import type { Leak, LeakSummaryReport } from '../common/types';
 
 /** "1.2 s" or "350 ms". */
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.max(0, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-function formatEndpoint(endpoint: Endpoint | null): string {
-  if (!endpoint) return '?';
-  return endpoint.family === 'IPv6' ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
 }
 
 const KIND_TITLES: Record<Leak['kind'], string> = {
