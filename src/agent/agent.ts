@@ -1,50 +1,53 @@
 import type { Socket } from 'node:net';
 import { isMainThread } from 'node:worker_threads';
-import { leakChannel, noticeChannel, scanChannel } from '../common/channels';
-import { packageVersion } from '../common/package-paths';
-import type { BackendName } from '../measured/backend';
-import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
-import { judge, type Finding, type JudgeSettings } from '../judged/detector';
+import { noticeChannel, scanChannel } from '../common/channels';
 import { AgentNotRunningError, SocketLeakError } from '../common/errors';
-import type { DumpedSocket, SocketDump } from '../explained/dump';
-import { describeLeak, kindOf } from '../explained/leak';
-import { slotOf, type KernelReader } from '../measured/kernel-reader';
 import type { ResolvedOptions } from '../common/options';
-import { formatLeaks } from '../told/format';
-import type { Output } from '../told/output';
-import { SocketRegistry, type SocketRecord } from '../remembered/registry';
-import { AgentMetrics, type MetricsReading } from '../told/metrics';
-import type { Notice } from '../told/notices';
-import { groupReport, ReportLimiter } from '../told/report-limiter';
-import { Reporter } from '../told/reporter';
-import { ResourceChecks } from './resource-checks';
-import { socketSites } from '../explained/socket-sites';
-import { TCP_CLOSE_WAIT, tcpStateName } from '../common/tcp-states';
-import { Scanner, type Measurement } from '../measured/scanner';
-import { StackPolicy } from '../seen/stack-policy';
-import { describeSockets } from '../explained/snapshot';
-import { SocketSources } from '../seen/socket-sources';
+import { packageVersion } from '../common/package-paths';
 import type { Leak, SocketSnapshot } from '../common/types';
+import { SocketRegistry, type SocketRecord } from '../remembered/registry';
+import { SocketSources } from '../seen/socket-sources';
+import { StackPolicy } from '../seen/stack-policy';
+import type { BackendName } from '../measured/backend';
+import type { KernelReader } from '../measured/kernel-reader';
+import { Scanner } from '../measured/scanner';
+import { judge, judgeSettingsFor, type Finding, type JudgeSettings } from '../judged/detector';
+import { stillOpen } from '../judged/left-open';
 import { UntrackedSockets } from '../judged/untracked-sockets';
-
-
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { trackedDumpRows, untrackedDumpRows, type SocketDump } from '../explained/dump';
+import { describeLeak, kindOf } from '../explained/leak';
+import { describeSockets } from '../explained/snapshot';
+import { socketSites } from '../explained/socket-sites';
+import { formatLeaks } from '../told/format';
+import { LeakTeller } from '../told/leak-teller';
+import { AgentMetrics, readingOf, type MetricsReading } from '../told/metrics';
+import type { Notice } from '../told/notices';
+import type { Output } from '../told/output';
+import { Reporter } from '../told/reporter';
+import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
+import { ResourceChecks } from './resource-checks';
+import { releaseLongLeaked } from './safety-valve';
+import { waitForSettled } from './verify';
 
 /**
- * One running agent: sees sockets (SocketSources), remembers them
- * (SocketRegistry), measures them (Scanner), judges them (detector) and
- * tells (reporters, onLeak, the leak channel).
+ * One running agent: wires the stages together (seen: SocketSources;
+ * remembered: SocketRegistry; measured: Scanner; judged: the detector;
+ * explained: describeLeak; told: LeakTeller, Reporter) and runs their
+ * lifecycle. It also answers the calls made against a running agent
+ * (findLeaks, verifyNoLeaks, dump, snapshot): each is a few lines over the same
+ * state, the work done in its stage, which is why they live in this one file.
  */
 export class Agent {
   /** True between start and stop. */
   running = false;
   /** How many leaks this agent has reported (periodic scans and the exit scan). */
-  leaksReported = 0;
+  get leaksReported(): number {
+    return this.teller.told;
+  }
 
   private readonly registry = new SocketRegistry();
   private readonly stackPolicy: StackPolicy;
-  private readonly limiter: ReportLimiter;
+  private readonly teller: LeakTeller;
   private readonly resources: ResourceChecks | undefined;
   private readonly reporter: Reporter;
   private metrics: AgentMetrics | undefined;
@@ -76,7 +79,7 @@ export class Agent {
     readonly backend: BackendName = 'native',
   ) {
     this.reporter = new Reporter(output, options.format, options.logger);
-    this.limiter = new ReportLimiter(options.reportIntervalMs);
+    this.teller = new LeakTeller(this.reporter, options.reportIntervalMs, options.onLeak, (error) => this.internalError(error, 'the onLeak callback threw'));
     this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
     this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options) : undefined;
@@ -85,26 +88,7 @@ export class Agent {
     this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), hooks);
     this.scanner = binding && new Scanner(this.registry, binding);
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
-    this.judgeSettings = {
-      closeWaitMs: options.closeWaitMs,
-      stallMs: options.stallMs,
-      deadPeerRetries: options.deadPeerRetries,
-      idleMs: options.idleMs,
-      keepalive: (fd) => {
-        try {
-          return binding!.inspectSocket(fd).keepalive;
-        } catch {
-          return -1; // closed in the meantime
-        }
-      },
-      unreadBytes: (fd) => {
-        try {
-          return binding!.inspectSocket(fd).unreadBytes;
-        } catch {
-          return 0; // closed in the meantime
-        }
-      },
-    };
+    this.judgeSettings = judgeSettingsFor(options, binding);
   }
 
   start(): this {
@@ -205,24 +189,8 @@ export class Agent {
   async verifyNoLeaks(options: VerifyOptions = {}): Promise<void> {
     if (!this.running) throw new AgentNotRunningError();
     const check = resolveCheck(options);
-    const started = Date.now();
-    let wait = 5;
-    for (;;) {
-      await nextTurn();
-      const { leaks, unsettled } = this.judgeNow(check);
-      if (leaks.length === 0 && unsettled === 0) return;
-      const elapsed = Date.now() - started;
-      if (elapsed >= check.timeoutMs) {
-        // Still sending (a server streaming to a client that half-closed) is not a leak. The
-        // kernel counts in jiffies, and a request sent just before the wait began makes
-        // "silent for the whole wait" a coin toss, so ask for silence over its second half.
-        const quiet = leaks.filter((leak) => leak.kind === 'left-open' || leak.lastDataSentMs >= elapsed / 2);
-        if (quiet.length === 0) return;
-        throw new SocketLeakError(quiet, formatLeaks(quiet, 'text').trimEnd());
-      }
-      await delay(Math.min(wait, check.timeoutMs - elapsed));
-      wait *= 2;
-    }
+    const leaks = await waitForSettled(() => this.judgeNow(check), check.timeoutMs);
+    if (leaks.length > 0) throw new SocketLeakError(leaks, formatLeaks(leaks, 'text').trimEnd());
   }
 
   /**
@@ -235,18 +203,18 @@ export class Agent {
     if (!this.running) return empty;
     return this.safely(() => {
       const { sockets, sites, tracked } = this.scanner!.measure((m) => {
-        const kinds = new Map<SocketRecord, Leak['kind']>();
-        for (const finding of judge(m, 'now', this.judgeSettings, Date.now()).leaked) kinds.set(finding.record, kindOf(finding));
-        const snapshots = describeSockets(m, this.options.skipNodeModules);
-        const dumped: DumpedSocket[] = [];
-        let row = 0;
-        for (let i = 0; i < m.count; i++) {
-          if (slotOf(m.rows, m.stride, i, 'state') < 0) continue;
-          dumped.push({ ...snapshots[row++]!, kind: kinds.get(m.records[i]!) ?? 'open' });
-        }
-        return { sockets: dumped, sites: socketSites(m, this.options.skipNodeModules, 20), tracked: new Set(m.fds.subarray(0, m.count)) };
+        const leakedNow = new Map<SocketRecord, Leak['kind']>();
+        for (const finding of judge(m, 'now', this.judgeSettings, Date.now()).leaked) leakedNow.set(finding.record, kindOf(finding));
+        return {
+          sockets: trackedDumpRows(m, leakedNow, this.options.skipNodeModules),
+          sites: socketSites(m, this.options.skipNodeModules, 20),
+          tracked: new Set(m.fds.subarray(0, m.count)),
+        };
       });
-      if (this.untracked) sockets.push(...this.untrackedForDump(tracked));
+      if (this.untracked) {
+        const { fds, rows } = this.untracked.measure(tracked, this.trackedElsewhereWithinMs());
+        sockets.push(...untrackedDumpRows(fds, rows, this.binding!.SAMPLE_STRIDE, (fd) => this.untracked!.endpoints(fd)));
+      }
       const limit = this.binding!.getDescriptorLimit().soft;
       return { ...empty, descriptors: { open: this.binding!.countDescriptors(), limit }, sites, sockets };
     }, empty);
@@ -255,29 +223,6 @@ export class Agent {
   /** Another thread's agent notes its sockets at each of its scans; allow a few intervals. */
   private trackedElsewhereWithinMs(): number {
     return 3 * this.options.intervalMs + 1000;
-  }
-
-  /** Sockets of the process that no agent tracks, as dump rows. */
-  private untrackedForDump(tracked: Set<number>): DumpedSocket[] {
-    const { fds, rows } = this.untracked!.measure(tracked, this.trackedElsewhereWithinMs());
-    const stride = this.binding!.SAMPLE_STRIDE;
-    const dumped: DumpedSocket[] = [];
-    for (let i = 0; i < fds.length; i++) {
-      const state = slotOf(rows, stride, i, 'state');
-      if (state < 0) continue;
-      dumped.push({
-        fd: fds[i]!,
-        state: tcpStateName(state),
-        origin: 'unknown',
-        ...this.untracked!.endpoints(fds[i]!),
-        createdAt: '',
-        location: null,
-        lastDataSentMs: slotOf(rows, stride, i, 'lastDataSentMs'),
-        lastDataRecvMs: slotOf(rows, stride, i, 'lastDataRecvMs'),
-        kind: state === TCP_CLOSE_WAIT ? 'close-wait' : 'open',
-      });
-    }
-    return dumped;
   }
 
   /** Every TCP socket the agent tracks, with its kernel state and origin. */
@@ -294,7 +239,7 @@ export class Agent {
   private scanPeriodically(): void {
     this.safely(() => {
       const { leaks, notices } = this.scanForReport('periodic');
-      this.report(leaks, false);
+      this.teller.tell(leaks, false, this.metrics);
       for (const notice of notices) this.tell(notice);
       this.metrics?.refresh();
       if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length });
@@ -302,7 +247,7 @@ export class Agent {
   }
 
   private onExit(): void {
-    this.safely(() => this.report(this.scanForReport('exit').leaks, true), undefined);
+    this.safely(() => this.teller.tell(this.scanForReport('exit').leaks, true, this.metrics), undefined);
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 
@@ -316,8 +261,8 @@ export class Agent {
       const notices: Notice[] = [];
       if (judgement === 'periodic') {
         if (this.resources) notices.push(...this.resources.afterScan(m, now));
-        if (this.options.destroyLeakedAfterMs > 0) notices.push(...this.releaseLongLeaked(m, now));
-        if (this.metrics) this.reading = this.readMetrics(m);
+        if (this.options.destroyLeakedAfterMs > 0) notices.push(...releaseLongLeaked(m, now, this.options.destroyLeakedAfterMs));
+        if (this.metrics) this.reading = readingOf(m, this.descriptors(), this.resources?.timeWaitCount ?? -1);
       }
       return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined, notices };
     });
@@ -339,59 +284,11 @@ export class Agent {
     if (noticeChannel.hasSubscribers) noticeChannel.publish({ notice });
   }
 
-  /**
-   * The safety valve: destroys sockets reported leaked at least destroyLeakedAfterMs ago,
-   * each told with its report. Off unless asked for: destroying a socket is the program's
-   * business, and a valve is only a way to keep serving until the fix ships.
-   */
-  private releaseLongLeaked(m: Measurement, now: number): Notice[] {
-    const notices: Notice[] = [];
-    for (let i = 0; i < m.count; i++) {
-      const reported = m.records[i]!.reportedLeak;
-      if (!reported || now - reported.at < this.options.destroyLeakedAfterMs) continue;
-      m.sockets[i]!.destroy();
-      m.records[i]!.reportedLeak = undefined;
-      notices.push({ type: 'destroyed', leakedMs: now - reported.at, afterMs: this.options.destroyLeakedAfterMs, leak: reported.leak });
-    }
-    return notices;
-  }
-
-  /** What the metrics observe until the next scan. */
-  private readMetrics(m: Measurement): MetricsReading {
-    const socketsByState = new Map<string, number>();
-    for (let i = 0; i < m.count; i++) {
-      const state = slotOf(m.rows, m.stride, i, 'state');
-      if (state < 0) continue;
-      const name = tcpStateName(state);
-      socketsByState.set(name, (socketsByState.get(name) ?? 0) + 1);
-    }
-    let descriptors = this.resources?.descriptors ?? { open: -1, limit: -1 };
-    if (descriptors.open < 0) descriptors = { open: this.binding!.countDescriptors(), limit: this.binding!.getDescriptorLimit().soft };
-    return { socketsByState, descriptors, timeWait: this.resources?.timeWaitCount ?? -1 };
-  }
-
-  /**
-   * Tells a scan's leaks: grouped by place, rate-limited per place (ReportLimiter).
-   * onLeak and the leak channel still hear of every socket.
-   */
-  private report(leaks: Leak[], atExit: boolean): void {
-    const now = Date.now();
-    const { groups, summaries } = this.limiter.admit(leaks, now);
-    if (atExit) summaries.push(...this.limiter.flush(now));
-    this.reporter.leaks(groups.map(groupReport));
-    this.reporter.summaries(summaries);
-    this.leaksReported += leaks.length;
-    for (const leak of leaks) {
-      this.metrics?.leaked(leak.kind, 1);
-      if (leakChannel.hasSubscribers) leakChannel.publish({ leak });
-      if (this.options.onLeak) {
-        try {
-          this.options.onLeak(leak);
-        } catch (error) {
-          this.internalError(error, 'the onLeak callback threw');
-        }
-      }
-    }
+  /** Open descriptors and their limit: the resource checks' last count, else asked now. */
+  private descriptors(): { open: number; limit: number } {
+    const counted = this.resources?.descriptors;
+    if (counted && counted.open >= 0) return counted;
+    return { open: this.binding!.countDescriptors(), limit: this.binding!.getDescriptorLimit().soft };
   }
 
   /** Runs agent work; an unexpected error is told once and never reaches the host. */
@@ -410,16 +307,4 @@ export class Agent {
     const detail = error instanceof Error ? error.stack ?? error.message : String(error);
     this.reporter.internal(`tcp-leak-agent: ${what} (shown once; the program is not affected): ${detail}\n`);
   }
-}
-
-/** Strict checks: the sockets of the check still open and not already found leaked. */
-function stillOpen(m: Measurement, found: Set<SocketRecord>, ours: (record: SocketRecord) => boolean): Finding[] {
-  const open: Finding[] = [];
-  for (let i = 0; i < m.count; i++) {
-    const record = m.records[i]!;
-    const state = slotOf(m.rows, m.stride, i, 'state');
-    if (state < 0 || found.has(record) || !ours(record)) continue;
-    open.push({ socket: m.sockets[i]!, record, fd: m.fds[i]!, state, closeWaitMs: 0, lastDataSentMs: slotOf(m.rows, m.stride, i, 'lastDataSentMs'), leftOpen: true });
-  }
-  return open;
 }

@@ -6,7 +6,8 @@ import type { AgentLogger } from './types';
  * environment variable of the preload, the CLI flag, the default, what is
  * accepted, and how a value is checked and read from text. The options, the
  * environment, the CLI's help and the README's options table all come from it
- * (test/unit/settings.test.ts holds the README to it).
+ * (test/unit/settings.test.ts holds the README to it). The file is the
+ * table, longer than most, and reads best whole.
  */
 export interface Setting {
   /** The option of start(). */

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { SAMPLE } from '../measured/kernel-reader';
+import { SAMPLE, type KernelReader } from '../measured/kernel-reader';
 import type { SocketRecord } from '../remembered/registry';
 import type { Measurement } from '../measured/scanner';
 import { judgeDeadPeer, type DeadPeerSettings } from './dead-peers';
@@ -233,4 +233,26 @@ export function judge(
     if (leaked) findings.push({ socket, record, fd: measurement.fds[i]!, state, closeWaitMs: age, lastDataSentMs });
   }
   return { leaked: findings, unsettled };
+}
+
+/** The detector's settings from the agent's options, asking the kernel (when there is one) for the rest. */
+export function judgeSettingsFor(
+  options: Pick<JudgeSettings, 'closeWaitMs' | 'stallMs' | 'deadPeerRetries' | 'idleMs'>,
+  reader: Pick<KernelReader, 'inspectSocket'> | undefined,
+): JudgeSettings {
+  const ask = <T>(fd: number, read: (detail: ReturnType<KernelReader['inspectSocket']>) => T, closed: T): T => {
+    try {
+      return reader ? read(reader.inspectSocket(fd)) : closed;
+    } catch {
+      return closed; // closed in the meantime
+    }
+  };
+  return {
+    closeWaitMs: options.closeWaitMs,
+    stallMs: options.stallMs,
+    deadPeerRetries: options.deadPeerRetries,
+    idleMs: options.idleMs,
+    keepalive: (fd) => ask(fd, (detail) => detail.keepalive, -1),
+    unreadBytes: (fd) => ask(fd, (detail) => detail.unreadBytes, 0),
+  };
 }

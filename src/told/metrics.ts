@@ -1,4 +1,7 @@
+import { tcpStateName } from '../common/tcp-states';
 import type { LeakKind } from '../common/types';
+import { slotOf } from '../measured/kernel-reader';
+import type { Measurement } from '../measured/scanner';
 
 /** What the metrics report, refreshed by each periodic scan; read by the exporters' collections. */
 export interface MetricsReading {
@@ -106,4 +109,16 @@ export class AgentMetrics {
   leaked(kind: LeakKind, count: number): void {
     this.leakCounter?.add(count, { 'tcp_leak_agent.leak.kind': kind });
   }
+}
+
+/** What the metrics observe until the next scan, from its measurement and the resource checks' counts. */
+export function readingOf(m: Measurement, descriptors: { open: number; limit: number }, timeWait: number): MetricsReading {
+  const socketsByState = new Map<string, number>();
+  for (let i = 0; i < m.count; i++) {
+    const state = slotOf(m.rows, m.stride, i, 'state');
+    if (state < 0) continue;
+    const name = tcpStateName(state);
+    socketsByState.set(name, (socketsByState.get(name) ?? 0) + 1);
+  }
+  return { socketsByState, descriptors, timeWait };
 }

@@ -1,0 +1,35 @@
+import type { Leak } from '../common/types';
+
+/** One look at the moment: what is leaked now, and how many sockets are not settled yet. */
+export interface MomentLook {
+  leaks: Leak[];
+  unsettled: number;
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * verifyNoLeaks' wait, in the spirit of goleak's retries: looks again with
+ * backoff (5 ms, 10, 20, ...) until nothing is leaked or unsettled, for up to
+ * `timeoutMs`. Resolves with what is still leaked at the end (empty: clean).
+ *
+ * Still sending (a server streaming to a client that half-closed) is not a
+ * leak. The kernel counts in jiffies, and a request sent just before the wait
+ * began makes "silent for the whole wait" a coin toss, so what counts is
+ * silence over the wait's second half.
+ */
+export async function waitForSettled(look: () => MomentLook, timeoutMs: number): Promise<Leak[]> {
+  const started = Date.now();
+  let wait = 5;
+  for (;;) {
+    // Let Node read what the kernel already holds (a FIN) before looking.
+    await nextTurn();
+    const { leaks, unsettled } = look();
+    if (leaks.length === 0 && unsettled === 0) return [];
+    const elapsed = Date.now() - started;
+    if (elapsed >= timeoutMs) return leaks.filter((leak) => leak.kind === 'left-open' || leak.lastDataSentMs >= elapsed / 2);
+    await delay(Math.min(wait, timeoutMs - elapsed));
+    wait *= 2;
+  }
+}
