@@ -1,16 +1,9 @@
 import type { Socket } from 'node:net';
+import { httpParserOf, httpResponseOf, isReading, readableStateOf, serverOf } from '../common/node-internals';
 import type { SocketRecord } from '../remembered/registry';
 import type { LeakCause } from '../common/types';
 
-interface SocketInternals {
-  _handle?: { reading?: boolean } | null;
-  _readableState?: { ended?: boolean; endEmitted?: boolean; length?: number; flowing?: boolean | null };
-  _httpMessage?: { res?: { complete?: boolean; readableFlowing?: boolean | null } | null } | null;
-  parser?: unknown;
-  server?: { listenerCount?(event: string): number } | null;
-}
-
-function isHttpServer(server: SocketInternals['server']): boolean {
+function isHttpServer(server: unknown): boolean {
   // http.Server (and https.Server) are the servers that hand sockets to 'upgrade' / 'connect'.
   const http = require('node:http') as typeof import('node:http');
   const https = require('node:https') as typeof import('node:https');
@@ -23,15 +16,15 @@ function isHttpServer(server: SocketInternals['server']): boolean {
  * when nothing specific fits, it lists the socket's state instead of guessing.
  */
 export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
-  const s = socket as unknown as SocketInternals;
-  const readable = s._readableState ?? {};
+  const readable = readableStateOf(socket);
+  const server = serverOf(socket);
   const eofSeen = readable.ended === true;
   const endDelivered = readable.endEmitted === true;
 
   // A server socket an http server no longer parses: it was handed to 'upgrade' or 'connect'.
-  if (record.origin === 'server' && s.parser === null && isHttpServer(s.server)) {
-    const upgrade = (s.server?.listenerCount?.('upgrade') ?? 0) > 0;
-    const connect = (s.server?.listenerCount?.('connect') ?? 0) > 0;
+  if (record.origin === 'server' && httpParserOf(socket) === null && isHttpServer(server)) {
+    const upgrade = (server?.listenerCount('upgrade') ?? 0) > 0;
+    const connect = (server?.listenerCount('connect') ?? 0) > 0;
     if (upgrade !== connect) {
       const which = upgrade ? 'upgrade' : 'connect';
       return {
@@ -49,7 +42,7 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
   }
 
   // Under a TLS server the raw socket's stream is bypassed: its state says nothing.
-  if (record.origin === 'server' && s.server instanceof (require('node:tls') as typeof import('node:tls')).Server && !isHttpServer(s.server)) {
+  if (record.origin === 'server' && server instanceof (require('node:tls') as typeof import('node:tls')).Server && !isHttpServer(server)) {
     return {
       code: 'unknown',
       summary: "the TLS server's socket was never ended (the TLS layer reads it directly, so its state cannot be read here)",
@@ -67,7 +60,7 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
   }
 
   // Data or the EOF is still waiting to be read.
-  const response = s._httpMessage?.res;
+  const response = httpResponseOf(socket);
   if (response && response.complete !== true) {
     return {
       code: 'unread-http-response',
@@ -82,7 +75,7 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
       fix: 'read the body (await response.text(), .json(), .arrayBuffer()) or call response.body.cancel()',
     };
   }
-  const notReading = s._handle?.reading !== true;
+  const notReading = !isReading(socket);
   if (!endDelivered && (notReading || (readable.length ?? 0) > 0 || eofSeen)) {
     return {
       code: 'unread',

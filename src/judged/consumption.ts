@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { eofRead, httpParserOf, httpResponseOf } from '../common/node-internals';
 import type { SocketRecord } from '../remembered/socket-record';
 
 /**
@@ -18,19 +19,10 @@ import type { SocketRecord } from '../remembered/socket-record';
  */
 export const CONSUMING_WINDOW_MS = 1000;
 
-interface StreamInternals {
-  _readableState?: { ended?: boolean };
-  /** The HTTP parser bound to the socket (client and server); `incoming` is the message it feeds. */
-  parser?: { incoming?: { readableLength?: number } | null } | null;
-  /** A client socket's request; its `res` is the response (the parser may already be freed after EOF). */
-  _httpMessage?: { res?: { readableLength?: number } | null } | null;
-}
-
 /** Bytes that reached JavaScript and wait in the socket's or its HTTP message's buffer. */
 export function bufferedBytes(socket: Socket): number {
-  const internals = socket as unknown as StreamInternals;
-  const incoming = internals.parser?.incoming;
-  const response = internals._httpMessage?.res;
+  const incoming = httpParserOf(socket)?.incoming;
+  const response = httpResponseOf(socket);
   let buffered = socket.readableLength ?? 0;
   if (incoming) buffered += incoming.readableLength ?? 0;
   if (response && response !== incoming) buffered += response.readableLength ?? 0;
@@ -43,7 +35,7 @@ export function bufferedBytes(socket: Socket): number {
  * a buffer. A socket with nothing left to take cannot be consuming.
  */
 function leftToTake(socket: Socket, buffered: number): boolean {
-  return (socket as unknown as StreamInternals)._readableState?.ended === false || buffered > 0;
+  return eofRead(socket) === false || buffered > 0;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { eofRead, isReading, serverOf } from '../common/node-internals';
 import { SAMPLE, type KernelReader } from '../measured/kernel-reader';
 import type { SocketRecord } from '../remembered/registry';
 import type { Measurement } from '../measured/scanner';
@@ -34,11 +35,6 @@ export type { Finding } from './finding';
  */
 export type Judgement = 'periodic' | 'now' | 'exit';
 
-interface StreamInternals {
-  _handle?: { reading?: boolean } | null;
-  _readableState?: { ended?: boolean };
-}
-
 /**
  * True when Node is still reading the socket and has not yet seen its EOF:
  * the FIN is in the kernel, and Node closes the socket as soon as it reads it
@@ -50,13 +46,12 @@ interface StreamInternals {
  * TLSSocket cannot be reached from it: for those the kernel alone decides.
  */
 function eofPending(socket: Socket): boolean {
-  const internals = socket as unknown as StreamInternals;
-  if (internals._handle?.reading !== true || internals._readableState?.ended !== false) return false;
+  if (!isReading(socket) || eofRead(socket) !== false) return false;
   return !underTlsServer(socket);
 }
 
 function underTlsServer(socket: Socket): boolean {
-  const server = (socket as unknown as { server?: object }).server;
+  const server = serverOf(socket);
   // Loaded only here, once a server socket sits in CLOSE_WAIT; tls is already loaded if the server is a TLS one.
   return server !== undefined && server instanceof (require('node:tls') as typeof import('node:tls')).Server;
 }
@@ -86,8 +81,7 @@ function judgeStall(
   now: number,
   judgement: Judgement = 'periodic',
 ): Finding | undefined {
-  const internals = socket as unknown as StreamInternals;
-  const notReading = internals._handle?.reading !== true && internals._readableState?.ended === false;
+  const notReading = !isReading(socket) && eofRead(socket) === false;
   if (!notReading) {
     record.stallSince = 0;
     return undefined;
@@ -169,7 +163,14 @@ export interface JudgeSettings extends DeadPeerSettings {
   loopEmptied?: boolean;
 }
 
-/** Judges one measurement. Also keeps each record's CLOSE_WAIT and stall clocks. */
+/**
+ * Judges one measurement. This is the one place that writes the judged
+ * fields of a record (its CLOSE_WAIT, stall, consumption and write clocks).
+ * They are observations: when a look first saw the closed state, what the
+ * program had taken. So a one-off look (findLeaks, verifyNoLeaks, dump) only
+ * makes the periodic verdicts' clocks more precise; it never tells or marks a
+ * leak reported.
+ */
 export function judge(
   measurement: Measurement,
   judgement: Judgement,

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { handleOf } from '../common/node-internals';
 import type { StackCapture } from '../common/stack';
 import type { Origin } from '../common/types';
 import type { SocketRecord } from './socket-record';
@@ -107,12 +108,8 @@ function release(socket: Socket, listener: (this: Socket) => void): void {
   if (max > 1 && Number.isFinite(max)) socket.setMaxListeners(max - 1);
 }
 
-interface HandleLike {
-  fd?: unknown;
-}
-
 function hasHandle(socket: Socket): boolean {
-  return Boolean((socket as unknown as { _handle?: HandleLike | null })._handle);
+  return Boolean(handleOf(socket));
 }
 
 /**
@@ -120,7 +117,7 @@ function hasHandle(socket: Socket): boolean {
  * their TCP handle). -1 while connecting, CLOSED once there is no handle.
  */
 export function descriptorOf(socket: Socket): number {
-  const handle = (socket as unknown as { _handle?: HandleLike | null })._handle;
+  const handle = handleOf(socket);
   if (!handle) return socket.connecting ? -1 : CLOSED;
   const fd = handle.fd;
   if (typeof fd !== 'number') return -1;

@@ -1,5 +1,6 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
+import { serverOf } from '../common/node-internals';
 import { Socket, type Server } from 'node:net';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { redactUrl, rememberUse } from './request-uses';
@@ -103,7 +104,7 @@ export class SocketSources {
   private onServerSocket(message: unknown): void {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket)) return;
-    const server = (socket as unknown as { server?: Server }).server;
+    const server = serverOf(socket);
     this.registry.track(socket, 'server', server ? this.listenStacks.get(server) : undefined);
   }
 

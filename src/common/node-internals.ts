@@ -1,0 +1,55 @@
+import type { Server, Socket } from 'node:net';
+
+/**
+ * The one place that reads Node's private fields of a socket. They are not
+ * public API, so every reader goes through here: a Node release that renames
+ * one is fixed in one file. Each read tolerates the field being absent.
+ */
+interface Internals {
+  /** The libuv handle: `reading` while Node reads it, `fd` once open; null once closed. */
+  _handle?: { reading?: boolean; fd?: unknown } | null;
+  _readableState?: { ended?: boolean; endEmitted?: boolean; length?: number; flowing?: boolean | null };
+  /** The HTTP parser bound to the socket (client and server); `incoming` is the message it feeds. */
+  parser?: { incoming?: { readableLength?: number } | null } | null;
+  /** A client socket's request (its `res`), or a server socket's response. */
+  _httpMessage?: { res?: { complete?: boolean; readableFlowing?: boolean | null; readableLength?: number } | null } | null;
+  /** The server that accepted the socket. */
+  server?: Server | null;
+}
+
+const internals = (socket: Socket) => socket as unknown as Internals;
+
+/** The socket's libuv handle (its `fd`, whether Node is reading it), or null/undefined once closed. */
+export function handleOf(socket: Socket): Internals['_handle'] {
+  return internals(socket)._handle;
+}
+
+/** Node is reading the handle (not paused, not stopped by backpressure). */
+export function isReading(socket: Socket): boolean {
+  return internals(socket)._handle?.reading === true;
+}
+
+/** The readable side's state: EOF read (`ended`), 'end' delivered (`endEmitted`), bytes buffered, flowing. */
+export function readableStateOf(socket: Socket): NonNullable<Internals['_readableState']> {
+  return internals(socket)._readableState ?? {};
+}
+
+/** Whether Node has read the EOF: true, false, or undefined when the stream does not say. */
+export function eofRead(socket: Socket): boolean | undefined {
+  return internals(socket)._readableState?.ended;
+}
+
+/** The HTTP parser bound to the socket: undefined when there never was one, null once an http server let go of it. */
+export function httpParserOf(socket: Socket): Internals['parser'] {
+  return internals(socket).parser;
+}
+
+/** The response of a client socket's current request, if any. */
+export function httpResponseOf(socket: Socket): NonNullable<Internals['_httpMessage']>['res'] {
+  return internals(socket)._httpMessage?.res;
+}
+
+/** The server that accepted the socket (server sockets only). */
+export function serverOf(socket: Socket): Server | null | undefined {
+  return internals(socket).server;
+}
