@@ -54,7 +54,8 @@ export class Agent {
   private reading: MetricsReading = { socketsByState: new Map(), descriptors: { open: -1, limit: -1 }, timeWait: -1 };
   private readonly dumpListener = () => this.safely(() => this.tell(this.dump()), undefined);
   private readonly sources: SocketSources;
-  private readonly scanner: Scanner | undefined;
+  // The kernel's answers; absent when the agent could not start (no backend, bad setting).
+  private readonly kernel: { reader: KernelReader; scanner: Scanner } | undefined;
   // One thread is enough to look for sockets nobody tracks; the main thread is always there.
   private readonly untracked: UntrackedSockets | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -73,7 +74,7 @@ export class Agent {
    */
   constructor(
     readonly options: ResolvedOptions,
-    private readonly binding: KernelReader | undefined,
+    binding: KernelReader | undefined,
     output: Output,
     readonly startError?: Error,
     readonly backend: BackendName = 'native',
@@ -86,13 +87,13 @@ export class Agent {
     const hooks = this.resources?.hooks() ?? {};
     this.registry.onClosed = hooks.closed;
     this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), hooks);
-    this.scanner = binding && new Scanner(this.registry, binding);
+    this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
     this.judgeSettings = judgeSettingsFor(options, binding);
   }
 
   start(): this {
-    if (this.running || !this.scanner || this.startError) return this;
+    if (this.running || !this.kernel || this.startError) return this;
     this.running = true;
     this.sources.subscribe();
     this.timer = setInterval(() => this.scanPeriodically(), this.options.intervalMs);
@@ -157,10 +158,11 @@ export class Agent {
    */
   private judgeNow(check: ResolvedCheck): { leaks: Leak[]; sockets: Socket[]; unsettled: number } {
     const none = { leaks: [], sockets: [], unsettled: 0 };
-    if (!this.running) return none;
+    const kernel = this.live();
+    if (!kernel) return none;
     const ours = (record: SocketRecord) => check.test === undefined || record.test === check.test;
     return this.safely(() => {
-      const { findings, unsettled } = this.scanner!.measure((m) => {
+      const { findings, unsettled } = kernel.scanner.measure((m) => {
         const verdict = judge(m, 'now', this.judgeSettings, Date.now());
         const found = verdict.leaked.filter((finding) => ours(finding.record));
         if (check.strict) found.push(...stillOpen(m, new Set(found.map((finding) => finding.record)), ours));
@@ -200,9 +202,10 @@ export class Agent {
    */
   dump(): SocketDump {
     const empty: SocketDump = { type: 'dump', pid: process.pid, at: new Date().toISOString(), backend: this.backend, descriptors: { open: -1, limit: -1 }, sites: [], sockets: [] };
-    if (!this.running) return empty;
+    const kernel = this.live();
+    if (!kernel) return empty;
     return this.safely(() => {
-      const { sockets, sites, tracked } = this.scanner!.measure((m) => {
+      const { sockets, sites, tracked } = kernel.scanner.measure((m) => {
         const leakedNow = new Map<SocketRecord, Leak['kind']>();
         for (const finding of judge(m, 'now', this.judgeSettings, Date.now()).leaked) leakedNow.set(finding.record, kindOf(finding));
         return {
@@ -213,10 +216,10 @@ export class Agent {
       });
       if (this.untracked) {
         const { fds, rows } = this.untracked.measure(tracked, this.trackedElsewhereWithinMs());
-        sockets.push(...untrackedDumpRows(fds, rows, this.binding!.SAMPLE_STRIDE, (fd) => this.untracked!.endpoints(fd)));
+        const untracked = this.untracked;
+        sockets.push(...untrackedDumpRows(fds, rows, kernel.reader.SAMPLE_STRIDE, (fd) => untracked.endpoints(fd)));
       }
-      const limit = this.binding!.getDescriptorLimit().soft;
-      return { ...empty, descriptors: { open: this.binding!.countDescriptors(), limit }, sites, sockets };
+      return { ...empty, descriptors: this.descriptors(kernel.reader), sites, sockets };
     }, empty);
   }
 
@@ -227,8 +230,9 @@ export class Agent {
 
   /** Every TCP socket the agent tracks, with its kernel state and origin. */
   snapshot(): SocketSnapshot[] {
-    if (!this.running) return [];
-    return this.safely(() => this.scanner!.measure((m) => describeSockets(m, this.options.skipNodeModules)), []);
+    const kernel = this.live();
+    if (!kernel) return [];
+    return this.safely(() => kernel.scanner.measure((m) => describeSockets(m, this.options.skipNodeModules)), []);
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
@@ -254,15 +258,17 @@ export class Agent {
   /** The leaks a periodic or exit scan must tell: tracked sockets, then (main thread) untracked ones. */
   private scanForReport(judgement: 'periodic' | 'exit'): { leaks: Leak[]; notices: Notice[] } {
     const now = Date.now();
-    const { findings, trackedFds, notices } = this.scanner!.measure((m) => {
+    const kernel = this.live();
+    if (!kernel) return { leaks: [], notices: [] };
+    const { findings, trackedFds, notices } = kernel.scanner.measure((m) => {
       const verdict = judge(m, judgement, this.judgeSettings, now);
       // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
-      if (!this.untracked) this.binding!.noteTracked(m.fds, m.count);
+      if (!this.untracked) kernel.reader.noteTracked(m.fds, m.count);
       const notices: Notice[] = [];
       if (judgement === 'periodic') {
         if (this.resources) notices.push(...this.resources.afterScan(m, now));
         if (this.options.destroyLeakedAfterMs > 0) notices.push(...releaseLongLeaked(m, now, this.options.destroyLeakedAfterMs));
-        if (this.metrics) this.reading = readingOf(m, this.descriptors(), this.resources?.timeWaitCount ?? -1);
+        if (this.metrics) this.reading = readingOf(m, this.descriptors(kernel.reader), this.resources?.timeWaitCount ?? -1);
       }
       return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined, notices };
     });
@@ -284,11 +290,16 @@ export class Agent {
     if (noticeChannel.hasSubscribers) noticeChannel.publish({ notice });
   }
 
+  /** The kernel's answers while running; undefined otherwise. */
+  private live(): { reader: KernelReader; scanner: Scanner } | undefined {
+    return this.running ? this.kernel : undefined;
+  }
+
   /** Open descriptors and their limit: the resource checks' last count, else asked now. */
-  private descriptors(): { open: number; limit: number } {
+  private descriptors(reader: KernelReader): { open: number; limit: number } {
     const counted = this.resources?.descriptors;
     if (counted && counted.open >= 0) return counted;
-    return { open: this.binding!.countDescriptors(), limit: this.binding!.getDescriptorLimit().soft };
+    return { open: reader.countDescriptors(), limit: reader.getDescriptorLimit().soft };
   }
 
   /** Runs agent work; an unexpected error is told once and never reaches the host. */
