@@ -172,9 +172,10 @@ export class Agent {
       const sockets: Socket[] = [];
       for (const finding of findings) {
         const leak = this.describe(finding, false);
-        if (check.ignore.some((ignore) => ignore.matches(leak, finding.socket))) continue;
+        const socket = finding.socket;
+        if (!socket || check.ignore.some((ignore) => ignore.matches(leak, socket))) continue;
         leaks.push(leak);
-        sockets.push(finding.socket);
+        sockets.push(socket);
       }
       return { leaks, sockets, unsettled };
     }, none);
@@ -272,15 +273,14 @@ export class Agent {
       }
       return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined, notices };
     });
+    // Sockets nobody tracks (main thread), judged by the same rule and described by the same builder.
+    if (this.untracked && trackedFds) findings.push(...this.untracked.judge(trackedFds, judgement, this.judgeSettings, now, this.trackedElsewhereWithinMs()));
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
       const leak = this.describe(finding, judgement === 'exit');
-      if (this.options.destroyLeakedAfterMs > 0) finding.record.reportedLeak = { leak, at: now };
+      if (this.options.destroyLeakedAfterMs > 0 && finding.socket) finding.record.reportedLeak = { leak, at: now };
       return leak;
     });
-    if (this.untracked && trackedFds) {
-      leaks.push(...this.untracked.judge(trackedFds, judgement, this.options.closeWaitMs, now, this.trackedElsewhereWithinMs()));
-    }
     return { leaks, notices };
   }
 

@@ -34,7 +34,7 @@ export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: E
 export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit: boolean, stackNote?: string): Leak {
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
-  const { local, remote } = endpointsOf(socket);
+  const { local, remote } = socket ? endpointsOf(socket) : (finding.endpoints ?? { local: null, remote: null });
   const creation = userLocation(frames, skipNodeModules);
   const uses = record.uses?.map((use) => describeUse(use, skipNodeModules));
   const lastUse = uses?.[uses.length - 1];
@@ -50,7 +50,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     createdAt: new Date(record.createdAt).toISOString(),
     detectedAt: new Date().toISOString(),
     origin: record.origin,
-    ...(finding.leftOpen || finding.deadPeer ? {} : { cause: classifyLeak(socket, record) }),
+    ...(!socket || finding.leftOpen || finding.deadPeer ? {} : { cause: classifyLeak(socket, record) }),
     ...(finding.deadPeer?.unanswered !== undefined ? { unanswered: finding.deadPeer.unanswered } : {}),
     ...(finding.deadPeer?.idleMs !== undefined ? { idleMs: finding.deadPeer.idleMs } : {}),
     location: lastUse?.location ?? creation,
@@ -59,7 +59,7 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
     ...(record.test !== undefined ? { test: record.test } : {}),
-    ...(stackNote !== undefined && !record.creation && !lastUse?.location ? { stackNote } : {}),
+    ...(stackNote !== undefined && record.origin !== 'unknown' && !record.creation && !lastUse?.location ? { stackNote } : {}),
     threadId,
     pid: process.pid,
   };

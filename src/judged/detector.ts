@@ -177,7 +177,6 @@ export function judge(
   settings: JudgeSettings,
   now: number,
 ): Verdict {
-  const { closeWaitMs } = settings;
   const findings: Finding[] = [];
   const unsettled: SocketRecord[] = [];
   const { rows, stride, sockets } = measurement;
@@ -205,35 +204,90 @@ export function judge(
       continue;
     }
     if (!record.peerKnown && state === TCP_CLOSE_WAIT) rememberPeer(socket, record);
-    if (record.closeWaitSince === 0) record.closeWaitSince = now;
-    if (eofPending(socket)) {
-      unsettled.push(record);
-      continue;
-    }
-    const age = now - record.closeWaitSince;
-    const taking = lookAtConsumption(socket, record, now, Math.max(closeWaitMs, CONSUMING_WINDOW_MS));
-    if (taking === 'consuming' && judgement !== 'exit') {
-      unsettled.push(record);
-      continue;
-    }
-    const kernelSentMs = rows[base + SAMPLE.lastDataSentMs]!;
-    const lastDataSentMs = kernelSentMs >= 0 ? kernelSentMs : msSinceWrite(socket, record, now);
-    let leaked: boolean;
-    switch (judgement) {
-      case 'periodic':
-        // The first look starts the consuming clock: a reader between two rate-limited chunks gets the window.
-        leaked = !record.reported && age >= closeWaitMs && lastDataSentMs >= closeWaitMs && taking !== 'quiet-since-first-look';
-        break;
-      case 'now':
-        leaked = !isSending(socket, rows, base);
-        break;
-      case 'exit':
-        leaked = !record.reported;
-        break;
-    }
-    if (leaked) findings.push({ socket, record, fd: measurement.fds[i]!, state, closeWaitMs: age, lastDataSentMs });
+    const verdict = judgeClosed({ socket, record, state, kernelSentMs: rows[base + SAMPLE.lastDataSentMs]!, sending: () => isSending(socket, rows, base) }, judgement, settings, now);
+    if (verdict === 'unsettled') unsettled.push(record);
+    else if (verdict) findings.push({ socket, record, fd: measurement.fds[i]!, state, closeWaitMs: verdict.age, lastDataSentMs: verdict.lastDataSentMs });
   }
   return { leaked: findings, unsettled };
+}
+
+/** What the closed-state rule needs to know of one socket. */
+interface ClosedLook {
+  /** The JavaScript socket; absent for a socket no agent tracks, for which the kernel alone speaks. */
+  socket: Socket | undefined;
+  record: SocketRecord;
+  /** TCP_CLOSE_WAIT or TCP_CLOSE. */
+  state: number;
+  /** Since data was last sent, by the kernel; -1 where it cannot tell (procfs). */
+  kernelSentMs: number;
+  /** Whether anything waits to be sent ('now' checks). */
+  sending(): boolean;
+}
+
+/**
+ * The rule for a socket in CLOSE_WAIT or CLOSE, tracked or not (see the
+ * comment on Judgement). A socket with no JavaScript side cannot be asked
+ * whether Node is about to read its FIN or whether the program is still
+ * taking what arrived: it is judged on the kernel's word and its age, and at
+ * exit only when an earlier look had already seen it there.
+ */
+function judgeClosed(look: ClosedLook, judgement: Judgement, settings: JudgeSettings, now: number): { age: number; lastDataSentMs: number } | 'unsettled' | undefined {
+  const { socket, record, state } = look;
+  const { closeWaitMs } = settings;
+  const seenBefore = record.closeWaitSince !== 0;
+  if (!seenBefore) record.closeWaitSince = now;
+  if (socket && eofPending(socket)) return 'unsettled';
+  const age = now - record.closeWaitSince;
+  const taking = socket ? lookAtConsumption(socket, record, now, Math.max(closeWaitMs, CONSUMING_WINDOW_MS)) : 'done';
+  if (taking === 'consuming' && judgement !== 'exit') return 'unsettled';
+  // Once the connection is over (CLOSE) nothing can be sent; where the kernel cannot tell (procfs),
+  // a tracked socket's bytesWritten can, and an untracked one's silence is taken as given.
+  const lastDataSentMs = look.kernelSentMs >= 0 ? look.kernelSentMs : socket ? msSinceWrite(socket, record, now) : -1;
+  const quiet = state === TCP_CLOSE || lastDataSentMs < 0 || lastDataSentMs >= closeWaitMs;
+  let leaked: boolean;
+  switch (judgement) {
+    case 'periodic':
+      // The first look starts the consuming clock: a reader between two rate-limited chunks gets the window.
+      leaked = !record.reported && age >= closeWaitMs && quiet && taking !== 'quiet-since-first-look';
+      break;
+    case 'now':
+      leaked = socket !== undefined && !look.sending();
+      break;
+    case 'exit':
+      leaked = !record.reported && (socket !== undefined || seenBefore);
+      break;
+  }
+  return leaked ? { age, lastDataSentMs } : undefined;
+}
+
+/**
+ * Judges sockets no agent tracks: rows of the kernel and the records kept for
+ * them (keyed by descriptor and inode by their finder), with the same rule as
+ * tracked sockets in CLOSE_WAIT or CLOSE. Other states restart their clock.
+ */
+export function judgeUntracked(
+  rows: Int32Array,
+  stride: number,
+  fds: readonly number[],
+  records: readonly SocketRecord[],
+  judgement: Judgement,
+  settings: JudgeSettings,
+  now: number,
+): Finding[] {
+  const findings: Finding[] = [];
+  if (judgement === 'now') return findings;
+  for (let i = 0; i < fds.length; i++) {
+    const state = rows[i * stride + SAMPLE.state]!;
+    const record = records[i]!;
+    if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
+      record.closeWaitSince = 0;
+      continue;
+    }
+    const kernelSentMs = rows[i * stride + SAMPLE.lastDataSentMs]!;
+    const verdict = judgeClosed({ socket: undefined, record, state, kernelSentMs, sending: () => false }, judgement, settings, now);
+    if (verdict && verdict !== 'unsettled') findings.push({ record, fd: fds[i]!, state, closeWaitMs: verdict.age, lastDataSentMs: verdict.lastDataSentMs });
+  }
+  return findings;
 }
 
 /** The detector's settings from the agent's options, asking the kernel (when there is one) for the rest. */

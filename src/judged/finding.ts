@@ -1,9 +1,13 @@
 import type { Socket } from 'node:net';
+import type { Endpoint } from '../common/types';
 import type { SocketRecord } from '../remembered/socket-record';
 
 /** A socket the detector found leaked, with the kernel figures behind the verdict. */
 export interface Finding {
-  socket: Socket;
+  /** The JavaScript socket; absent for a socket no agent tracks (found among the process's descriptors). */
+  socket?: Socket;
+  /** The addresses, read from the kernel, of a socket with no JavaScript side. */
+  endpoints?: { local: Endpoint | null; remote: Endpoint | null };
   record: SocketRecord;
   fd: number;
   /** The kernel state: TCP_CLOSE_WAIT, TCP_CLOSE, or TCP_ESTABLISHED for a stalled reader. */

@@ -1,14 +1,11 @@
-import { threadId } from 'node:worker_threads';
-import type { Judgement } from './detector';
-import { slotOf, type KernelReader } from '../measured/kernel-reader';
-import { TCP_CLOSE, TCP_CLOSE_WAIT } from '../common/tcp-states';
-import type { Endpoint, Leak } from '../common/types';
+import type { Endpoint } from '../common/types';
+import type { KernelReader } from '../measured/kernel-reader';
+import type { SocketRecord } from '../remembered/socket-record';
+import { judgeUntracked, type Finding, type Judgement, type JudgeSettings } from './detector';
 
-interface Sighting {
-  firstSeen: number;
-  /** When a pass first saw the socket in a leaked state; 0 while none has. */
-  since: number;
-  reported: boolean;
+/** What is remembered of a socket no agent tracks: the clocks a tracked one has, no origin but 'unknown'. */
+function untrackedRecord(now: number): SocketRecord {
+  return { origin: 'unknown', createdAt: now, creation: undefined, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: true };
 }
 
 /**
@@ -17,49 +14,36 @@ interface Sighting {
  * descriptors; identified by fd and inode, since a number can be reused.
  *
  * Only the kernel speaks for them (there is no JavaScript socket to ask
- * whether Node is about to read a FIN), so they are judged by age alone: by
- * the periodic scan after closeWaitMs, and at exit when an earlier scan had
- * already seen them stuck.
+ * whether Node is about to read a FIN): the detector judges them by the
+ * kernel's word and their age, and at exit only when an earlier scan had
+ * already seen them stuck; the leak builder describes them like any other.
  */
 export class UntrackedSockets {
-  private readonly sightings = new Map<string, Sighting>();
+  // A record per descriptor and inode, as the registry keeps one per tracked socket.
+  private readonly records = new Map<string, SocketRecord>();
 
   constructor(private readonly binding: KernelReader) {}
 
   /**
-   * Judges the sockets no thread's agent tracks; returns the leaks to report.
-   * `trackedWithinMs`: how recently another thread must have noted a
-   * descriptor for it to count as tracked (a few of the longest scan interval).
+   * Judges the sockets no thread's agent tracks, with the detector's rule for
+   * tracked ones (judgeUntracked); returns the findings to report, each with
+   * its addresses. `trackedWithinMs`: how recently another thread must have
+   * noted a descriptor for it to count as tracked (a few of the longest scan interval).
    */
-  judge(trackedFds: ReadonlySet<number>, judgement: Judgement, closeWaitMs: number, now: number, trackedWithinMs: number): Leak[] {
+  judge(trackedFds: ReadonlySet<number>, judgement: Judgement, settings: JudgeSettings, now: number, trackedWithinMs: number): Finding[] {
     if (judgement === 'now') return [];
-    const { fds: candidates, keys, rows } = this.measure(trackedFds, trackedWithinMs);
-    const stride = this.binding.SAMPLE_STRIDE;
-    const seen = new Set<string>();
-    const leaks: Leak[] = [];
-    for (let i = 0; i < candidates.length; i++) {
-      const key = keys[i]!;
-      seen.add(key);
-      let sighting = this.sightings.get(key);
-      if (!sighting) this.sightings.set(key, (sighting = { firstSeen: now, since: 0, reported: false }));
-      const state = slotOf(rows, stride, i, 'state');
-      if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
-        sighting.since = 0;
-        continue;
-      }
-      const seenBefore = sighting.since !== 0;
-      if (!seenBefore) sighting.since = now;
-      const age = now - sighting.since;
-      const lastDataSentMs = slotOf(rows, stride, i, 'lastDataSentMs');
-      const leaked =
-        !sighting.reported &&
-        (judgement === 'exit' ? seenBefore : age >= closeWaitMs && (state === TCP_CLOSE || lastDataSentMs < 0 || lastDataSentMs >= closeWaitMs));
-      if (!leaked) continue;
-      sighting.reported = true;
-      leaks.push(this.describe(candidates[i]!, state, age, lastDataSentMs, sighting.firstSeen, judgement === 'exit'));
-    }
-    for (const key of this.sightings.keys()) if (!seen.has(key)) this.sightings.delete(key);
-    return leaks;
+    const { fds, keys, rows } = this.measure(trackedFds, trackedWithinMs);
+    const records = keys.map((key) => {
+      let record = this.records.get(key);
+      if (!record) this.records.set(key, (record = untrackedRecord(now)));
+      return record;
+    });
+    // Descriptors gone (or reused for another socket) take their records with them.
+    const listed = new Set(keys);
+    for (const key of this.records.keys()) if (!listed.has(key)) this.records.delete(key);
+    const findings = judgeUntracked(rows, this.binding.SAMPLE_STRIDE, fds, records, judgement, settings, now);
+    for (const finding of findings) finding.endpoints = this.endpoints(finding.fd);
+    return findings;
   }
 
   /**
@@ -97,27 +81,5 @@ export class UntrackedSockets {
     } catch {
       return { local: null, remote: null };
     }
-  }
-
-  private describe(fd: number, state: number, age: number, lastDataSentMs: number, firstSeen: number, atExit: boolean): Leak {
-    const { local, remote } = this.endpoints(fd);
-    return {
-      kind: state === TCP_CLOSE ? 'descriptor-without-connection' : 'close-wait',
-      state: state === TCP_CLOSE ? 'CLOSE' : 'CLOSE_WAIT',
-      fd,
-      local,
-      remote,
-      closeWaitMs: age,
-      lastDataSentMs,
-      createdAt: new Date(firstSeen).toISOString(),
-      detectedAt: new Date().toISOString(),
-      origin: 'unknown',
-      location: null,
-      creation: null,
-      stack: '',
-      atExit,
-      threadId,
-      pid: process.pid,
-    };
   }
 }

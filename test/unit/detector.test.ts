@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { judge, type JudgeSettings } from '../../src/judged/detector';
+import { judge, judgeUntracked, type JudgeSettings } from '../../src/judged/detector';
 import { SAMPLE, SAMPLE_STRIDE } from '../../src/measured/native';
 import type { Measurement } from '../../src/measured/scanner';
 import type { SocketRecord } from '../../src/remembered/socket-record';
@@ -157,5 +157,26 @@ describe('stalled readers', () => {
   it('a reader that makes progress starts the clock over', () => {
     const slow = (at: number) => ({ reading: false, ended: false, bytesRead: Math.floor(at / 40_000) });
     expect(looks(slow, { state: TCP_ESTABLISHED }, [0, 40_000, 80_000, 100_000], 'periodic', 4096)).toEqual(['fine', 'fine', 'fine', 'fine']);
+  });
+});
+
+describe('sockets no agent tracks (kernel rows only)', () => {
+  const untracked = (): SocketRecord => ({ ...newRecord(), origin: 'unknown', peerKnown: true });
+
+  function untrackedLooks(row: Row, times: number[], mode: 'periodic' | 'exit') {
+    const record = untracked();
+    return times.map((at) => {
+      const m = measurement([{ socket: socketLike({ reading: false, ended: true }), record, row }]);
+      return judgeUntracked(m.rows, m.stride, [10], [record], mode, settings(), T0 + at).length > 0 ? 'leaked' : 'fine';
+    });
+  }
+
+  it('are judged by the same CLOSE_WAIT rule: a leak once closeWaitMs has passed with nothing sent', () => {
+    expect(untrackedLooks({ state: TCP_CLOSE_WAIT }, [0, 999, 1000], 'periodic')).toEqual(['fine', 'fine', 'leaked']);
+    expect(untrackedLooks({ state: TCP_CLOSE_WAIT, lastDataSentMs: 10 }, [0, 1000], 'periodic')).toEqual(['fine', 'fine']);
+  });
+
+  it('at exit, only once an earlier look saw them closed: Node may have been about to read the FIN', () => {
+    expect(untrackedLooks({ state: TCP_CLOSE_WAIT }, [0, 10], 'exit')).toEqual(['fine', 'leaked']);
   });
 });
