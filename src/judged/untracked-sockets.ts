@@ -1,7 +1,9 @@
 import type { Endpoint } from '../common/types';
 import type { KernelReader } from '../measured/kernel-reader';
 import type { SocketRecord } from '../remembered/socket-record';
-import { judgeUntracked, type Finding, type Judgement, type JudgeSettings } from './detector';
+import { judgeUntracked } from './closed-state';
+import type { Finding } from './finding';
+import type { Judgement, JudgeSettings } from './judgement';
 
 /** What is remembered of a socket no agent tracks: the clocks a tracked one has, no origin but 'unknown'. */
 function untrackedRecord(now: number): SocketRecord {
