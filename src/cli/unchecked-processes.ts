@@ -100,7 +100,9 @@ export function lookAtProcess(pid: number, runDir: string, registerPath: string,
     return { kind: (error as NodeJS.ErrnoException).code === 'EACCES' ? 'not-ours' : 'gone' };
   }
   const env = readEnvironment(pid);
-  if (!env) return { kind: 'gone' };
+  // An exiting process has let go of its memory: its environ reads empty although exe still
+  // answers. It cannot be told apart from one that never had NODE_OPTIONS, so it is not judged.
+  if (!env || env.size === 0) return { kind: 'gone' };
   if (env.get(RUN_MARKER) !== runDir && !parentIsOurs) return { kind: 'not-ours' };
   if (!isNodeExecutable(exe)) return { kind: 'not-node', ours: true };
   const nodeOptions = env.get('NODE_OPTIONS');

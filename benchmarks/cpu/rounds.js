@@ -1,0 +1,109 @@
+'use strict';
+// Shared by the CPU-time benchmarks: children of known roles, CPU time read from /proc, interleaved
+// rounds of bare and agent, and the summary line. CPU time is user + system, so GC and kernel work
+// count; every variant runs in a process of its own.
+const { spawn } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..', '..');
+const PRELOAD = ['--require', path.join(ROOT, 'dist', 'register.js')];
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** An environment without test-runner variables (they change the agent's defaults). */
+function cleanEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('VITEST') || key === 'NODE_ENV' || key === 'JEST_WORKER_ID' || key === 'NODE_TEST_CONTEXT' || key === 'NODE_OPTIONS') delete env[key];
+    if (key.startsWith('TCP_LEAK_AGENT_') && !(key in extra)) delete env[key];
+  }
+  return env;
+}
+
+/**
+ * Starts `node [preload] script args`; resolves once it printed a line starting with `ready`,
+ * with the child and that line's fields. `agent`: preload the agent at its defaults.
+ */
+function startChild(script, args, { agent = false, env = {} } = {}) {
+  const child = spawn(process.execPath, [...(agent ? PRELOAD : []), path.join(__dirname, script), ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = [];
+  let buffered = '';
+  const waiters = [];
+  child.stdout.on('data', (chunk) => {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      lines.push(line);
+      for (const waiter of waiters.splice(0)) waiter();
+    }
+  });
+  const nextLine = (prefix) =>
+    new Promise((resolve, reject) => {
+      const look = () => {
+        const found = lines.findIndex((line) => line.startsWith(prefix));
+        if (found >= 0) return resolve(fields(lines.splice(found, 1)[0]));
+        if (child.exitCode !== null) return reject(new Error(`${script} exited (${child.exitCode}) before printing "${prefix}"`));
+        waiters.push(look);
+      };
+      child.once('exit', () => waiters.splice(0).forEach((waiter) => waiter()));
+      look();
+    });
+  return { child, nextLine };
+}
+
+/** "key=value key=value" into an object of numbers (or strings). */
+function fields(line) {
+  const out = {};
+  for (const part of line.trim().split(/\s+/).slice(1)) {
+    const [key, value] = part.split('=');
+    out[key] = Number.isNaN(Number(value)) ? value : Number(value);
+  }
+  return out;
+}
+
+/** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat. */
+function cpuMsOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+  return ((Number(after[11]) + Number(after[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+/** "median (min to max)" of a list, to `digits` decimals. */
+function spread(values, digits = 2) {
+  return { median: Number(median(values).toFixed(digits)), min: Number(Math.min(...values).toFixed(digits)), max: Number(Math.max(...values).toFixed(digits)) };
+}
+
+/**
+ * Runs `measure(variant)` for 'bare' and 'agent' in interleaved rounds, the order alternating
+ * each round, and resolves with each variant's results in round order.
+ */
+async function interleaved(rounds, measure) {
+  const results = { bare: [], agent: [] };
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['bare', 'agent'] : ['agent', 'bare'];
+    for (const variant of order) results[variant].push(await measure(variant));
+  }
+  return results;
+}
+
+function kill(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGKILL');
+  });
+}
+
+module.exports = { cleanEnv, cpuMsOf, fields, interleaved, kill, median, spread, startChild, ROOT };

@@ -1,0 +1,35 @@
+'use strict';
+// An http server's cost: server CPU time (user + system, from /proc/<pid>/stat) per request, bare
+// and with the agent at its defaults, in interleaved rounds, under the same load from a bare client
+// process (8 at a time); one line per mode. The figure is bare/agent CPU per request.
+//   node benchmarks/server-cpu.js [modes=keepalive-http,new-connection] [rounds=5] [requests=20000]
+const { cpuMsOf, interleaved, kill, spread, startChild } = require('./cpu/rounds');
+
+const [modes = 'keepalive-http,new-connection', rounds = '5', requests = '20000'] = process.argv.slice(2);
+
+async function load(mode, port, count) {
+  const client = startChild('http-client.js', [mode, String(port), String(count), '8']);
+  await client.nextLine('result');
+  await kill(client.child);
+}
+
+async function main() {
+  for (const mode of modes.split(',')) {
+    const results = await interleaved(Number(rounds), async (variant) => {
+      const server = startChild('http-server.js', [], { agent: variant === 'agent' });
+      const { port, pid } = await server.nextLine('ready');
+      await load(mode, port, 2000); // warm-up
+      const before = cpuMsOf(pid);
+      await load(mode, port, Number(requests));
+      const usedMs = cpuMsOf(pid) - before;
+      await kill(server.child);
+      return (usedMs * 1000) / Number(requests);
+    });
+    const ratios = spread(results.bare.map((bare, i) => bare / results.agent[i]));
+    console.log(
+      `server-cpu mode=${mode} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
+        `ratio=${ratios.median} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
+    );
+  }
+}
+main();
