@@ -13,7 +13,7 @@ async function main() {
     const { port } = await server.nextLine('ready');
     for (const backend of backends.split(',')) {
       const results = await interleaved(Number(rounds), async (variant) => {
-        const holder = startChild('idle-holder.js', [String(count), String(port), windowMs], { agent: variant === 'agent', env: { TCP_LEAK_AGENT_BACKEND: backend } });
+        const holder = startChild('idle-holder.js', [String(count), String(port), windowMs], { agent: variant === 'agent', env: { TCP_LEAK_AGENT_BACKEND: backend }, quiet: true });
         const { cpu_ms_per_s: used } = await holder.nextLine('result');
         await kill(holder.child);
         return used;

@@ -21,13 +21,15 @@ function cleanEnv(extra = {}) {
 }
 
 /**
- * Starts `node [preload] script args`; resolves once it printed a line starting with `ready`,
- * with the child and that line's fields. `agent`: preload the agent at its defaults.
+ * Starts `node [preload] script args`: the child, and nextLine(prefix), which resolves with the
+ * fields of the first line it prints that starts with `prefix`. `agent`: preload the agent at its
+ * defaults.
  */
-function startChild(script, args, { agent = false, env = {} } = {}) {
+function startChild(script, args, { agent = false, env = {}, quiet = false } = {}) {
   const child = spawn(process.execPath, [...(agent ? PRELOAD : []), path.join(__dirname, script), ...args], {
     env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // quiet: the agent's own notices (a descriptor warning at 18,000 sockets) are not the benchmark's output.
+    stdio: ['ignore', 'pipe', quiet ? 'ignore' : 'inherit'],
   });
   const lines = [];
   let buffered = '';
