@@ -4,7 +4,7 @@ import { classifyLeak } from './cause';
 import type { Finding } from '../judged/detector';
 import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
 import { framesOf, locate, trimFrames, userLocation } from '../common/stack';
-import type { RequestUse } from '../seen/request-uses';
+import { useUrl, type RequestUse } from '../seen/request-uses';
 import type { Endpoint, Leak, RequestUseReport } from '../common/types';
 
 function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
@@ -76,7 +76,7 @@ export function kindOf(finding: Finding): Leak['kind'] {
 function describeUse(use: RequestUse, skipNodeModules: boolean): RequestUseReport {
   return {
     method: use.method,
-    url: use.url,
+    url: useUrl(use),
     location: locate(use.caller, skipNodeModules),
     at: new Date(use.at).toISOString(),
   };

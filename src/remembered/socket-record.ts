@@ -46,8 +46,14 @@ export interface SocketRecord {
 /** One HTTP request sent over a socket: what it asked for, who asked, when. */
 export interface RequestUse {
   method: string;
-  /** Origin and path, with credentials and query values redacted. */
-  url: string;
+  /**
+   * Where it went, as the request object gave it: undici's origin, or http's protocol and Host.
+   * Kept raw: the URL is built and redacted only when a report needs it.
+   */
+  origin?: unknown;
+  protocol?: string;
+  host?: string;
+  path: string;
   /** The caller's stack, captured when the request was made (not when it was dispatched). */
   caller: StackCapture | undefined;
   at: number;

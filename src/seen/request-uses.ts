@@ -12,6 +12,12 @@ export function rememberUse(record: SocketRecord, use: RequestUse): void {
   uses.push(use);
 }
 
+/** The URL a use went to, redacted (see redactUrl): built only when a report needs it. */
+export function useUrl(use: RequestUse): string {
+  const origin = use.origin !== undefined ? String(use.origin) : `${use.protocol ?? 'http:'}//${use.host ?? ''}`;
+  return redactUrl(origin, use.path);
+}
+
 /**
  * "http://host:port/path?key=…": credentials removed, query values replaced,
  * so a report can be shared without leaking tokens.

@@ -3,7 +3,7 @@ import { NODE_CHANNELS } from '../common/channels';
 import { serverOf } from '../common/node-internals';
 import { Socket, type Server } from 'node:net';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
-import { redactUrl, rememberUse } from './request-uses';
+import { rememberUse } from './request-uses';
 import { captureStack, type StackCapture } from '../common/stack';
 import type { StackPolicy } from './stack-policy';
 
@@ -132,9 +132,10 @@ export class SocketSources {
     // request is the one it was created for, so its creation stack holds the caller.
     const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
     // The Host header carries the port when it is not the default; `host` alone does not.
+    // Raw pieces only: the URL is built and redacted when a report needs it.
     const hostHeader = request!.getHeader?.('host');
-    const origin = `${request!.protocol ?? 'http:'}//${typeof hostHeader === 'string' ? hostHeader : request!.host ?? ''}`;
-    rememberUse(record, { method: request!.method ?? 'GET', url: redactUrl(origin, request!.path ?? '/'), caller, at: Date.now() });
+    const host = typeof hostHeader === 'string' ? hostHeader : request!.host;
+    rememberUse(record, { method: request!.method ?? 'GET', protocol: request!.protocol, host, path: request!.path ?? '/', caller, at: Date.now() });
   }
 
   private onUndiciSend(message: UndiciSend): void {
@@ -143,8 +144,7 @@ export class SocketSources {
     this.onUndiciSocket(socket);
     const record = this.registry.recordOf(socket);
     if (!record) return;
-    const url = redactUrl(String(request.origin ?? ''), request.path ?? '/');
-    rememberUse(record, { method: request.method ?? 'GET', url, caller: this.requestCallers.get(request), at: Date.now() });
+    rememberUse(record, { method: request.method ?? 'GET', origin: request.origin ?? '', path: request.path ?? '/', caller: this.requestCallers.get(request), at: Date.now() });
   }
 
   private onUndiciSocket(socket: unknown): void {
