@@ -51,7 +51,8 @@ export class Agent {
   private readonly resources: ResourceChecks | undefined;
   private readonly reporter: Reporter;
   private metrics: AgentMetrics | undefined;
-  private reading: MetricsReading = { socketsByState: new Map(), descriptors: { open: -1, limit: -1 }, timeWait: -1 };
+  // The last reading, kept for the rest of one collection (its instruments each ask).
+  private lastReading: { at: number; value: MetricsReading } | undefined;
   private readonly dumpListener = () => this.safely(() => this.tell(this.dump()), undefined);
   private readonly sources: SocketSources;
   // The kernel's answers; absent when the agent could not start (no backend, bad setting).
@@ -103,7 +104,7 @@ export class Agent {
     process.on('beforeExit', this.beforeExitListener);
     // A signal listener does not keep the process alive (Node unrefs signal handles).
     if (this.options.dumpSignal) process.on(this.options.dumpSignal, this.dumpListener);
-    this.metrics = this.safely(() => AgentMetrics.create(packageVersion(), () => this.reading), undefined);
+    this.metrics = this.safely(() => AgentMetrics.create(packageVersion(), () => this.readMetricsNow()), undefined);
     return this;
   }
 
@@ -269,7 +270,6 @@ export class Agent {
       if (judgement === 'periodic') {
         if (this.resources) notices.push(...this.resources.afterScan(m, now));
         if (this.options.destroyLeakedAfterMs > 0) notices.push(...releaseLongLeaked(m, now, this.options.destroyLeakedAfterMs));
-        if (this.metrics) this.reading = readingOf(m, this.descriptors(kernel.reader), this.resources?.timeWaitCount ?? -1);
       }
       return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined, notices };
     });
@@ -288,6 +288,21 @@ export class Agent {
   private tell(notice: Notice): void {
     this.reporter.notice(notice);
     if (noticeChannel.hasSubscribers) noticeChannel.publish({ notice });
+  }
+
+  /**
+   * What the metrics observe, read when an exporter collects (not at every scan): a scan of the
+   * tracked sockets and the descriptor count, kept for a second so one collection reads once.
+   */
+  private readMetricsNow(): MetricsReading {
+    const none: MetricsReading = { socketsByState: new Map(), descriptors: { open: -1, limit: -1 }, timeWait: -1 };
+    const now = Date.now();
+    if (this.lastReading && now - this.lastReading.at < 1000) return this.lastReading.value;
+    const kernel = this.live();
+    if (!kernel) return none;
+    const value = this.safely(() => kernel.scanner.measure((m) => readingOf(m, this.descriptors(kernel.reader), this.resources?.timeWaitCount ?? -1)), none);
+    this.lastReading = { at: now, value };
+    return value;
   }
 
   /** The kernel's answers while running; undefined otherwise. */

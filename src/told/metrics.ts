@@ -3,7 +3,7 @@ import type { LeakKind } from '../common/types';
 import { slotOf } from '../measured/kernel-reader';
 import type { Measurement } from '../measured/scanner';
 
-/** What the metrics report, refreshed by each periodic scan; read by the exporters' collections. */
+/** What the metrics report, read when an exporter collects. */
 export interface MetricsReading {
   /** Tracked sockets by kernel state name ('ESTABLISHED', 'CLOSE_WAIT', ...). */
   socketsByState: Map<string, number>;
@@ -111,7 +111,7 @@ export class AgentMetrics {
   }
 }
 
-/** What the metrics observe until the next scan, from its measurement and the resource checks' counts. */
+/** What the metrics observe, from a measurement and the resource checks' counts. */
 export function readingOf(m: Measurement, descriptors: { open: number; limit: number }, timeWait: number): MetricsReading {
   const socketsByState = new Map<string, number>();
   for (let i = 0; i < m.count; i++) {
