@@ -30,7 +30,7 @@ function field(line, name) {
   return Number(match[1]);
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const { median } = require('./cpu/rounds');
 // Each on run follows its off run at once, so the ratio within a pair sees the
 // same machine load; the median of those ratios resists drift between rounds.
 const pairedRatio = (on, off) => median(on.map((value, i) => value / off[i]));

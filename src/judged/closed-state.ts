@@ -71,10 +71,11 @@ export function judgeClosed(look: ClosedLook, judgement: Judgement, settings: Ju
   const age = now - record.closeWaitSince;
   const taking = socket ? lookAtConsumption(socket, record, now, Math.max(closeWaitMs, CONSUMING_WINDOW_MS)) : 'done';
   if (taking === 'consuming' && judgement !== 'exit') return 'unsettled';
-  // Once the connection is over (CLOSE) nothing can be sent; where the kernel cannot tell (procfs),
-  // a tracked socket's bytesWritten can, and an untracked one's silence is taken as given.
+  // Where the kernel cannot tell when data was last sent (procfs), a tracked socket's bytesWritten
+  // can. An untracked one has no such witness: its silence is taken as given, as is that of a
+  // connection already over (CLOSE), which can send nothing more.
   const lastDataSentMs = look.kernelSentMs >= 0 ? look.kernelSentMs : socket ? msSinceWrite(socket, record, now) : -1;
-  const quiet = state === TCP_CLOSE || lastDataSentMs < 0 || lastDataSentMs >= closeWaitMs;
+  const quiet = socket ? lastDataSentMs >= closeWaitMs : state === TCP_CLOSE || lastDataSentMs < 0 || lastDataSentMs >= closeWaitMs;
   let leaked: boolean;
   switch (judgement) {
     case 'periodic':

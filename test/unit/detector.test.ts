@@ -4,7 +4,7 @@ import { judge, judgeUntracked, type JudgeSettings } from '../../src/judged/dete
 import { SAMPLE, SAMPLE_STRIDE } from '../../src/measured/native';
 import type { Measurement } from '../../src/measured/scanner';
 import type { SocketRecord } from '../../src/remembered/socket-record';
-import { TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../../src/common/tcp-states';
+import { TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED } from '../../src/common/tcp-states';
 
 // The detector's verdicts from tables of kernel rows and the JavaScript side of each socket.
 // The socket objects carry only the fields the detector reads.
@@ -115,6 +115,12 @@ describe('CLOSE_WAIT verdicts', () => {
   it("a reader draining the streams' buffers (the kernel queue already empty) is not a leak either", () => {
     const draining = (at: number) => ({ reading: false, ended: true, buffered: Math.max(0, 100_000 - at * 10) });
     expect(looks(draining, { state: TCP_CLOSE_WAIT }, [0, 1000, 2000])).toEqual(['fine', 'unsettled', 'unsettled']);
+  });
+
+  it('a tracked socket whose connection is over (CLOSE) but sent within closeWaitMs waits until it has been quiet that long', () => {
+    const done = () => ({ reading: false, ended: true, buffered: 0 });
+    expect(looks(done, { state: TCP_CLOSE, lastDataSentMs: 10 }, [0, 1000])).toEqual(['fine', 'fine']);
+    expect(looks(done, { state: TCP_CLOSE }, [0, 1000])).toEqual(['fine', 'leaked']);
   });
 
   it('a socket with nothing left to take is judged on closeWaitMs alone', () => {
