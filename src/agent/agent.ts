@@ -11,8 +11,10 @@ import { StackPolicy } from '../seen/stack-policy';
 import type { BackendName } from '../measured/backend';
 import type { KernelReader } from '../measured/kernel-reader';
 import { Scanner } from '../measured/scanner';
+import { Sweep } from '../measured/sweep';
 import { judge, judgeSettingsFor, type Finding, type JudgeSettings } from '../judged/detector';
 import { stillOpen } from '../judged/left-open';
+import { canBeLeaking } from '../judged/suspects';
 import { UntrackedSockets } from '../judged/untracked-sockets';
 import { trackedDumpRows, untrackedDumpRows, type SocketDump } from '../explained/dump';
 import { describeLeak, kindOf } from '../explained/leak';
@@ -28,6 +30,9 @@ import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
 import { ResourceChecks } from './resource-checks';
 import { releaseLongLeaked } from './safety-valve';
 import { waitForSettled } from './verify';
+
+/** Places listed in a descriptor warning. */
+const TOP_SITES = 10;
 
 /**
  * One running agent: wires the stages together (seen: SocketSources;
@@ -67,6 +72,8 @@ export class Agent {
     this.judgeSettings.loopEmptied = true;
   };
   private readonly judgeSettings: JudgeSettings;
+  // Which sockets that cannot be leaking now a periodic scan measures anyway.
+  private readonly sweep: Sweep;
 
   /**
    * @param binding the native addon; without it the agent cannot start.
@@ -91,6 +98,7 @@ export class Agent {
     this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
     this.judgeSettings = judgeSettingsFor(options, binding);
+    this.sweep = new Sweep(options.sweepMsPerSecond, options.intervalMs, binding?.readsWholeTables === true);
   }
 
   start(): this {
@@ -257,24 +265,35 @@ export class Agent {
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 
-  /** The leaks a periodic or exit scan must tell: tracked sockets, then (main thread) untracked ones. */
+  /**
+   * The leaks a periodic or exit scan must tell: tracked sockets, then (main thread) untracked ones.
+   * A periodic scan measures the sockets that can be leaking and the sweep's window; the exit
+   * scan measures every one.
+   */
   private scanForReport(judgement: 'periodic' | 'exit'): { leaks: Leak[]; notices: Notice[] } {
     const now = Date.now();
     const kernel = this.live();
     if (!kernel) return { leaks: [], notices: [] };
-    const { findings, trackedFds, notices } = kernel.scanner.measure((m) => {
+    const started = performance.now();
+    const periodic = judgement === 'periodic';
+    if (periodic) this.sweep.plan(this.registry.size, now);
+    const sweep = this.sweep;
+    const select = periodic ? (socket: Socket, record: SocketRecord, position: number) => sweep.covers(position) || canBeLeaking(socket, record) : undefined;
+    let measured = 0;
+    const { findings, notices } = kernel.scanner.measure((m) => {
+      measured = m.count;
       const verdict = judge(m, judgement, this.judgeSettings, now);
-      // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
-      if (!this.untracked) kernel.reader.noteTracked(m.fds, m.count);
-      const notices: Notice[] = [];
-      if (judgement === 'periodic') {
-        if (this.resources) notices.push(...this.resources.afterScan(m, now));
-        if (this.options.destroyLeakedAfterMs > 0) notices.push(...releaseLongLeaked(m, now, this.options.destroyLeakedAfterMs));
-      }
-      return { findings: verdict.leaked, trackedFds: this.untracked ? new Set(m.fds.subarray(0, m.count)) : undefined, notices };
-    });
-    // Sockets nobody tracks (main thread), judged by the same rule and described by the same builder.
-    if (this.untracked && trackedFds) findings.push(...this.untracked.judge(trackedFds, judgement, this.judgeSettings, now, this.trackedElsewhereWithinMs()));
+      const released = periodic && this.options.destroyLeakedAfterMs > 0 ? releaseLongLeaked(m, now, this.options.destroyLeakedAfterMs) : [];
+      return { findings: verdict.leaked, notices: released };
+    }, select);
+    if (periodic) {
+      this.sweep.done(performance.now() - started, measured, now);
+      // After the scan: a descriptor warning measures every socket to name their places.
+      if (this.resources) notices.unshift(...this.resources.afterScan(this.registry.size, () => this.allSites(kernel.scanner), now));
+    }
+    // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
+    if (this.untracked) findings.push(...this.untracked.judge(() => this.trackedFds(), judgement, this.judgeSettings, now, this.trackedElsewhereWithinMs()));
+    else this.noteTrackedElsewhere(kernel.reader);
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
       const leak = this.describe(finding, judgement === 'exit');
@@ -282,6 +301,33 @@ export class Agent {
       return leak;
     });
     return { leaks, notices };
+  }
+
+  /** The descriptors of every open tracked socket, for telling tracked from untracked. */
+  private trackedFds(): Set<number> {
+    const fds = new Set<number>();
+    this.registry.forEachOpen((_socket, fd) => fds.add(fd));
+    return fds;
+  }
+
+  /** A worker's agent notes its descriptors for the main thread's untracked check (which allows a few intervals). */
+  private noteTrackedElsewhere(reader: KernelReader): void {
+    let fds = new Int32Array(Math.max(16, this.registry.size));
+    let count = 0;
+    this.registry.forEachOpen((_socket, fd) => {
+      if (count === fds.length) {
+        const grown = new Int32Array(fds.length * 2);
+        grown.set(fds);
+        fds = grown;
+      }
+      fds[count++] = fd;
+    });
+    reader.noteTracked(fds, count);
+  }
+
+  /** Which places hold the tracked sockets (a descriptor warning names them): every socket measured. */
+  private allSites(scanner: Scanner): ReturnType<typeof socketSites> {
+    return scanner.measure((m) => socketSites(m, this.options.skipNodeModules, TOP_SITES));
   }
 
   /** Tells a notice (descriptor pressure, TIME_WAIT, a dump, a destroyed socket) like the reports. */

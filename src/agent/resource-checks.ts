@@ -4,8 +4,7 @@ import type { KernelReader } from '../measured/kernel-reader';
 import type { Notice } from '../told/notices';
 import type { ResolvedOptions } from '../common/options';
 import type { SocketRecord } from '../remembered/registry';
-import type { Measurement } from '../measured/scanner';
-import { socketSites } from '../explained/socket-sites';
+import type { SocketSite } from '../explained/socket-sites';
 import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TimeWaitWatch } from '../measured/time-wait';
@@ -18,8 +17,6 @@ const TIME_WAIT_EVERY_SCANS = 5;
  * them, a 130 ms dump. After each dump, the next waits 200 times as long as it took (0.5%).
  */
 const TIME_WAIT_BUDGET = 1 / 200;
-/** Places listed in a descriptor warning. */
-const TOP_SITES = 10;
 
 /**
  * The checks on what sockets cost the process beyond leaks: descriptors
@@ -82,11 +79,10 @@ export class ResourceChecks {
     return this.timeWait?.lastCount ?? -1;
   }
 
-  /** Runs after a periodic scan, over its measurement. */
-  afterScan(m: Measurement, now: number): Notice[] {
+  /** Runs after a periodic scan: `sites` names where the tracked sockets come from, measuring them all. */
+  afterScan(trackedSockets: number, sites: () => SocketSite[], now: number): Notice[] {
     const notices: Notice[] = [];
-    const skip = this.options.skipNodeModules;
-    const pressure = this.descriptorsCheck?.check(m.count, () => socketSites(m, skip, TOP_SITES));
+    const pressure = this.descriptorsCheck?.check(trackedSockets, sites, now);
     if (pressure) notices.push(pressure);
     if (this.timeWait && this.scans++ % TIME_WAIT_EVERY_SCANS === 0 && now >= this.nextTimeWaitAt) {
       try {

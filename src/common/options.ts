@@ -63,6 +63,13 @@ export interface AgentOptions {
    */
   idleMs?: number;
   /**
+   * CPU time, in ms per second, the periodic scan may spend re-measuring sockets that cannot be
+   * leaking now (reading, EOF not reached, nothing queued): the slow sweep, which finds dead and
+   * idle peers. Sockets that can be leaking are measured at every scan whatever this says.
+   * 0 measures only those. Default 5 (half a percent of one core).
+   */
+  sweepMsPerSecond?: number;
+  /**
    * Send reports and warnings to this logger instead of the output: pino-style
    * `logger.warn(object, message)`, the report as the object, its first line as the message.
    */
@@ -94,6 +101,7 @@ export interface ResolvedOptions {
   timeWaitWarn: number;
   deadPeerRetries: number;
   idleMs: number;
+  sweepMsPerSecond: number;
   logger: AgentLogger | undefined;
   dumpSignal: NodeJS.Signals | undefined;
   destroyLeakedAfterMs: number;

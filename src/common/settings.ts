@@ -222,6 +222,16 @@ export const SETTINGS: readonly Setting[] = [
     ...wholeNumber(0, MAX_MS, 'milliseconds', 'the check'),
   },
   {
+    option: 'sweepMsPerSecond',
+    variable: 'TCP_LEAK_AGENT_SWEEP_MS_PER_S',
+    default: 5,
+    defaultText: '5',
+    summary:
+      'CPU time, in ms per second, for re-measuring sockets that cannot be leaking now (reading, not ended, nothing queued): ' +
+      'the slow sweep that finds dead and idle peers (0: measure only the others)',
+    ...wholeNumber(0, 1000, 'milliseconds per second'),
+  },
+  {
     option: 'dumpSignal',
     variable: 'TCP_LEAK_AGENT_DUMP_SIGNAL',
     default: undefined,

@@ -61,6 +61,11 @@ export interface KernelReader {
   /** Every TCP socket descriptor of this process, with its inode (stable where the fd number is reused). */
   listTcpDescriptors(): { fds: Int32Array; inodes: Float64Array };
   readonly SAMPLE_STRIDE: number;
+  /**
+   * True when a scan costs a read of whole tables whatever the number of sockets asked about
+   * (procfs); false or absent when it costs per socket (the addon). The slow sweep plans by it.
+   */
+  readonly readsWholeTables?: boolean;
   /** The addon's row layout (name -> slot); the JavaScript backends use SAMPLE. */
   readonly SAMPLE?: Readonly<Record<string, number>>;
 }

@@ -128,6 +128,7 @@ export function createProcfsBackend(): KernelReader {
   const tracked = new TrackedAcrossThreads();
   return {
     SAMPLE_STRIDE,
+    readsWholeTables: true,
     scanSockets(fds, count, out) {
       let tables: Map<number, TcpRow>;
       try {

@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import type { Socket } from 'node:net';
 import { slotOf, type KernelReader } from './kernel-reader';
-import type { SocketRecord, SocketRegistry } from '../remembered/registry';
+import type { Selection, SocketRecord, SocketRegistry } from '../remembered/registry';
 
 /** Kernel answers for one scan: row i of `rows` belongs to `sockets[i]`. */
 export interface Measurement {
@@ -43,8 +43,11 @@ export class Scanner {
     this.rows = new Int32Array(this.fds.length * this.stride);
   }
 
-  /** Measures all open tracked sockets and hands the result to `judge`, then lets go of the sockets. */
-  measure<T>(judge: (measurement: Measurement) => T): T {
+  /**
+   * Measures the open tracked sockets `select` picks (all without it) and hands the result to
+   * `judge`, then lets go of the sockets. With none picked the kernel is not asked.
+   */
+  measure<T>(judge: (measurement: Measurement) => T, select?: Selection): T {
     const sockets = this.sockets;
     const records = this.records;
     let count = 0;
@@ -53,9 +56,9 @@ export class Scanner {
       this.fds[count++] = fd;
       sockets.push(socket);
       records.push(record);
-    });
+    }, select);
     try {
-      this.binding.scanSockets(this.fds, count, this.rows);
+      if (count > 0) this.binding.scanSockets(this.fds, count, this.rows);
       for (let i = 0; i < count; i++) {
         const state = slotOf(this.rows, this.stride, i, 'state');
         if (state < 0 && NOT_TCP.has(-state)) this.registry.forget(sockets[i]!);

@@ -6,6 +6,9 @@ import type { SocketRecord } from './socket-record';
 
 export type { SocketRecord } from './socket-record';
 
+/** Picks sockets for a visit: the socket, its record, and its position in the registry's order. */
+export type Selection = (socket: Socket, record: SocketRecord, position: number) => boolean;
+
 /**
  * Every open TCP socket the agent has seen, from the moment it is seen until
  * its 'close' event.
@@ -80,8 +83,11 @@ export class SocketRegistry {
    * socket left without a handle (its connect() threw before opening one) will
    * never emit 'close', so it is dropped here.
    */
-  forEachOpen(visit: (socket: Socket, fd: number, record: SocketRecord) => void): void {
+  forEachOpen(visit: (socket: Socket, fd: number, record: SocketRecord) => void, select?: Selection): void {
+    let position = 0;
     for (const [socket, record] of this.records) {
+      // Asked before the descriptor: a scan that measures a few of many pays little for the rest.
+      if (select && !select(socket, record, position++)) continue;
       const fd = descriptorOf(socket);
       if (fd === CLOSED) {
         this.forget(socket);
