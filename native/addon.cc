@@ -279,7 +279,7 @@ struct TimeWaitList {
   const int32_t* server_ports;
   size_t server_count;
   std::vector<int32_t> server_counts;  // aligned with server_ports
-  std::vector<int32_t> local_ports;    // client rows
+  std::vector<int32_t> local_ports;    // rows on the remote ports
   std::vector<int32_t> remote_ports;
   std::vector<std::string> remote_addresses;
 };
@@ -288,28 +288,25 @@ bool IsInt32Array(const Napi::Value& value) {
   return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
 }
 
-// listTimeWait(serverPorts: Int32Array, clientPorts: Int32Array), both sorted ascending:
-//   { serverCounts: Int32Array, localPorts: Int32Array, remotePorts: Int32Array, remoteAddresses: string[], total: number }
-// The namespace's TIME_WAIT connections: counted per server port (a busy server
-// can have hundreds of thousands, so no row each), listed one row each on the
-// client ports (for matching against closed 4-tuples), and counted in all.
+// listTimeWait(serverPorts: Int32Array, remotePorts: Int32Array), both sorted ascending:
+//   { serverCounts: Int32Array, localPorts: Int32Array, remotePorts: Int32Array, remoteAddresses: string[] }
+// The network namespace's TIME_WAIT connections on this process's ports: counted
+// per server (local) port, as a busy server can have hundreds of thousands, and
+// listed one row each when the remote port is one of `remotePorts` (for
+// matching against the 4-tuples of client sockets seen closing). The kernel
+// filters by port, so the cost follows these connections, not the namespace's.
 // Throws a SystemError where the platform cannot tell.
 Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !IsInt32Array(info[0]) || !IsInt32Array(info[1])) {
-    Napi::TypeError::New(env, "listTimeWait(serverPorts: Int32Array, clientPorts: Int32Array)").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "listTimeWait(serverPorts: Int32Array, remotePorts: Int32Array)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Int32Array server = info[0].As<Napi::Int32Array>();
-  Napi::Int32Array client = info[1].As<Napi::Int32Array>();
-  std::vector<int32_t> ports;
-  ports.reserve(server.ElementLength() + client.ElementLength());
-  std::merge(server.Data(), server.Data() + server.ElementLength(), client.Data(), client.Data() + client.ElementLength(),
-             std::back_inserter(ports));
+  Napi::Int32Array remote = info[1].As<Napi::Int32Array>();
   TimeWaitList list{server.Data(), server.ElementLength(), std::vector<int32_t>(server.ElementLength(), 0), {}, {}, {}};
-  int64_t total = 0;
   int err = ListTimeWait(
-      ports.data(), ports.size(),
+      server.Data(), server.ElementLength(), remote.Data(), remote.ElementLength(),
       [](const TimeWaitEntry& entry, void* context) {
         auto* into = static_cast<TimeWaitList*>(context);
         const int32_t* end = into->server_ports + into->server_count;
@@ -322,7 +319,7 @@ Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
         into->remote_ports.push_back(entry.remote_port);
         into->remote_addresses.emplace_back(entry.remote.address);
       },
-      &list, &total);
+      &list);
   if (err != 0) {
     SystemError(env, err, "sock_diag", -1).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -343,7 +340,6 @@ Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
   result.Set("localPorts", local_ports);
   result.Set("remotePorts", remote_ports);
   result.Set("remoteAddresses", remote_addresses);
-  result.Set("total", Napi::Number::New(env, static_cast<double>(total)));
   return result;
 }
 

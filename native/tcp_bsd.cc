@@ -121,8 +121,7 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
 // Not written for these systems yet: the agent then skips descriptor and TIME_WAIT checks.
 int CountDescriptors() { return -ENOTSUP; }
 
-int ListTimeWait(const int32_t*, size_t, void (*)(const TimeWaitEntry&, void*), void*, int64_t* total) {
-  *total = 0;
+int ListTimeWait(const int32_t*, size_t, const int32_t*, size_t, void (*)(const TimeWaitEntry&, void*), void*) {
   return ENOTSUP;
 }
 

@@ -77,11 +77,14 @@ struct TimeWaitEntry {
   Endpoint remote;
 };
 
-// Calls visit for each TIME_WAIT connection whose local port is in `ports`
-// (sorted), and sets *total to every TIME_WAIT connection seen. Linux: one
-// netlink sock_diag dump per address family. Returns 0 or an errno value.
-int ListTimeWait(const int32_t* ports, size_t port_count, void (*visit)(const TimeWaitEntry&, void*), void* context,
-                 int64_t* total);
+// Calls visit for each TIME_WAIT connection of the network namespace whose local
+// port is in `local_ports` or whose remote port is in `remote_ports` (both
+// sorted ascending). Linux: one netlink sock_diag dump per address family,
+// filtered by the kernel on those ports (inet_diag bytecode), so the cost
+// follows this process's connections, not the namespace's. Returns 0 or an
+// errno value.
+int ListTimeWait(const int32_t* local_ports, size_t local_count, const int32_t* remote_ports, size_t remote_count,
+                 void (*visit)(const TimeWaitEntry&, void*), void* context);
 
 }  // namespace tcp_leak_agent
 

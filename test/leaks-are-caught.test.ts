@@ -32,13 +32,17 @@ const cases: Array<{
   { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'], cause: 'unread-http-response' },
 ];
 
+// Each also runs with the slow sweep off: the socket must be picked out as one that can be
+// leaking from what JavaScript knows (judged/suspects.ts), or periodic scans would miss it.
+const sweeps = [{ name: '', env: {} }, { name: ' (sweep off: JavaScript signals alone)', env: { TCP_LEAK_AGENT_SWEEP_MS_PER_S: '0' } }];
+
 describe.concurrent('a leaked socket is reported with the line that made it', () => {
-  for (const { fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait', orStalled, cause } of cases) {
+  for (const [{ fixture, origin, args, family = 'IPv4', nodeArgs, kind = 'close-wait', orStalled, cause }, sweep] of cases.flatMap((c) => sweeps.map((s) => [c, s] as const))) {
     const state = { 'close-wait': 'CLOSE_WAIT', 'descriptor-without-connection': 'CLOSE', 'stalled-reader': 'ESTABLISHED' }[kind];
-    it(`${fixture}${args ? ` ${args.join(' ')}` : ''}${nodeArgs ? ` (${nodeArgs.join(' ')})` : ''}`, async () => {
+    it(`${fixture}${args ? ` ${args.join(' ')}` : ''}${nodeArgs ? ` (${nodeArgs.join(' ')})` : ''}${sweep.name}`, async () => {
       // A CLOSE_WAIT case must not race a stall verdict on a slow machine (the body sits unread
       // until the FIN lands): only the stalled-reader case keeps the short stall time.
-      const env = kind === 'stalled-reader' || orStalled ? FAST : { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' };
+      const env = { ...(kind === 'stalled-reader' || orStalled ? FAST : { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' }), ...sweep.env };
       const result = await runFixture(fixture, { env, args, nodeArgs });
       expect(result.code, explain(result)).toBe(0);
       expect(result.leaks, explain(result)).toHaveLength(1);

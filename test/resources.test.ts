@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { escapeRegExp, explain, FAST, FIXTURES, markerLine, ROOT, runNode } from './helpers';
@@ -49,9 +50,9 @@ describe.concurrent('TIME_WAIT', () => {
   const file = path.join(FIXTURES, fixture);
 
   /** Runs the storm under the preload; returns the run and the warning the fixture saw, if any. */
-  async function storm(side: 'server' | 'client', connections: number, warnAt: number, waitMs?: number) {
+  async function storm(side: 'server' | 'client', connections: number, warnAt: number, waitMs?: number, env: Record<string, string> = {}) {
     const args = ['--require', 'tcp-leak-agent/register', file, side, String(connections), ...(waitMs ? [String(waitMs)] : [])];
-    const result = await runNode(args, { cwd: ROOT, env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: String(warnAt) } });
+    const result = await runNode(args, { cwd: ROOT, env: { ...TEXT, TCP_LEAK_AGENT_TIME_WAIT_WARN: String(warnAt), ...env } });
     const { notice } = JSON.parse(result.stdout) as { notice: { count: number } | null };
     return { result: { ...result, leaks: [] }, notice };
   }
@@ -69,6 +70,36 @@ describe.concurrent('TIME_WAIT', () => {
     expect(notice, explain(result)).not.toBeNull();
     expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${escapeRegExp(file)}:${markerLine(fixture, 'CONNECT')}:\\d+: closed by this process's clients of 127\\.0\\.0\\.1:\\d+\\. Why: this code opens a connection per operation`));
   });
+
+  it('warns in a network namespace already holding 30,000 TIME_WAIT connections of other traffic', async () => {
+    // A shared host: another process's closes fill the namespace first (for 60 s, TIME_WAIT's length).
+    const filler = spawn(process.execPath, [path.join(FIXTURES, 'time-wait-filler.js'), '30000'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const filled = await new Promise<number>((resolve, reject) => {
+        let text = '';
+        filler.stdout.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          const match = /filled tw=(\d+)/.exec(text);
+          if (match) resolve(Number(match[1]));
+        });
+        filler.once('exit', (code) => reject(new Error(`the filler exited (${code}) before filling: ${text}`)));
+      });
+      expect(filled).toBeGreaterThanOrEqual(30_000);
+      // At the default interval a check comes every fifth scan. A dump costs what the kernel
+      // sends: with the port filter only this process's own, so the budget that spaces dumps
+      // (200 times what the last took) allows one every few seconds. procfs has no filter and
+      // reads the whole tables, about 3 µs per row, so its checks come every ~20 s.
+      const waitMs = process.env.TCP_LEAK_AGENT_BACKEND === 'procfs' ? 50_000 : 12_000;
+      const { result, notice } = await storm('server', 2500, 2000, waitMs, { TCP_LEAK_AGENT_INTERVAL_MS: '1000' });
+      expect(notice, explain(result)).not.toBeNull();
+      expect(notice!.count).toBeGreaterThanOrEqual(2000);
+      expect(notice!.count).toBeLessThanOrEqual(2500); // only this process's own closes count
+      const namespaceTotal = Number(/; (\d+) in the network namespace\)/.exec(result.stderr)?.[1]);
+      expect(namespaceTotal).toBeGreaterThanOrEqual(30_000);
+    } finally {
+      filler.stdin.end();
+    }
+  }, 90_000);
 
   it('stays quiet below the threshold', async () => {
     const { result, notice } = await storm('server', 100, 1000, 2000);

@@ -15,6 +15,8 @@ interface Internals {
   _httpMessage?: { res?: { complete?: boolean; readableFlowing?: boolean | null; readableLength?: number } | null } | null;
   /** The server that accepted the socket. */
   server?: Server | null;
+  /** A TLS socket's underlying socket, whose stream it reads. */
+  _parent?: unknown;
 }
 
 const internals = (socket: Socket) => socket as unknown as Internals;
@@ -47,6 +49,11 @@ export function httpParserOf(socket: Socket): Internals['parser'] {
 /** The response of a client socket's current request, if any. */
 export function httpResponseOf(socket: Socket): NonNullable<Internals['_httpMessage']>['res'] {
   return internals(socket)._httpMessage?.res;
+}
+
+/** The socket a TLS socket reads its stream from, if any. */
+export function parentOf(socket: Socket): unknown {
+  return internals(socket)._parent;
 }
 
 /** The server that accepted the socket (server sockets only). */

@@ -21,5 +21,8 @@ import type { SocketRecord } from '../remembered/socket-record';
  */
 export function canBeLeaking(socket: Socket, record: SocketRecord): boolean {
   if (record.closeWaitSince !== 0 || record.stallSince !== 0 || record.consumption !== undefined || record.reported) return true;
-  return !isReading(socket) || eofRead(socket) !== false || socket.writableLength > 0;
+  // A TLS server's accepted socket: the TLS socket reads its stream; before the handshake, unknown.
+  const reader = record.reader === undefined ? socket : record.reader;
+  if (reader === null) return true;
+  return !isReading(reader) || eofRead(reader) !== false || reader.writableLength > 0 || socket.writableLength > 0;
 }

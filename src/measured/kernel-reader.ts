@@ -44,14 +44,15 @@ export interface KernelReader {
   /** Open descriptors of this process; -1 where the platform cannot tell. */
   countDescriptors(): number;
   /**
-   * The network namespace's TIME_WAIT connections: counted per server port (aligned with
-   * `serverPorts`), listed one row each on the client ports, and counted in all. Both port lists
-   * sorted ascending. Throws where the platform cannot tell.
+   * The network namespace's TIME_WAIT connections on these ports: counted per server (local)
+   * port, aligned with `serverPorts`, and listed one row each when the remote port is one of
+   * `remotePorts` (the peers of client sockets seen closing). Both lists sorted ascending.
+   * Throws where the platform cannot tell.
    */
   listTimeWait(
     serverPorts: Int32Array,
-    clientPorts: Int32Array,
-  ): { serverCounts: Int32Array; localPorts: Int32Array; remotePorts: Int32Array; remoteAddresses: string[]; total: number };
+    remotePorts: Int32Array,
+  ): { serverCounts: Int32Array; localPorts: Int32Array; remotePorts: Int32Array; remoteAddresses: string[] };
   /** getsockname / getpeername; remote is null once the connection is gone. */
   readEndpoints(fd: number): { local: NativeEndpoint | null; remote: NativeEndpoint | null };
   /** Notes, process-wide, the descriptors this thread's agent tracks. */

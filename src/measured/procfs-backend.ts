@@ -17,23 +17,30 @@ import { TCP_CLOSE } from '../common/tcp-states';
  * (state CLOSE) is unhashed and in no table: a socket inode found in no
  * table of /proc/self/net is taken to be one.
  *
- * Cost: each scan reads the whole TCP tables of the network namespace, so it
- * grows with every socket on the host's namespace, not only this process's.
+ * Cost: a scan reads the TCP tables of the whole network namespace (the kernel
+ * has no per-socket file), about 3 µs per connection in them, so it grows with
+ * every socket of the host's namespace, not only this process's. What this
+ * file adds is kept to the sockets asked about: their inodes are remembered per
+ * descriptor (a readlink only for a descriptor not seen before, or whose inode
+ * left the tables), only their rows are parsed, and tcp6 is read only for
+ * sockets tcp did not have. The periodic scan asks only when some socket can
+ * be leaking, or for the slow sweep (measured/sweep.ts: readsWholeTables).
  */
 
 const ENOENT_ROW = -constants.errno.EBADF; // the descriptor is closed
 const NOT_TCP = -constants.errno.ENOTSOCK; // the scanner forgets such sockets
-// The tables a scan read, kept until the end of the synchronous turn.
+// The rows a scan read (only its sockets' rows), kept until the end of the synchronous turn.
 let scannedThisTurn: Map<number, TcpRow> | undefined;
 
 /**
- * For questions about one socket (unread bytes, addresses): the tables the
- * scan just read, when asked in the same synchronous turn, as the detector
- * does for each paused socket right after a scan; otherwise a fresh read.
- * Without this, every such question would read the whole tables again.
+ * For questions about one socket (unread bytes, addresses): the row the scan
+ * just read, when asked in the same synchronous turn, as the detector does for
+ * each paused socket right after a scan; otherwise a fresh read of its row.
+ * Without this, every such question would read the tables again.
  */
-function tablesForOneSocket(): Map<number, TcpRow> {
-  return scannedThisTurn ?? readTcpTables();
+function tablesForOneSocket(inode: number | undefined | null): Map<number, TcpRow> {
+  if (typeof inode !== 'number') return new Map();
+  return scannedThisTurn?.has(inode) ? scannedThisTurn : readTcpTables(new Set([inode]));
 }
 
 function keepForThisTurn(tables: Map<number, TcpRow>): void {
@@ -43,6 +50,21 @@ function keepForThisTurn(tables: Map<number, TcpRow>): void {
     });
   }
   scannedThisTurn = tables;
+}
+
+/**
+ * The socket inode behind each descriptor asked about, remembered: a descriptor keeps its
+ * socket until it is closed, and a closed socket's inode leaves the tables, so an inode found
+ * in the tables is still the descriptor's; one not found is read again.
+ */
+const inodeByFd = new Map<number, number>();
+
+function rememberedInode(fd: number): number | undefined | null {
+  const known = inodeByFd.get(fd);
+  if (known !== undefined) return known;
+  const inode = socketInode(fd);
+  if (typeof inode === 'number') inodeByFd.set(fd, inode);
+  return inode;
 }
 
 /** The socket inode behind a descriptor; undefined when it is not a socket, null when closed. */
@@ -62,11 +84,19 @@ class DescriptorResolver {
   private others: Set<number> | undefined;
   constructor(private readonly tables: Map<number, TcpRow>) {}
 
-  resolve(fd: number): { row?: TcpRow; state: number; inode?: number } {
-    const inode = socketInode(fd);
+  resolve(fd: number, knownInode: number | undefined | null = socketInode(fd)): { row?: TcpRow; state: number; inode?: number } {
+    let inode = knownInode;
+    let row = typeof inode === 'number' ? this.tables.get(inode) : undefined;
+    if (!row && inodeByFd.has(fd)) {
+      // Not in the tables: the connection is over, or the descriptor now holds another socket.
+      inodeByFd.delete(fd);
+      const now = rememberedInode(fd);
+      // Another socket: the tables were read for the old one, so its row is read now.
+      if (typeof now === 'number' && now !== inode) row = readTcpTables(new Set([now])).get(now);
+      inode = now;
+    }
     if (inode === null) return { state: ENOENT_ROW };
     if (inode === undefined) return { state: NOT_TCP };
-    const row = this.tables.get(inode);
     if (row) return { row, state: row.state, inode };
     this.others ??= otherSocketInodes();
     return this.others.has(inode) ? { state: NOT_TCP } : { state: TCP_CLOSE, inode };
@@ -130,9 +160,16 @@ export function createProcfsBackend(): KernelReader {
     SAMPLE_STRIDE,
     readsWholeTables: true,
     scanSockets(fds, count, out) {
+      if (count === 0) return;
       let tables: Map<number, TcpRow>;
+      const inodes = new Array<number | undefined | null>(count);
+      const wanted = new Set<number>();
+      for (let i = 0; i < count; i++) {
+        const inode = (inodes[i] = rememberedInode(fds[i]!));
+        if (typeof inode === 'number') wanted.add(inode);
+      }
       try {
-        tables = readTcpTables();
+        tables = readTcpTables(wanted);
       } catch (error) {
         // The tables cannot be read now (out of descriptors): every socket reads as -errno, judged next time.
         const errno = Math.abs((error as NodeJS.ErrnoException).errno ?? 5);
@@ -142,7 +179,7 @@ export function createProcfsBackend(): KernelReader {
       keepForThisTurn(tables);
       const resolver = new DescriptorResolver(tables);
       for (let i = 0; i < count; i++) {
-        const { row, state } = resolver.resolve(fds[i]!);
+        const { row, state } = resolver.resolve(fds[i]!, inodes[i]);
         const base = i * SAMPLE_STRIDE;
         out[base + SAMPLE.state] = state;
         out[base + SAMPLE.lastDataSentMs] = -1; // not in procfs
@@ -153,7 +190,8 @@ export function createProcfsBackend(): KernelReader {
       }
     },
     inspectSocket(fd): TcpDetail {
-      const { row, state } = new DescriptorResolver(tablesForOneSocket()).resolve(fd);
+      const inode = rememberedInode(fd);
+      const { row, state } = new DescriptorResolver(tablesForOneSocket(inode)).resolve(fd, inode);
       if (state < 0) {
         const error = new Error(`${state === NOT_TCP ? 'ENOTSOCK' : 'EBADF'}: fd ${fd} is not an open TCP socket`) as NodeJS.ErrnoException & { fd: number };
         Object.assign(error, { code: state === NOT_TCP ? 'ENOTSOCK' : 'EBADF', errno: state, syscall: 'readlink', fd });
@@ -189,7 +227,8 @@ export function createProcfsBackend(): KernelReader {
     },
     listTimeWait: readTimeWait,
     readEndpoints(fd) {
-      const { row } = new DescriptorResolver(tablesForOneSocket()).resolve(fd);
+      const inode = rememberedInode(fd);
+      const { row } = new DescriptorResolver(tablesForOneSocket(inode)).resolve(fd, inode);
       if (!row) return { local: null, remote: null };
       const connected = row.remote.port !== 0;
       return { local: row.local, remote: connected ? row.remote : null };
@@ -197,8 +236,8 @@ export function createProcfsBackend(): KernelReader {
     noteTracked: (fds, count) => tracked.note(fds, count),
     trackedElsewhere: (fd, withinMs) => tracked.has(fd, withinMs),
     listTcpDescriptors() {
-      // Right after a scan (the untracked pass), the tables that scan read.
-      const resolver = new DescriptorResolver(tablesForOneSocket());
+      // Every descriptor of the process: the whole tables, once.
+      const resolver = new DescriptorResolver(readTcpTables());
       const fds: number[] = [];
       const inodes: number[] = [];
       let entries: string[] = [];

@@ -1,5 +1,6 @@
 import { formatEndpoint } from '../common/endpoints';
 import type { KernelReader } from './kernel-reader';
+import { namespaceTimeWait } from './proc-net-tables';
 
 /** Where a pile of TIME_WAIT connections comes from. */
 export interface TimeWaitSource {
@@ -19,7 +20,7 @@ export interface TimeWaitWarning {
   /** TIME_WAIT connections this process closed first (own listening ports, recently closed client 4-tuples). */
   count: number;
   threshold: number;
-  /** Every TIME_WAIT connection of the network namespace, for scale. */
+  /** Every TIME_WAIT connection of the network namespace, for scale; -1 when it cannot be read. */
   namespaceTotal: number;
   sources: TimeWaitSource[];
 }
@@ -59,8 +60,8 @@ const CLIENT_HINT =
 export class TimeWaitWatch {
   /** Listening port -> its listen() call, when known. */
   private readonly listening = new Map<number, string | null>();
-  private readonly closed = new Map<string, ClosedClient>();
-  /** Local ports of the remembered 4-tuples, with how many use each. */
+  private readonly closed = new Map<string, ClosedClient & { remotePort: number }>();
+  /** Remote ports of the remembered 4-tuples, with how many use each: the kernel filters the dump by them. */
   private readonly closedPorts = new Map<number, number>();
   /**
    * Where the code closing connections to each remote end was opened: one formatted stack per
@@ -106,30 +107,42 @@ export class TimeWaitWatch {
     }
     const key = tupleKey(client.localPort, remoteAddress, remotePort);
     if (this.closed.has(key)) return;
-    this.closed.set(key, client);
-    this.closedPorts.set(client.localPort, (this.closedPorts.get(client.localPort) ?? 0) + 1);
+    this.closed.set(key, { ...client, remotePort });
+    this.closedPorts.set(remotePort, (this.closedPorts.get(remotePort) ?? 0) + 1);
   }
 
   private forget(key: string): void {
     const client = this.closed.get(key);
     if (!client) return;
     this.closed.delete(key);
-    const users = (this.closedPorts.get(client.localPort) ?? 1) - 1;
-    if (users > 0) this.closedPorts.set(client.localPort, users);
-    else this.closedPorts.delete(client.localPort);
+    const users = (this.closedPorts.get(client.remotePort) ?? 1) - 1;
+    if (users > 0) this.closedPorts.set(client.remotePort, users);
+    else this.closedPorts.delete(client.remotePort);
   }
 
-  /** Counts now; returns a warning when the count is past the threshold (told again at most once per repeatMs). */
+  /**
+   * Counts now; returns a warning when the count is past the threshold (told again at most once
+   * per repeatMs). The namespace's total comes first, from /proc/net/sockstat (one short read):
+   * this process cannot have more than it, so below the threshold there is nothing to dump.
+   */
   check(now: number): TimeWaitWarning | undefined {
     for (const [key, client] of this.closed) {
       if (now - client.at <= REMEMBER_MS) break; // insertion order is closing order
       this.forget(key);
     }
+    const total = namespaceTimeWait();
+    this.followClients = total < 0 || total >= this.threshold / 2;
+    if (total >= 0 && total < this.threshold) {
+      this.lastCount = Math.min(Math.max(this.lastCount, 0), total);
+      return undefined;
+    }
     const serverPorts = Int32Array.from(this.listening.keys()).sort();
-    const clientPorts = Int32Array.from(this.closedPorts.keys()).sort();
-    // Asked even with no port of ours: the namespace's total says whether to follow clients.
-    const found = this.binding.listTimeWait(serverPorts, clientPorts);
-    this.followClients = found.total >= this.threshold / 2;
+    const remotePorts = Int32Array.from(this.closedPorts.keys()).sort();
+    if (serverPorts.length === 0 && remotePorts.length === 0) {
+      this.lastCount = 0;
+      return undefined;
+    }
+    const found = this.binding.listTimeWait(serverPorts, remotePorts);
     const sources = new Map<string, TimeWaitSource>();
     const add = (source: Omit<TimeWaitSource, 'count'>, count: number) => {
       const key = `${source.side} ${source.endpoint} ${source.place}`;
@@ -157,7 +170,7 @@ export class TimeWaitWatch {
     if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
     this.lastWarnedAt = now;
     const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
-    return { type: 'time-wait', count, threshold: this.threshold, namespaceTotal: found.total, sources: sorted };
+    return { type: 'time-wait', count, threshold: this.threshold, namespaceTotal: total, sources: sorted };
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { StackCapture } from '../common/stack';
 import type { Leak, Origin } from '../common/types';
 
@@ -39,6 +40,12 @@ export interface SocketRecord {
   peerKnown: boolean;
   /** The report made of it and when (periodic scans), for the safety valve. */
   reportedLeak?: { leak: Leak; at: number };
+  /**
+   * For a socket accepted by a TLS server: the TLS socket that reads its stream (Node's own
+   * reading state of the accepted socket goes stale once TLS takes the stream over); null until
+   * the handshake has completed. Absent for a socket JavaScript reads itself.
+   */
+  reader?: Socket | null;
   /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check needs them. */
   tuple?: { localPort: number; remoteAddress: string; remotePort: number };
 }

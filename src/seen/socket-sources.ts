@@ -1,7 +1,8 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
-import { serverOf } from '../common/node-internals';
+import { parentOf, serverOf } from '../common/node-internals';
 import { Socket, type Server } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { rememberUse } from './request-uses';
 import { captureStack, type StackCapture } from '../common/stack';
@@ -49,6 +50,13 @@ export class SocketSources {
   // The caller of each request, captured when it was made; joined to the socket when one is assigned.
   private readonly requestCallers = new WeakMap<object, StackCapture>();
   private readonly subscriptions: Array<[string, Listener]> = [];
+  // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
+  private readonly tlsServers = new WeakSet<Server>();
+  private readonly onSecureConnection = (tlsSocket: Socket) => {
+    const raw = parentOf(tlsSocket);
+    const record = raw instanceof Socket ? this.registry.recordOf(raw) : undefined;
+    if (record) record.reader = tlsSocket;
+  };
 
   constructor(
     private readonly registry: SocketRegistry,
@@ -105,7 +113,8 @@ export class SocketSources {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket)) return;
     const server = serverOf(socket);
-    this.registry.track(socket, 'server', server ? this.listenStacks.get(server) : undefined);
+    const record = this.registry.track(socket, 'server', server ? this.listenStacks.get(server) : undefined);
+    if (record && server instanceof TlsServer) record.reader = null;
   }
 
   private onListen(message: unknown): void {
@@ -113,6 +122,11 @@ export class SocketSources {
     // One stack per server, whatever the sampling: every socket it accepts shares it.
     if (server && !this.listenStacks.has(server) && this.stacks.level !== 'off') {
       this.listenStacks.set(server, captureStack(this.stacks.depth));
+    }
+    // One listener per TLS server: each handshake joins the accepted socket to the TLS socket reading it.
+    if (server instanceof TlsServer && !this.tlsServers.has(server)) {
+      this.tlsServers.add(server);
+      server.on('secureConnection', this.onSecureConnection);
     }
   }
 
