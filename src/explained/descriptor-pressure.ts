@@ -20,7 +20,7 @@ export interface DescriptorWarning {
  * this share of one core, and sooner when the tracked sockets alone could have crossed half the
  * way to the next line since the last count.
  */
-const COUNT_BUDGET = 1 / 500;
+const COUNT_BUDGET = 1 / 1000;
 
 /** Leave this many below the limit: a process a descriptor or two short cannot accept or connect for long. */
 const EXHAUSTED_MARGIN = 2;

@@ -6,7 +6,7 @@ import type { Finding } from './finding';
 import type { Judgement, JudgeSettings } from './judgement';
 
 /** The share of one core periodic looks for untracked sockets may take. */
-const LOOK_BUDGET = 1 / 250;
+const LOOK_BUDGET = 1 / 500;
 
 /** What is remembered of a socket no agent tracks: the clocks a tracked one has, no origin but 'unknown'. */
 function untrackedRecord(now: number): SocketRecord {
@@ -38,7 +38,7 @@ export class UntrackedSockets {
    *
    * Listing the process's descriptors costs about 3 µs each (60 ms at 18,000), so periodic
    * looks are spaced to keep within LOOK_BUDGET of one core: at every scan for a
-   * process with a thousand descriptors, every ~15 s with 18,000. The exit look always runs.
+   * process with a thousand descriptors, every ~30 s with 18,000. The exit look always runs.
    */
   judge(trackedFds: () => ReadonlySet<number>, judgement: Judgement, settings: JudgeSettings, now: number, trackedWithinMs: number): Finding[] {
     if (judgement === 'now' || (judgement === 'periodic' && now < this.nextLookAt)) return [];
