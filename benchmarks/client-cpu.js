@@ -2,24 +2,40 @@
 // A service's outgoing calls: client CPU time (user + system) per request, bare and with the agent
 // at its defaults, in interleaved rounds against one bare server; one line per mode. The figure
 // is bare/agent CPU per request (1.00: the agent costs nothing).
-//   node benchmarks/client-cpu.js [modes=keepalive-http,keepalive-fetch,new-connection] [rounds=5] [requests=10000]
+//   node benchmarks/client-cpu.js [modes=keepalive-http,keepalive-fetch,new-connection] [rounds=5] [requests=10000] [placement=same-process]
+// placement "same-process" (the default): one client process per mode, the agent started and
+// stopped through its API between rounds (http-client.js "same-process"). "processes": a client
+// process per round with the agent preloaded: closer to a real deployment, and far noisier.
 const { interleaved, kill, spread, startChild } = require('./cpu/rounds');
 
-const [modes = 'keepalive-http,keepalive-fetch,new-connection', rounds = '5', requests = '10000'] = process.argv.slice(2);
+const [modes = 'keepalive-http,keepalive-fetch,new-connection', rounds = '5', requests = '10000', placement = 'same-process'] = process.argv.slice(2);
+
+async function inProcesses(mode, port) {
+  const results = await interleaved(Number(rounds), async (variant) => {
+    const client = startChild('http-client.js', [mode, String(port), requests, '1', 'measure'], { agent: variant === 'agent' });
+    const { cpu_us_per_request: used } = await client.nextLine('result');
+    await kill(client.child);
+    return used;
+  });
+  return { ...results, ratios: results.bare.map((bare, i) => bare / results.agent[i]) };
+}
+
+async function inOneProcess(mode, port) {
+  const client = startChild('http-client.js', [mode, String(port), requests, '1', 'same-process', rounds]);
+  const result = await client.nextLine('result');
+  await kill(client.child);
+  const list = (text) => String(text).split(',').map(Number);
+  return { bare: list(result.bare_us), agent: list(result.agent_us), ratios: list(result.ratios) };
+}
 
 async function main() {
   const server = startChild('http-server.js', []);
   const { port } = await server.nextLine('ready');
   for (const mode of modes.split(',')) {
-    const results = await interleaved(Number(rounds), async (variant) => {
-      const client = startChild('http-client.js', [mode, String(port), requests, '1', 'measure'], { agent: variant === 'agent' });
-      const { cpu_us_per_request: used } = await client.nextLine('result');
-      await kill(client.child);
-      return used;
-    });
-    const ratios = spread(results.bare.map((bare, i) => bare / results.agent[i]));
+    const results = placement === 'processes' ? await inProcesses(mode, port) : await inOneProcess(mode, port);
+    const ratios = spread(results.ratios);
     console.log(
-      `client-cpu mode=${mode} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
+      `client-cpu mode=${mode} placement=${placement} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
         `ratio=${ratios.median} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
     );
   }

@@ -1,11 +1,15 @@
 'use strict';
-// An http server's cost: server CPU time (user + system, from /proc/<pid>/stat) per request, bare
-// and with the agent at its defaults, in interleaved rounds, under the same load from a bare client
-// process (8 at a time); one line per mode. The figure is bare/agent CPU per request.
-//   node benchmarks/server-cpu.js [modes=keepalive-http,new-connection] [rounds=5] [requests=20000]
+// An http server's cost: server CPU time (user + system) per request, bare and with the agent at
+// its defaults, in interleaved rounds, under the same load from a bare client process (8 at a
+// time); one line per mode. The figure is bare/agent CPU per request.
+//   node benchmarks/server-cpu.js [modes=keepalive-http,new-connection] [rounds=5] [requests=20000] [placement=same-process]
+// placement "same-process" (the default): one server process, the agent started and stopped
+// through its API between rounds, CPU read with process.cpuUsage(): the same JIT state, heap and
+// CPU for both variants. "processes": a server process per round, the agent preloaded, CPU read
+// from /proc/<pid>/stat (10 ms ticks): closer to a real deployment, and far noisier.
 const { cpuMsOf, interleaved, kill, spread, startChild } = require('./cpu/rounds');
 
-const [modes = 'keepalive-http,new-connection', rounds = '5', requests = '20000'] = process.argv.slice(2);
+const [modes = 'keepalive-http,new-connection', rounds = '5', requests = '20000', placement = 'same-process'] = process.argv.slice(2);
 
 async function load(mode, port, count) {
   const client = startChild('http-client.js', [mode, String(port), String(count), '8']);
@@ -13,21 +17,45 @@ async function load(mode, port, count) {
   await kill(client.child);
 }
 
+async function inProcesses(mode) {
+  return interleaved(Number(rounds), async (variant) => {
+    const server = startChild('http-server.js', [], { agent: variant === 'agent' });
+    const { port, pid } = await server.nextLine('ready');
+    await load(mode, port, 2000); // warm-up
+    const before = cpuMsOf(pid);
+    await load(mode, port, Number(requests));
+    const usedMs = cpuMsOf(pid) - before;
+    await kill(server.child);
+    return (usedMs * 1000) / Number(requests);
+  });
+}
+
+async function inOneProcess(mode) {
+  const server = startChild('http-server.js', ['controlled'], { control: true });
+  const { port } = await server.nextLine('ready');
+  await load(mode, port, 2000); // warm-up
+  const cpu = async () => {
+    server.send('cpu');
+    return (await server.nextLine('cpu')).us;
+  };
+  const results = await interleaved(Number(rounds), async (variant) => {
+    if (variant === 'agent') server.send('start');
+    const before = await cpu();
+    await load(mode, port, Number(requests));
+    const used = (await cpu()) - before;
+    if (variant === 'agent') server.send('stop');
+    return used / Number(requests);
+  });
+  await kill(server.child);
+  return results;
+}
+
 async function main() {
   for (const mode of modes.split(',')) {
-    const results = await interleaved(Number(rounds), async (variant) => {
-      const server = startChild('http-server.js', [], { agent: variant === 'agent' });
-      const { port, pid } = await server.nextLine('ready');
-      await load(mode, port, 2000); // warm-up
-      const before = cpuMsOf(pid);
-      await load(mode, port, Number(requests));
-      const usedMs = cpuMsOf(pid) - before;
-      await kill(server.child);
-      return (usedMs * 1000) / Number(requests);
-    });
+    const results = placement === 'processes' ? await inProcesses(mode) : await inOneProcess(mode);
     const ratios = spread(results.bare.map((bare, i) => bare / results.agent[i]));
     console.log(
-      `server-cpu mode=${mode} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
+      `server-cpu mode=${mode} placement=${placement} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
         `ratio=${ratios.median} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
     );
   }

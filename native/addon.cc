@@ -173,12 +173,25 @@ struct DescriptorList {
   std::vector<double> inodes;
 };
 
-// listTcpDescriptors(): { fds: Int32Array, inodes: Float64Array }, every TCP
-// socket descriptor this process holds, whoever opened it.
+bool IsInt32Array(const Napi::Value& value) {
+  return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
+}
+
+// listTcpDescriptors(skip?: Int32Array): { fds: Int32Array, inodes: Float64Array }, every TCP
+// socket descriptor this process holds, whoever opened it, except those in `skip` (sorted
+// ascending: the tracked ones, passed over with no system call).
 Napi::Value ListTcpDescriptorsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() > 0 && !info[0].IsUndefined() && !IsInt32Array(info[0])) {
+    Napi::TypeError::New(env, "listTcpDescriptors(skip?: Int32Array)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const bool skipping = info.Length() > 0 && IsInt32Array(info[0]);
+  const int32_t* skip = skipping ? info[0].As<Napi::Int32Array>().Data() : nullptr;
+  const size_t skip_count = skipping ? info[0].As<Napi::Int32Array>().ElementLength() : 0;
   DescriptorList list;
   int err = ListTcpDescriptors(
+      skip, skip_count,
       [](int fd, uint64_t inode, void* context) {
         auto* into = static_cast<DescriptorList*>(context);
         into->fds.push_back(fd);
@@ -283,10 +296,6 @@ struct TimeWaitList {
   std::vector<int32_t> remote_ports;
   std::vector<std::string> remote_addresses;
 };
-
-bool IsInt32Array(const Napi::Value& value) {
-  return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
-}
 
 // listTimeWait(serverPorts: Int32Array, remotePorts: Int32Array), both sorted ascending:
 //   { serverCounts: Int32Array, localPorts: Int32Array, remotePorts: Int32Array, remoteAddresses: string[] }

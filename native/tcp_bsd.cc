@@ -5,6 +5,7 @@
 // detector then watches socket.bytesWritten instead, as with /proc.
 #include "tcp_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <netinet/in.h>
@@ -125,9 +126,11 @@ int ListTimeWait(const int32_t*, size_t, const int32_t*, size_t, void (*)(const 
   return ENOTSUP;
 }
 
-int ListTcpDescriptors(void (*visit)(int fd, uint64_t inode, void* context), void* context) {
+int ListTcpDescriptors(const int32_t* skip, size_t skip_count, void (*visit)(int fd, uint64_t inode, void* context),
+                       void* context) {
   const int limit = getdtablesize();
   for (int fd = 0; fd < limit; fd++) {
+    if (std::binary_search(skip, skip + skip_count, fd)) continue;
     struct stat info;
     if (fstat(fd, &info) != 0 || !S_ISSOCK(info.st_mode)) continue;
     int type = 0;

@@ -4,6 +4,8 @@
 // late field is read only when the returned length covers it.
 #include "tcp_reader.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstdlib>
 #include <dirent.h>
@@ -82,15 +84,17 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall) {
 
 // /proc/self/fd lists every descriptor; fstat says which are sockets (and
 // gives the inode that identifies the socket, unlike the reusable fd number),
-// and SO_PROTOCOL which of those are TCP.
-int ListTcpDescriptors(void (*visit)(int fd, uint64_t inode, void* context), void* context) {
+// and SO_PROTOCOL which of those are TCP. Descriptors in `skip` are passed
+// over before any system call.
+int ListTcpDescriptors(const int32_t* skip, size_t skip_count, void (*visit)(int fd, uint64_t inode, void* context),
+                       void* context) {
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return errno;
   const int own = dirfd(dir);
   while (dirent* entry = readdir(dir)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
     const int fd = std::atoi(entry->d_name);
-    if (fd == own) continue;
+    if (fd == own || std::binary_search(skip, skip + skip_count, fd)) continue;
     struct stat info;
     if (fstat(fd, &info) != 0 || !S_ISSOCK(info.st_mode)) continue;
     int protocol = 0;

@@ -64,8 +64,10 @@ int ReadTcpDetail(int fd, TcpDetail* out, const char** syscall);
 int ReadEndpoints(int fd, Endpoint* local, Endpoint* remote);
 
 // Calls visit(fd, inode) for each open descriptor of this process that is a
-// TCP socket. Returns 0 or an errno value.
-int ListTcpDescriptors(void (*visit)(int fd, uint64_t inode, void* context), void* context);
+// TCP socket, except those in `skip` (sorted ascending: the tracked ones, which
+// cost no system call then). Returns 0 or an errno value.
+int ListTcpDescriptors(const int32_t* skip, size_t skip_count, void (*visit)(int fd, uint64_t inode, void* context),
+                       void* context);
 
 // How many descriptors this process has open; -errno when it cannot tell.
 int CountDescriptors();

@@ -68,7 +68,7 @@ describe.concurrent('TIME_WAIT', () => {
   it('attributes client-side active closes to the connect() line', async () => {
     const { result, notice } = await storm('client', 300, 250);
     expect(notice, explain(result)).not.toBeNull();
-    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${escapeRegExp(file)}:${markerLine(fixture, 'CONNECT')}:\\d+: closed by this process's clients of 127\\.0\\.0\\.1:\\d+\\. Why: this code opens a connection per operation`));
+    expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${escapeRegExp(file)}:${markerLine(fixture, 'CONNECT')}:\\d+: closed by this process's clients of 127\\.0\\.0\\.1:\\d+ \\(about: one socket in 8 is followed\\)\\. Why: this code opens a connection per operation`));
   });
 
   it('warns in a network namespace already holding 30,000 TIME_WAIT connections of other traffic', async () => {

@@ -3,8 +3,9 @@
 //   keepalive-http  http.get over a keep-alive agent
 //   keepalive-fetch fetch() (undici's pool)
 //   new-connection  http.get with a new connection per request (agent: false)
-// With "measure", reports its own CPU time (user + system) per request after a warm-up; without,
-// it is only the load for a measured server.
+// With "measure", reports its own CPU time (user + system) per request after a warm-up; with
+// "same-process <rounds>", bare and agent blocks alternate in this one process (see sameProcess);
+// without either, it is only the load for a measured server.
 const http = require('node:http');
 const [mode, port, count, concurrency, measure] = process.argv.slice(2);
 const url = `http://127.0.0.1:${port}/`;
@@ -29,18 +30,51 @@ async function run(total) {
   await Promise.all(Array.from({ length: Number(concurrency) }, worker));
 }
 
+/** CPU time (user + system) in µs per request over `total` requests. */
+async function cpuPerRequest(total) {
+  const before = process.cpuUsage();
+  await run(total);
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / total;
+}
+
+/**
+ * Bare and agent blocks in one process, the agent started and stopped through the API between
+ * blocks, the order alternating: the same JIT state, heap and CPU for both, so the ratio is not
+ * lost in the spread between processes. Prints one ratio per round.
+ */
+async function sameProcess(total, rounds) {
+  const agent = require('../..');
+  // Options other than the defaults, to see what one costs: BENCH_AGENT_OPTIONS='{"stacks":"off"}'.
+  const options = process.env.BENCH_AGENT_OPTIONS ? JSON.parse(process.env.BENCH_AGENT_OPTIONS) : undefined;
+  const ratios = [];
+  const bare = [];
+  const withAgent = [];
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['bare', 'agent'] : ['agent', 'bare'];
+    const used = {};
+    for (const variant of order) {
+      if (variant === 'agent') agent.start(options);
+      used[variant] = await cpuPerRequest(total);
+      if (variant === 'agent') agent.stop();
+    }
+    bare.push(used.bare);
+    withAgent.push(used.agent);
+    ratios.push(used.bare / used.agent);
+  }
+  console.log(`result ratios=${ratios.map((r) => r.toFixed(4)).join(',')} bare_us=${bare.map((u) => u.toFixed(2)).join(',')} agent_us=${withAgent.map((u) => u.toFixed(2)).join(',')}`);
+}
+
 async function main() {
-  if (measure !== 'measure') {
+  if (measure !== 'measure' && measure !== 'same-process') {
     console.log('ready');
     await run(Number(count));
     console.log('result done=1');
     process.exit(0);
   }
   await run(Math.min(2000, Number(count))); // warm-up: JIT, pools
-  const before = process.cpuUsage();
-  await run(Number(count));
-  const used = process.cpuUsage(before);
-  console.log(`result cpu_us_per_request=${((used.user + used.system) / Number(count)).toFixed(2)}`);
+  if (measure === 'same-process') await sameProcess(Number(count), Number(process.argv[7] || 10));
+  else console.log(`result cpu_us_per_request=${(await cpuPerRequest(Number(count))).toFixed(2)}`);
   process.exit(0);
 }
 main();

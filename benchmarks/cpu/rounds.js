@@ -22,14 +22,15 @@ function cleanEnv(extra = {}) {
 
 /**
  * Starts `node [preload] script args`: the child, and nextLine(prefix), which resolves with the
- * fields of the first line it prints that starts with `prefix`. `agent`: preload the agent at its
- * defaults.
+ * fields of the first line it prints that starts with `prefix`, and send(command), a line to
+ * its stdin when started with `control`. `agent`: preload the agent at its defaults.
  */
-function startChild(script, args, { agent = false, env = {}, quiet = false } = {}) {
+function startChild(script, args, { agent = false, env = {}, quiet = false, control = false } = {}) {
   const child = spawn(process.execPath, [...(agent ? PRELOAD : []), path.join(__dirname, script), ...args], {
     env: cleanEnv(env),
     // quiet: the agent's own notices (a descriptor warning at 18,000 sockets) are not the benchmark's output.
-    stdio: ['ignore', 'pipe', quiet ? 'ignore' : 'inherit'],
+    // control: commands go to the child's stdin, a line each (see send).
+    stdio: [control ? 'pipe' : 'ignore', 'pipe', quiet ? 'ignore' : 'inherit'],
   });
   const lines = [];
   let buffered = '';
@@ -55,7 +56,8 @@ function startChild(script, args, { agent = false, env = {}, quiet = false } = {
       child.once('exit', () => waiters.splice(0).forEach((waiter) => waiter()));
       look();
     });
-  return { child, nextLine };
+  const send = (command) => child.stdin.write(`${command}\n`);
+  return { child, nextLine, send };
 }
 
 /** "key=value key=value" into an object of numbers (or strings). */

@@ -47,9 +47,9 @@ export class ResourceChecks {
         if (address && typeof address === 'object') watch.addListeningPort(address.port, this.place(listenStack));
       },
       // A client's 4-tuple is known from 'connect' on. Followed only while TIME_WAIT piles up
-      // in the namespace: then each client socket costs a listener and two address reads.
+      // in the namespace, and one socket in FOLLOW_ONE_IN: each costs a listener and two address reads.
       clientTracked: (socket: Socket, record: SocketRecord) => {
-        if (!watch.followClients) return;
+        if (!watch.follows()) return;
         socket.once('connect', function (this: Socket) {
           if (this.localPort && this.remoteAddress && this.remotePort) {
             record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort };

@@ -59,8 +59,11 @@ export interface KernelReader {
   noteTracked(fds: Int32Array, count: number): void;
   /** Whether any thread's agent noted `fd` within the last `withinMs`. */
   trackedElsewhere(fd: number, withinMs: number): boolean;
-  /** Every TCP socket descriptor of this process, with its inode (stable where the fd number is reused). */
-  listTcpDescriptors(): { fds: Int32Array; inodes: Float64Array };
+  /**
+   * Every TCP socket descriptor of this process, with its inode (stable where the fd number is
+   * reused), except those in `skip` (sorted ascending), which cost nothing to pass over.
+   */
+  listTcpDescriptors(skip?: Int32Array): { fds: Int32Array; inodes: Float64Array };
   readonly SAMPLE_STRIDE: number;
   /**
    * True when a scan costs a read of whole tables whatever the number of sockets asked about

@@ -235,9 +235,10 @@ export function createProcfsBackend(): KernelReader {
     },
     noteTracked: (fds, count) => tracked.note(fds, count),
     trackedElsewhere: (fd, withinMs) => tracked.has(fd, withinMs),
-    listTcpDescriptors() {
+    listTcpDescriptors(skip) {
       // Every descriptor of the process: the whole tables, once.
       const resolver = new DescriptorResolver(readTcpTables());
+      const passed = new Set(skip);
       const fds: number[] = [];
       const inodes: number[] = [];
       let entries: string[] = [];
@@ -248,6 +249,7 @@ export function createProcfsBackend(): KernelReader {
       }
       for (const entry of entries) {
         const fd = Number(entry);
+        if (passed.has(fd)) continue;
         const { row, inode } = resolver.resolve(fd);
         // Only sockets the TCP tables list: a socket missing from every table of this network
         // namespace may be a TCP socket whose connection is over, or any socket inherited from

@@ -11,6 +11,8 @@ export interface TimeWaitSource {
   /** Where the closing code is, when known: the client socket's creation site, or the listen() call. */
   place: string | null;
   count: number;
+  /** Client closes are counted from the sockets followed, one in this many: the count is that many times theirs. */
+  sampledOneIn?: number;
   /** Why such closes happen, and what to do. */
   hint: string;
 }
@@ -31,6 +33,14 @@ export interface ClosedClient {
   http: boolean;
   at: number;
 }
+
+/**
+ * Client sockets followed while TIME_WAIT piles up: one in this many. Following one costs a
+ * 'connect' listener and two address reads (getsockname, getpeername: about 8 µs with the
+ * garbage), a cost a connection-per-request client would pay on every request; counting one in
+ * eight and scaling keeps the estimate within a few percent at the thousands a warning needs.
+ */
+export const FOLLOW_ONE_IN = 8;
 
 /** TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed); keep closed 4-tuples a little longer. */
 const REMEMBER_MS = 90_000;
@@ -77,6 +87,7 @@ export class TimeWaitWatch {
    * which of them are ours, and from where, is worth it.
    */
   followClients = false;
+  private clientsSeen = 0;
 
   constructor(
     private readonly binding: KernelReader,
@@ -86,6 +97,11 @@ export class TimeWaitWatch {
 
   addListeningPort(port: number, place: string | null): void {
     if (port > 0) this.listening.set(port, place);
+  }
+
+  /** Whether to follow this new client socket: while TIME_WAIT piles up, one in FOLLOW_ONE_IN. */
+  follows(): boolean {
+    return this.followClients && this.clientsSeen++ % FOLLOW_ONE_IN === 0;
   }
 
   /** Whether the place of closes to this remote end is still to be learned (so a stack is worth formatting). */
@@ -162,9 +178,9 @@ export class TimeWaitWatch {
       const remotePort = found.remotePorts[i]!;
       const client = this.closed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
       if (!client) continue; // another connection on a port we once used
-      count++;
+      count += FOLLOW_ONE_IN;
       const endpoint = formatEndpoint({ address: remoteAddress, port: remotePort });
-      add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, 1);
+      add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, sampledOneIn: FOLLOW_ONE_IN, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, FOLLOW_ONE_IN);
     }
     this.lastCount = count;
     if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;

@@ -60,7 +60,8 @@ function descriptorText(notice: DescriptorWarning): string {
 
 function timeWaitText(notice: TimeWaitWarning): string {
   const lines = notice.sources.map((source) => {
-    const who = source.side === 'server' ? `closed by this process's server on ${source.endpoint}` : `closed by this process's clients of ${source.endpoint}`;
+    const sampled = source.sampledOneIn ? ` (about: one socket in ${source.sampledOneIn} is followed)` : '';
+    const who = source.side === 'server' ? `closed by this process's server on ${source.endpoint}` : `closed by this process's clients of ${source.endpoint}${sampled}`;
     const where = source.place ? `${source.place}: ` : '';
     return `  ${String(source.count).padStart(6)}  ${where}${who}. Why: ${source.hint}.\n`;
   });
