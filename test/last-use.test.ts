@@ -38,3 +38,23 @@ describe.concurrent('a socket reused by another request blames the request that 
     expect(lastUsed).not.toContain('secret');
   });
 });
+
+describe('at the production defaults (stacks sampled), a pooled leak', () => {
+  it('is never located at another call site of the pool, and is named once it repeats', async () => {
+    const fixture = 'pooled-periodic-leak.js';
+    // No stack setting, outside a test run: what a service gets.
+    const env = { ...FAST, NODE_ENV: 'production', TCP_LEAK_AGENT_STACKS: '' };
+    const result = await runFixture(fixture, { env });
+    expect(result.code, explain(result)).toBe(0);
+    const { leaks } = JSON.parse(result.stdout.trim().split('\n').pop()!) as { leaks: Array<{ line: number | null; lastUse?: string; stackNote?: string }> };
+    expect(leaks.length, explain(result)).toBeGreaterThanOrEqual(1);
+    // Every leak is the export's: its line, or none (never the health check's).
+    for (const leak of leaks) {
+      expect(leak.lastUse).toMatch(/\/big\?report=…$/);
+      if (leak.line === null) expect(leak.stackNote).toMatch(/^the request that last used this socket \(GET http:\/\/127\.0\.0\.1:\d+\/big\?report=…\) was made where no stack was captured/);
+      else expect(leak.line).toBe(markerLine(fixture, 'LEAK'));
+    }
+    expect(leaks.some((leak) => leak.line === markerLine(fixture, 'LEAK')), explain(result)).toBe(true);
+    expect(leaks.some((leak) => leak.line === markerLine(fixture, 'HEALTH'))).toBe(false);
+  });
+});

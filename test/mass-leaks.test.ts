@@ -49,17 +49,24 @@ describe.concurrent('a mass leak', () => {
     expect(lines.filter((line) => line.startsWith(PLACE))).toHaveLength(2);
   });
 
-  it('with sampled stacks, names the line from the sampled sockets and says why the others have none', async () => {
-    const result = await runFixture(FIXTURE, { args: ['1', '25'], env: { ...FAST, TCP_LEAK_AGENT_STACKS: 'sampled' } });
+  it('with sampled stacks, names no wrong line, says why a socket has none, and names every one once the hunt is on', async () => {
+    // Two waves of 10 from one line. The first socket is sampled (the first of its kind), the
+    // others of the first wave mostly not (1 in 50 at random); their report starts the hunt,
+    // so every socket of the second wave is captured.
+    const result = await runFixture(FIXTURE, { args: ['2', '10'], env: { ...FAST, TCP_LEAK_AGENT_STACKS: 'sampled' } });
     const { leaks, summaries } = reportsOf(result.stderr);
-    const located = [...leaks, ...summaries].filter((report) => report.location?.line === LINE);
-    const unlocated = [...leaks, ...summaries].filter((report) => report.location === null);
-    // The first socket, then one in 10: sockets 1, 11 and 21.
-    expect(sockets(located), explain(result)).toBe(3);
-    expect(sockets(unlocated)).toBe(22);
-    expect(leaks.find((leak) => leak.location === null)?.stackNote).toBe(
-      'this socket\'s creation stack was not sampled (stacks: "sampled", 1 in 10)',
-    );
+    const reports = [...leaks, ...summaries];
+    const located = reports.filter((report) => report.location !== null);
+    const unlocated = reports.filter((report) => report.location === null);
+    expect(located.every((report) => report.location?.line === LINE), explain(result)).toBe(true);
+    expect(sockets(located) + sockets(unlocated), explain(result)).toBe(20);
+    expect(sockets(located), explain(result)).toBeGreaterThanOrEqual(11);
+    if (unlocated.length > 0) {
+      expect(leaks.find((leak) => leak.location === null)?.stackNote).toBe(
+        'this socket\'s creation stack was not sampled (stacks: "sampled", the first call to each place and 1 in 50 at random); ' +
+          'every new socket is captured from now on, so the line is named when this leak happens again',
+      );
+    }
   });
 
   it('is sampled by default outside test runs', async () => {
@@ -67,7 +74,10 @@ describe.concurrent('a mass leak', () => {
     const env = { ...FAST, NODE_ENV: 'production', TCP_LEAK_AGENT_STACKS: '', TCP_LEAK_AGENT_STACK_SAMPLE_EVERY: '5' };
     const result = await runFixture(FIXTURE, { args: ['1', '10'], env });
     const { leaks, summaries } = reportsOf(result.stderr);
-    expect(sockets([...leaks, ...summaries].filter((report) => report.location?.line === LINE)), explain(result)).toBe(2);
+    const located = sockets([...leaks, ...summaries].filter((report) => report.location?.line === LINE));
+    // The first socket, and one in 5 of the others at random: all 10 only once in two million runs.
+    expect(located, explain(result)).toBeGreaterThanOrEqual(1);
+    expect(located).toBeLessThan(10);
   });
 
   it('names no line with stacks off, and says so', async () => {

@@ -7,6 +7,7 @@ import { packageVersion } from '../common/package-paths';
 import type { Leak, SocketSnapshot } from '../common/types';
 import { SocketRegistry, type SocketRecord } from '../remembered/registry';
 import { SocketSources } from '../seen/socket-sources';
+import { useKey } from '../seen/request-uses';
 import { StackPolicy } from '../seen/stack-policy';
 import type { BackendName } from '../measured/backend';
 import type { KernelReader } from '../measured/kernel-reader';
@@ -246,8 +247,17 @@ export class Agent {
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
-    const stackNote = this.stackPolicy.level === 'all' ? undefined : this.stackPolicy.describe();
-    return describeLeak(finding, this.options.skipNodeModules, atExit, stackNote);
+    const policy = this.stackPolicy;
+    return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse));
+  }
+
+  /** After a told leak: a leak without a line starts a hunt for its key; one named ends a hunt begun before it was made. */
+  private followUp(finding: Finding, leak: Leak, now: number): void {
+    const record = finding.record;
+    const lastUse = record.uses?.[record.uses.length - 1];
+    const key = lastUse ? useKey(lastUse) : undefined;
+    if (leak.location) this.stackPolicy.named(key, lastUse?.at ?? record.createdAt);
+    else if (record.origin === 'client') this.stackPolicy.hunt(key, now);
   }
 
   private scanPeriodically(): void {
@@ -297,6 +307,7 @@ export class Agent {
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
       const leak = this.describe(finding, judgement === 'exit');
+      this.followUp(finding, leak, now);
       if (this.options.destroyLeakedAfterMs > 0 && finding.socket) finding.record.reportedLeak = { leak, at: now };
       return leak;
     });

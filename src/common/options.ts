@@ -28,12 +28,14 @@ export interface AgentOptions {
   /** Skip frames inside node_modules when choosing the location. Default true. */
   skipNodeModules?: boolean;
   /**
-   * Which sockets get a creation stack: 'all', 'sampled' (1 in stackSampleEvery) or 'off'.
+   * Which sockets and requests get a stack: 'all', 'sampled' (the first to each place, 1 in
+   * stackSampleEvery at random, and every one to a place whose leak was told without a line,
+   * until one is named) or 'off'.
    * Kernel state is checked for every socket whatever the level. Default 'sampled', and 'all'
    * in a test run (NODE_ENV=test, Vitest, Jest, node --test) and under the CLI and adapters.
    */
   stacks?: StackLevel;
-  /** With stacks 'sampled': capture one stack in this many. Default 10. */
+  /** With stacks 'sampled': capture one stack in this many sockets and requests, at random. Default 50. */
   stackSampleEvery?: number;
   /**
    * Reports are grouped by place (file:line:column) and kind. After a place is reported, its

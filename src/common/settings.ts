@@ -171,10 +171,12 @@ export const SETTINGS: readonly Setting[] = [
   {
     option: 'stackSampleEvery',
     variable: 'TCP_LEAK_AGENT_STACK_SAMPLE_EVERY',
-    default: 10,
-    defaultText: '10',
-    summary: 'with `sampled`: one stack in this many sockets (the first always)',
-    ...wholeNumber(1, 1_000_000, 'sockets'),
+    default: 50,
+    defaultText: '50',
+    summary:
+      'with `sampled`: one stack in this many sockets and requests, at random, besides the first to each place; ' +
+      'after a leak told without a line, every one to its place until such a leak is named',
+    ...wholeNumber(1, 1_000_000, 'calls'),
   },
   {
     option: 'reportIntervalMs',

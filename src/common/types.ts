@@ -57,8 +57,9 @@ export interface Leak {
   detectedAt: string;
   origin: Origin;
   /**
-   * Where to fix it: the caller of the last HTTP request sent over the socket when known,
-   * otherwise the creation site (for accepted sockets, the server's listen() call).
+   * Where to fix it: the caller of the last HTTP request sent over the socket; for a socket no
+   * request used, the creation site (for accepted sockets, the server's listen() call). Null when
+   * that stack was not captured (stackNote says why): never another line instead.
    */
   location: Location | null;
   /** The creation site: first frame of user code in the creation stack, or the server's listen() call. */
@@ -80,7 +81,7 @@ export interface Leak {
   count?: number;
   /** The other sockets of a grouped report (at most 10). */
   others?: Array<{ fd: number; local: Endpoint | null; remote: Endpoint | null }>;
-  /** Why no line is named: the socket's creation stack was not sampled, or stacks are off. */
+  /** Why no line is named: the stack that would name it was not sampled (and what happens next), or stacks are off. */
   stackNote?: string;
   /** Thread id (0 is the main thread) and pid, so reports from workers and children can be told apart. */
   threadId: number;

@@ -29,15 +29,26 @@ export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: E
 
 /**
  * Turns a detector finding into the report object. Formats the stack, so it runs only when reporting.
- * `stackNote` says why a socket has no creation stack (not sampled, stacks off).
+ * `noteWithoutLine` says why no line is named (a stack not sampled, stacks off), given the last use.
+ *
+ * The location is a line the evidence supports, or none: the caller of the last request sent
+ * over the socket when there was one (a pooled socket is leaked by the request that used it
+ * last, not by the one that opened it), else the creation site. A last request whose caller
+ * was not captured leaves the location empty rather than falling back to the creation site.
  */
-export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit: boolean, stackNote?: string): Leak {
+export function describeLeak(
+  finding: Finding,
+  skipNodeModules: boolean,
+  atExit: boolean,
+  noteWithoutLine?: (lastUse: RequestUseReport | undefined) => string,
+): Leak {
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = socket ? endpointsOf(socket) : (finding.endpoints ?? { local: null, remote: null });
   const creation = userLocation(frames, skipNodeModules);
   const uses = record.uses?.map((use) => describeUse(use, skipNodeModules));
   const lastUse = uses?.[uses.length - 1];
+  const location = lastUse ? lastUse.location : creation;
   return {
     kind: kindOf(finding),
     state: tcpStateName(finding.state),
@@ -53,13 +64,13 @@ export function describeLeak(finding: Finding, skipNodeModules: boolean, atExit:
     ...(!socket || finding.leftOpen || finding.deadPeer ? {} : { cause: classifyLeak(socket, record) }),
     ...(finding.deadPeer?.unanswered !== undefined ? { unanswered: finding.deadPeer.unanswered } : {}),
     ...(finding.deadPeer?.idleMs !== undefined ? { idleMs: finding.deadPeer.idleMs } : {}),
-    location: lastUse?.location ?? creation,
+    location,
     creation,
     ...(lastUse ? { lastUse, uses } : {}),
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
     ...(record.test !== undefined ? { test: record.test } : {}),
-    ...(stackNote !== undefined && record.origin !== 'unknown' && !record.creation && !lastUse?.location ? { stackNote } : {}),
+    ...(noteWithoutLine && !location && record.origin !== 'unknown' ? { stackNote: noteWithoutLine(lastUse) } : {}),
     threadId,
     pid: process.pid,
   };

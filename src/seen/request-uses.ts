@@ -12,6 +12,11 @@ export function rememberUse(record: SocketRecord, use: RequestUse): void {
   uses.push(use);
 }
 
+/** The place a use went to, as the stack policy keys it: a fetch() origin, or an http request's host. */
+export function useKey(use: RequestUse): string | undefined {
+  return typeof use.origin === 'string' ? use.origin : use.origin === undefined ? use.host : undefined;
+}
+
 /** The URL a use went to, redacted (see redactUrl): built only when a report needs it. */
 export function useUrl(use: RequestUse): string {
   const origin = use.origin !== undefined ? String(use.origin) : `${use.protocol ?? 'http:'}//${use.host ?? ''}`;

@@ -30,6 +30,12 @@ interface UndiciSend {
   socket?: unknown;
 }
 
+/** Where an http request goes: its Host header, which carries the port when it is not the default (`host` alone does not). */
+function hostOf(request: HttpRequest): string | undefined {
+  const header = request.getHeader?.('host');
+  return typeof header === 'string' ? header : request.host;
+}
+
 /**
  * Sees every TCP socket the process creates or accepts, through Node's own
  * diagnostics channels, and hands each to the registry with where it came from.
@@ -78,9 +84,9 @@ export class SocketSources {
       });
     }
     // Published inside the caller's http.request(), where the stack still holds the caller.
-    this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: object }).request));
+    this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: HttpRequest }).request));
     this.on(NODE_CHANNELS.httpRequestStart, (message) => this.onHttpRequestStart((message as { request?: HttpRequest }).request));
-    this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: object }).request));
+    this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: { origin?: unknown } }).request));
     this.on(NODE_CHANNELS.undiciConnected, (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
     this.on(NODE_CHANNELS.undiciSendHeaders, (message) => this.onUndiciSend(message as UndiciSend));
   }
@@ -105,7 +111,7 @@ export class SocketSources {
   private onClientSocket(message: unknown): void {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket) || this.registry.has(socket)) return;
-    const record = this.registry.track(socket, 'client', this.stacks.capture());
+    const record = this.registry.track(socket, 'client', this.stacks.forSocket());
     if (record && this.hooks.clientTracked) this.hooks.clientTracked(socket, record);
   }
 
@@ -130,9 +136,9 @@ export class SocketSources {
     }
   }
 
-  private onRequestMade(request: object | undefined): void {
+  private onRequestMade(request: (HttpRequest & { origin?: unknown }) | undefined): void {
     if (!request) return;
-    const caller = this.stacks.capture('request');
+    const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
     if (caller) this.requestCallers.set(request, caller);
   }
 
@@ -145,11 +151,8 @@ export class SocketSources {
     // Without a caller captured when the request was made (not sampled), the socket's first
     // request is the one it was created for, so its creation stack holds the caller.
     const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
-    // The Host header carries the port when it is not the default; `host` alone does not.
     // Raw pieces only: the URL is built and redacted when a report needs it.
-    const hostHeader = request!.getHeader?.('host');
-    const host = typeof hostHeader === 'string' ? hostHeader : request!.host;
-    rememberUse(record, { method: request!.method ?? 'GET', protocol: request!.protocol, host, path: request!.path ?? '/', caller, at: Date.now() });
+    rememberUse(record, { method: request!.method ?? 'GET', protocol: request!.protocol, host: hostOf(request!), path: request!.path ?? '/', caller, at: Date.now() });
   }
 
   private onUndiciSend(message: UndiciSend): void {

@@ -1,35 +1,108 @@
 import { captureStack, type StackCapture } from '../common/stack';
 import type { StackLevel } from '../common/types';
 
+/**
+ * Stacks captured, at most, per leak that had no line, while its key is hunted: about 10 µs
+ * each in a busy process, so a hunt costs at most about 20 ms of CPU.
+ */
+export const HUNT_CAPTURES = 2000;
+/** Keys whose first call was captured are remembered up to this many, then forgotten together. */
+const KEYS_REMEMBERED = 4096;
+/** The key of sockets (their remote end is not known when they are announced). */
+const SOCKETS = '';
 
-/** Decides, call by call, whether a stack is captured. */
+/**
+ * Decides, call by call, whether a stack is captured (stacks: "sampled").
+ * A capture costs about 10 µs in a busy process, the agent's largest cost per
+ * request, so most calls go without; which ones get one:
+ * - the first call of each key (a request's host, a fetch() origin; sockets
+ *   share one key): a program's first connection to each place, often the one
+ *   a short script leaks, gets its line;
+ * - one call in `every`, at random: a counter could line up with a workload
+ *   whose period divides it (one leaking call in ten would never be sampled,
+ *   or always);
+ * - every call of a hunted key: after a leak whose line was not captured,
+ *   every request to its host (or every socket, for a leak with no request)
+ *   until a leak of that key is named, for at most HUNT_CAPTURES stacks. A
+ *   leak that repeats is then named the next time it happens.
+ */
 export class StackPolicy {
-  // Sockets and requests are counted apart, so the first of each is sampled: a request's
-  // caller is captured before its socket is announced.
-  private readonly calls = { socket: 0, request: 0 };
+  private readonly firstOfKey = new Set<string>();
+  /** Hunted keys: stacks left to capture, and when the hunt began. */
+  private readonly hunts = new Map<string, { left: number; since: number }>();
 
   constructor(
     readonly level: StackLevel,
     readonly every: number,
     readonly depth: number,
+    private readonly random: () => number = Math.random,
   ) {}
 
-  /**
-   * A stack, or undefined when this call is not sampled. The first socket
-   * (and request) is always sampled, then one in `every`: a program's first
-   * connection (often the one a demo or a short script leaks) gets its line.
-   */
-  capture(what: 'socket' | 'request' = 'socket'): StackCapture | undefined {
-    if (this.level === 'all') return captureStack(this.depth);
-    if (this.level === 'off') return undefined;
-    const sampled = this.calls[what] % this.every === 0;
-    this.calls[what]++;
-    return sampled ? captureStack(this.depth) : undefined;
+  /** A stack for a new socket, or undefined when it goes without. */
+  forSocket(): StackCapture | undefined {
+    return this.capture(SOCKETS);
   }
 
-  /** Words for reports whose socket has no stack: why, and how to get one. */
-  describe(): string {
+  /** A stack for a request made to `key` (its host, or a fetch() origin), or undefined when it goes without. */
+  forRequest(key: string | undefined): StackCapture | undefined {
+    return this.capture(key === undefined ? undefined : `request ${key}`);
+  }
+
+  private capture(key: string | undefined): StackCapture | undefined {
+    if (this.level === 'all') return captureStack(this.depth);
+    if (this.level === 'off') return undefined;
+    return this.chosen(key) ? captureStack(this.depth) : undefined;
+  }
+
+  private chosen(key: string | undefined): boolean {
+    if (key !== undefined) {
+      if (this.hunts.size > 0) {
+        const hunt = this.hunts.get(key);
+        if (hunt !== undefined) {
+          if (--hunt.left <= 0) this.hunts.delete(key);
+          return true;
+        }
+      }
+      if (!this.firstOfKey.has(key)) {
+        if (this.firstOfKey.size >= KEYS_REMEMBERED) this.firstOfKey.clear();
+        this.firstOfKey.add(key);
+        return true;
+      }
+    }
+    return this.random() * this.every < 1;
+  }
+
+  /**
+   * A leak was told without a line: hunt its key (the host of the request that last used the
+   * socket; undefined: a socket no request used), so that the next one is named.
+   */
+  hunt(requestKey: string | undefined, now: number): void {
+    if (this.level !== 'sampled') return;
+    const key = requestKey === undefined ? SOCKETS : `request ${requestKey}`;
+    if (!this.hunts.has(key)) this.hunts.set(key, { left: HUNT_CAPTURES, since: now });
+  }
+
+  /**
+   * A leak of this key was named, its socket (or last request) made at `madeAt`: the hunt, if
+   * any, is over when that was during the hunt (a named leak from before it says nothing of
+   * the leak that started it).
+   */
+  named(requestKey: string | undefined, madeAt: number): void {
+    const key = requestKey === undefined ? SOCKETS : `request ${requestKey}`;
+    const hunt = this.hunts.get(key);
+    if (hunt && madeAt >= hunt.since) this.hunts.delete(key);
+  }
+
+  /** Words for a report whose socket had no stack captured: why, and what happens next. */
+  describe(lastUse: { method: string; url: string } | undefined): string {
     if (this.level === 'off') return 'creation stacks are off (stacks: "off")';
-    return `this socket's creation stack was not sampled (stacks: "sampled", 1 in ${this.every})`;
+    const sampled = `stacks: "sampled", the first call to each place and 1 in ${this.every} at random`;
+    if (lastUse) {
+      return (
+        `the request that last used this socket (${lastUse.method} ${lastUse.url}) was made where no stack was captured (${sampled}); ` +
+        `every request to its host is captured from now on, so the line is named when this leak happens again`
+      );
+    }
+    return `this socket's creation stack was not sampled (${sampled}); every new socket is captured from now on, so the line is named when this leak happens again`;
   }
 }

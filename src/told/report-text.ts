@@ -18,11 +18,16 @@ const KIND_TITLES: Record<Leak['kind'], string> = {
 
 function headline(leak: Leak): string {
   if (!leak.location) {
-    // No line to name: the connection itself is the best handle on it.
+    // No line to name: the request that last used it, then the connection, are the best handles on it.
     const arrow = leak.origin === 'server' ? '<-' : '->';
     const count = leak.count !== undefined && leak.count > 1 ? ` (and ${leak.count - 1} more like it)` : '';
-    const why = leak.stackNote ? 'no line: its creation stack was not captured' : 'opened where the agent could not see';
-    return `fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (${why}): ${KIND_TITLES[leak.kind]}${count}`;
+    const request = leak.lastUse ? `${leak.lastUse.method} ${leak.lastUse.url} over ` : '';
+    const why = leak.lastUse
+      ? "no line yet: that request's caller was not captured"
+      : leak.stackNote
+        ? 'no line: its creation stack was not captured'
+        : 'opened where the agent could not see';
+    return `${request}fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (${why}): ${KIND_TITLES[leak.kind]}${count}`;
   }
   const where = formatLocation(leak.location);
   const fn = leak.location?.function ? ` in ${leak.location.function}` : '';
