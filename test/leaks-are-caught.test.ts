@@ -22,7 +22,8 @@ const cases: Array<{
   { fixture: 'net-banner-never-read.js', origin: 'client', args: ['::1'], family: 'IPv6', cause: 'unread' },
   { fixture: 'half-open-client-never-ends.js', origin: 'client', cause: 'eof-not-ended' },
   { fixture: 'half-open-server-never-ends.js', origin: 'server', cause: 'eof-not-ended' },
-  { fixture: 'tls-server-half-open-never-ends.js', origin: 'server', cause: 'unknown' },
+  // Judged and explained through the TLS socket that reads the accepted socket's stream.
+  { fixture: 'tls-server-half-open-never-ends.js', origin: 'server', cause: 'eof-not-ended' },
   { fixture: 'upgrade-socket-dropped.js', origin: 'server', cause: 'upgrade-not-closed' },
   // Both listeners: the socket does not show which one took it, and the report says so.
   { fixture: 'upgrade-socket-dropped.js', origin: 'server', args: ['with-connect'], cause: 'upgrade-or-connect-not-closed' },

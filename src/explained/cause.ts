@@ -16,6 +16,8 @@ function isHttpServer(server: unknown): boolean {
  * when nothing specific fits, it lists the socket's state instead of guessing.
  */
 export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
+  // A TLS server's accepted socket: the TLS socket reading its stream has the state to read.
+  if (record.reader) return classifyLeak(record.reader, { ...record, reader: undefined });
   const readable = readableStateOf(socket);
   const server = serverOf(socket);
   const eofSeen = readable.ended === true;
@@ -41,11 +43,11 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
     };
   }
 
-  // Under a TLS server the raw socket's stream is bypassed: its state says nothing.
-  if (record.origin === 'server' && server instanceof (require('node:tls') as typeof import('node:tls')).Server && !isHttpServer(server)) {
+  // Under a TLS server whose handshake never completed, the raw socket's stream is bypassed: its state says nothing.
+  if (record.reader === null && !isHttpServer(server)) {
     return {
       code: 'unknown',
-      summary: "the TLS server's socket was never ended (the TLS layer reads it directly, so its state cannot be read here)",
+      summary: "the TLS server's socket was never ended (the TLS layer reads it directly, and no TLS socket was seen for it, so its state cannot be read here)",
       fix: "end or destroy the TLS socket when the client ends: with allowHalfOpen, call socket.end() in its 'end' handler",
     };
   }
