@@ -18,6 +18,7 @@ import { stillOpen } from '../judged/left-open';
 import { canBeLeaking } from '../judged/suspects';
 import { UntrackedSockets } from '../judged/untracked-sockets';
 import { trackedDumpRows, untrackedDumpRows, type SocketDump } from '../explained/dump';
+import { FunctionLocator } from '../explained/function-locations';
 import { describeLeak, kindOf } from '../explained/leak';
 import { describeSockets } from '../explained/snapshot';
 import { socketSites } from '../explained/socket-sites';
@@ -34,6 +35,11 @@ import { waitForSettled } from './verify';
 
 /** Places listed in a descriptor warning. */
 const TOP_SITES = 10;
+/**
+ * Reports per check (a scan, findLeaks, verifyNoLeaks) that read their listeners' locations
+ * through the inspector (about a millisecond each, more the first time): the rest go without.
+ */
+const LOCATED_PER_CHECK = 10;
 
 /**
  * One running agent: wires the stages together (seen: SocketSources;
@@ -73,6 +79,8 @@ export class Agent {
     this.judgeSettings.loopEmptied = true;
   };
   private readonly judgeSettings: JudgeSettings;
+  private readonly locator = new FunctionLocator();
+  private locatedThisCheck = 0;
   // Which sockets that cannot be leaking now a periodic scan measures anyway.
   private readonly sweep: Sweep;
 
@@ -171,6 +179,7 @@ export class Agent {
     const kernel = this.live();
     if (!kernel) return none;
     const ours = (record: SocketRecord) => check.test === undefined || record.test === check.test;
+    this.locatedThisCheck = 0;
     return this.safely(() => {
       const { findings, unsettled } = kernel.scanner.measure((m) => {
         const verdict = judge(m, 'now', this.judgeSettings, Date.now());
@@ -248,7 +257,8 @@ export class Agent {
 
   private describe(finding: Finding, atExit: boolean): Leak {
     const policy = this.stackPolicy;
-    return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse));
+    const locator = this.locatedThisCheck++ < LOCATED_PER_CHECK ? this.locator : undefined;
+    return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse), locator);
   }
 
   /** After a told leak: a leak without a line starts a hunt for its key; one named ends a hunt begun before it was made. */
@@ -284,6 +294,7 @@ export class Agent {
     const now = Date.now();
     const kernel = this.live();
     if (!kernel) return { leaks: [], notices: [] };
+    this.locatedThisCheck = 0;
     const started = performance.now();
     const periodic = judgement === 'periodic';
     if (periodic) this.sweep.plan(this.registry.size, now);

@@ -46,6 +46,11 @@ export function httpParserOf(socket: Socket): Internals['parser'] {
   return internals(socket).parser;
 }
 
+/** A client socket's current request (an http.ClientRequest), if any. */
+export function httpRequestOf(socket: Socket): { listeners?(event: string): unknown[] } | null | undefined {
+  return internals(socket)._httpMessage as { listeners?(event: string): unknown[] } | null | undefined;
+}
+
 /** The response of a client socket's current request, if any. */
 export function httpResponseOf(socket: Socket): NonNullable<Internals['_httpMessage']>['res'] {
   return internals(socket)._httpMessage?.res;

@@ -66,6 +66,12 @@ export interface Leak {
   creation: Location | null;
   /** The last HTTP request sent over the socket, when there was one. */
   lastUse?: RequestUseReport;
+  /**
+   * The program's function that was handed the socket (a server's 'upgrade' or 'connect'
+   * listener) or its response (a request's 'response' callback) and let it go, located by V8
+   * when the report was built. For 'upgrade' and 'connect' it is the location too.
+   */
+  listener?: { event: 'upgrade' | 'connect' | 'response'; location: Location };
   /** The last few HTTP requests (at most 4), oldest first. */
   uses?: RequestUseReport[];
   /** The creation stack (accepted sockets: the listen() stack), agent frames removed. */

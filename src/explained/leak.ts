@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import { threadId } from 'node:worker_threads';
 import { classifyLeak } from './cause';
+import type { FunctionLocator } from './function-locations';
+import { listenerEvidence } from './listener-evidence';
 import type { Finding } from '../judged/detector';
 import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
 import { framesOf, locate, trimFrames, userLocation } from '../common/stack';
@@ -41,6 +43,7 @@ export function describeLeak(
   skipNodeModules: boolean,
   atExit: boolean,
   noteWithoutLine?: (lastUse: RequestUseReport | undefined) => string,
+  locator?: FunctionLocator,
 ): Leak {
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
@@ -48,7 +51,12 @@ export function describeLeak(
   const creation = userLocation(frames, skipNodeModules);
   const uses = record.uses?.map((use) => describeUse(use, skipNodeModules));
   const lastUse = uses?.[uses.length - 1];
-  const location = lastUse ? lastUse.location : creation;
+  const cause = !socket || finding.leftOpen || finding.deadPeer ? undefined : classifyLeak(socket, record);
+  const listener = socket && locator ? listenerEvidence(socket, cause, locator, skipNodeModules) : undefined;
+  // The listener that dropped an upgraded socket is the place to fix; a response callback is
+  // the evidence left when the request's caller was not captured.
+  const location =
+    listener && listener.event !== 'response' ? listener.location : ((lastUse ? lastUse.location : creation) ?? listener?.location ?? null);
   return {
     kind: kindOf(finding),
     state: tcpStateName(finding.state),
@@ -61,12 +69,13 @@ export function describeLeak(
     createdAt: new Date(record.createdAt).toISOString(),
     detectedAt: new Date().toISOString(),
     origin: record.origin,
-    ...(!socket || finding.leftOpen || finding.deadPeer ? {} : { cause: classifyLeak(socket, record) }),
+    ...(cause ? { cause } : {}),
     ...(finding.deadPeer?.unanswered !== undefined ? { unanswered: finding.deadPeer.unanswered } : {}),
     ...(finding.deadPeer?.idleMs !== undefined ? { idleMs: finding.deadPeer.idleMs } : {}),
     location,
     creation,
     ...(lastUse ? { lastUse, uses } : {}),
+    ...(listener ? { listener } : {}),
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
     ...(record.test !== undefined ? { test: record.test } : {}),

@@ -69,7 +69,7 @@ function whatHappened(leak: Leak): string {
   if (leak.kind === 'descriptor-without-connection') {
     return `The connection ended ${when} (kernel state CLOSE), but this process never destroyed the socket: its file descriptor stays open, and neither ss nor /proc/net/tcp shows it.${unknown}`;
   }
-  const peer = leak.origin === 'server' ? 'The client of the server listening here' : 'The peer';
+  const peer = leak.origin !== 'server' ? 'The peer' : leak.listener ? 'The client' : 'The client of the server listening here';
   return `${peer} closed this connection ${when}; this process never closed its side, so the socket holds a file descriptor until the process exits.${unknown}`;
 }
 
@@ -148,6 +148,10 @@ export function formatTextReport(leak: Leak): string {
         ? `  Last used by ${request}, the request it was opened for.`
         : `  Last used by ${request} at ${used ?? '<caller not captured>'}; opened at ${created}.`,
     );
+  }
+  if (leak.listener) {
+    const what = leak.listener.event === 'response' ? "Its response went to the 'response' callback at" : `Handed to the server's '${leak.listener.event}' listener at`;
+    lines.push(`  ${what} ${formatLocation(leak.listener.location)}.`);
   }
   lines.push(`  ${whatHappened(leak)}${why}`, `  What to do: ${whatToDo(leak)}`);
   const frame = codeFrame(leak.location);
