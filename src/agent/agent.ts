@@ -105,7 +105,7 @@ export class Agent {
     this.registry.onClosed = hooks.closed;
     this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), hooks);
     this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
-    this.untracked = binding && isMainThread ? new UntrackedSockets(binding) : undefined;
+    this.untracked = binding && isMainThread ? new UntrackedSockets(binding, Math.max(1000, 20 * options.intervalMs)) : undefined;
     this.judgeSettings = judgeSettingsFor(options, binding);
     this.sweep = new Sweep(options.sweepMsPerSecond, options.intervalMs, binding?.readsWholeTables === true);
   }

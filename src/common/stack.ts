@@ -87,7 +87,8 @@ function toPath(file: string): string {
   }
 }
 
-function isDependency(file: string): boolean {
+/** Whether a file is a dependency's (under node_modules). */
+export function isDependency(file: string): boolean {
   return file.includes('/node_modules/') || file.includes('\\node_modules\\');
 }
 

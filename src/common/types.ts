@@ -116,8 +116,13 @@ export interface LeakSummaryReport {
 /** An HTTP request sent over a socket, as reports show it. */
 export interface RequestUseReport {
   method: string;
-  /** Credentials and query values redacted. */
+  /**
+   * Credentials and query values redacted. For http, the origin is the socket's real peer (a
+   * proxy's Host header names the proxy, not the upstream the socket is connected to).
+   */
   url: string;
+  /** The Host header, when it names another place than the socket's peer (a proxied request). */
+  host?: string;
   /** The caller's line, captured when the request was made; null when it could not be. */
   location: Location | null;
   at: string;
@@ -126,7 +131,9 @@ export interface RequestUseReport {
 /** Why a socket leaked, as far as its JavaScript side shows. */
 export interface LeakCause {
   /**
-   * 'unread' (data or EOF never read), 'unread-http-response', 'unread-fetch-body',
+   * 'unread' (data or EOF never read), 'unread-http-response', 'unread-fetch-body', and for
+   * recognised libraries 'unread-node-fetch-body', 'unread-undici-body', 'unread-axios-stream',
+   * 'unread-got-stream', 'proxy-response-abandoned' (http-proxy);
    * 'eof-not-ended' (allowHalfOpen: 'end' seen, end() never called),
    * 'upgrade-not-closed', 'connect-not-closed', 'upgrade-or-connect-not-closed', or 'unknown'.
    */

@@ -70,7 +70,7 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
       fix: 'read the body, or call res.resume() to discard it (or res.destroy() to abandon the request)',
     };
   }
-  if (record.client === 'fetch') {
+  if (record.client !== undefined) {
     return {
       code: 'unread-fetch-body',
       summary: 'a fetch() Response body was never read to its end',

@@ -1,12 +1,14 @@
 import type { Socket } from 'node:net';
 import { threadId } from 'node:worker_threads';
 import { classifyLeak } from './cause';
+import { clientLibraryOf, inLibraryTerms } from './client-library';
 import type { FunctionLocator } from './function-locations';
 import { listenerEvidence } from './listener-evidence';
 import type { Finding } from '../judged/detector';
 import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
-import { framesOf, locate, trimFrames, userLocation } from '../common/stack';
-import { useUrl, type RequestUse } from '../seen/request-uses';
+import { formatLocation, framesOf, isDependency, locate, trimFrames, userLocation } from '../common/stack';
+import { hostBesidesPeer, useUrl, type RequestUse } from '../seen/request-uses';
+import { formatEndpoint } from '../common/endpoints';
 import type { Endpoint, Leak, RequestUseReport } from '../common/types';
 
 function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
@@ -49,14 +51,19 @@ export function describeLeak(
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = socket ? endpointsOf(socket) : (finding.endpoints ?? { local: null, remote: null });
   const creation = userLocation(frames, skipNodeModules);
-  const uses = record.uses?.map((use) => describeUse(use, skipNodeModules));
+  const peer = remote ? formatEndpoint(remote) : undefined;
+  const uses = record.uses?.map((use) => describeUse(use, skipNodeModules, peer));
   const lastUse = uses?.[uses.length - 1];
-  const cause = !socket || finding.leftOpen || finding.deadPeer ? undefined : classifyLeak(socket, record);
-  const listener = socket && locator ? listenerEvidence(socket, cause, locator, skipNodeModules) : undefined;
+  const plainCause = !socket || finding.leftOpen || finding.deadPeer ? undefined : classifyLeak(socket, record);
+  const { listener, located } = socket && locator ? listenerEvidence(socket, plainCause, locator, skipNodeModules) : { listener: undefined, located: [] };
+  const lastCaller = record.uses?.[record.uses.length - 1]?.caller;
+  const cause = plainCause && socket ? inLibraryTerms(plainCause, clientLibraryOf(socket, record, located, [...framesOf(lastCaller), ...frames])) : plainCause;
   // The listener that dropped an upgraded socket is the place to fix; a response callback is
   // the evidence left when the request's caller was not captured.
-  const location =
-    listener && listener.event !== 'response' ? listener.location : ((lastUse ? lastUse.location : creation) ?? listener?.location ?? null);
+  const fromStacks = lastUse ? lastUse.location : creation;
+  // A stack that shows only a library's frames names no line of the program: not a place to fix.
+  const programLine = fromStacks && !(skipNodeModules && isDependency(fromStacks.file)) ? fromStacks : null;
+  const location = listener && listener.event !== 'response' ? listener.location : (programLine ?? listener?.location ?? null);
   return {
     kind: kindOf(finding),
     state: tcpStateName(finding.state),
@@ -79,7 +86,13 @@ export function describeLeak(
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
     ...(record.test !== undefined ? { test: record.test } : {}),
-    ...(noteWithoutLine && !location && record.origin !== 'unknown' ? { stackNote: noteWithoutLine(lastUse) } : {}),
+    ...(location || record.origin === 'unknown'
+      ? {}
+      : fromStacks
+        ? { stackNote: `its stack shows a library's code (${formatLocation(fromStacks)}) and no line of the program: the library made the request after the call that asked for it returned` }
+        : noteWithoutLine
+          ? { stackNote: noteWithoutLine(lastUse) }
+          : {}),
     threadId,
     pid: process.pid,
   };
@@ -93,10 +106,12 @@ export function kindOf(finding: Finding): Leak['kind'] {
   return finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait';
 }
 
-function describeUse(use: RequestUse, skipNodeModules: boolean): RequestUseReport {
+function describeUse(use: RequestUse, skipNodeModules: boolean, peer: string | undefined): RequestUseReport {
+  const host = hostBesidesPeer(use, peer);
   return {
     method: use.method,
-    url: useUrl(use),
+    url: useUrl(use, peer),
+    ...(host !== undefined ? { host } : {}),
     location: locate(use.caller, skipNodeModules),
     at: new Date(use.at).toISOString(),
   };

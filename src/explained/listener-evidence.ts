@@ -20,10 +20,16 @@ function isProgramCode(location: Location, skipNodeModules: boolean): boolean {
  * server's 'upgrade' or 'connect' listener for a socket the http server handed
  * over and nobody closed; the request's 'response' callback for a response
  * body nobody read. Read from the functions V8 knows (FunctionLocator), the
- * first one in the program's own code. Undefined when there is none, or it
- * cannot be told (two listeners for an ambiguous cause).
+ * first one in the program's own code: none when there is none, or it cannot
+ * be told (two listeners for an ambiguous cause). `located`: every listener
+ * located, dependencies' included (they tell which library made the request).
  */
-export function listenerEvidence(socket: Socket, cause: LeakCause | undefined, locator: FunctionLocator, skipNodeModules: boolean): ListenerEvidence | undefined {
+export function listenerEvidence(
+  socket: Socket,
+  cause: LeakCause | undefined,
+  locator: FunctionLocator,
+  skipNodeModules: boolean,
+): { listener?: ListenerEvidence; located: Location[] } {
   let event: ListenerEvidence['event'];
   let listeners: unknown[] | undefined;
   if (cause?.code === 'upgrade-not-closed' || cause?.code === 'connect-not-closed') {
@@ -33,9 +39,10 @@ export function listenerEvidence(socket: Socket, cause: LeakCause | undefined, l
     event = 'response';
     listeners = httpRequestOf(socket)?.listeners?.('response');
   } else {
-    return undefined;
+    return { located: [] };
   }
-  if (!listeners || listeners.length === 0) return undefined;
-  const location = locator.locate(listeners).find((found): found is Location => found !== null && isProgramCode(found, skipNodeModules));
-  return location ? { event, location } : undefined;
+  if (!listeners || listeners.length === 0) return { located: [] };
+  const located = locator.locate(listeners).filter((found): found is Location => found !== null);
+  const location = located.find((found) => isProgramCode(found, skipNodeModules));
+  return { ...(location ? { listener: { event, location } } : {}), located };
 }

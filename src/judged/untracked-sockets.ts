@@ -28,7 +28,11 @@ export class UntrackedSockets {
   private readonly records = new Map<string, SocketRecord>();
   private nextLookAt = 0;
 
-  constructor(private readonly binding: KernelReader) {}
+  constructor(
+    private readonly binding: KernelReader,
+    /** The longest pause between periodic looks: 20 scan intervals, at least a second. */
+    private readonly longestPauseMs: number,
+  ) {}
 
   /**
    * Judges the sockets no thread's agent tracks, with the detector's rule for
@@ -55,7 +59,9 @@ export class UntrackedSockets {
     for (const key of this.records.keys()) if (!listed.has(key)) this.records.delete(key);
     const findings = judgeUntracked(rows, this.binding.SAMPLE_STRIDE, fds, records, judgement, settings, now);
     for (const finding of findings) finding.endpoints = this.endpoints(finding.fd);
-    this.nextLookAt = now + (performance.now() - started) / LOOK_BUDGET;
+    // Within the budget, but never so far apart that a leak waits for minutes: a look that costs
+    // more (procfs in a namespace of many connections) gets more than its share.
+    this.nextLookAt = now + Math.min((performance.now() - started) / LOOK_BUDGET, this.longestPauseMs);
     return findings;
   }
 

@@ -79,6 +79,13 @@ function socketInode(fd: number): number | undefined | null {
   return match ? Number(match[1]) : undefined;
 }
 
+/**
+ * Socket inodes found to be other kinds than TCP (unix socketpairs on stdio, UDP): not looked
+ * up in the TCP tables again. Socket inodes come from a counter, so a number is not soon reused;
+ * the set is emptied past 10,000.
+ */
+const notTcpSockets = new Set<number>();
+
 /** What one descriptor is: a TCP row, a closed TCP socket (CLOSE), or an errno. */
 class DescriptorResolver {
   private others: Set<number> | undefined;
@@ -99,7 +106,10 @@ class DescriptorResolver {
     if (inode === undefined) return { state: NOT_TCP };
     if (row) return { row, state: row.state, inode };
     this.others ??= otherSocketInodes();
-    return this.others.has(inode) ? { state: NOT_TCP } : { state: TCP_CLOSE, inode };
+    if (!this.others.has(inode)) return { state: TCP_CLOSE, inode };
+    if (notTcpSockets.size >= 10_000) notTcpSockets.clear();
+    notTcpSockets.add(inode);
+    return { state: NOT_TCP };
   }
 }
 
@@ -236,8 +246,6 @@ export function createProcfsBackend(): KernelReader {
     noteTracked: (fds, count) => tracked.note(fds, count),
     trackedElsewhere: (fd, withinMs) => tracked.has(fd, withinMs),
     listTcpDescriptors(skip) {
-      // Every descriptor of the process: the whole tables, once.
-      const resolver = new DescriptorResolver(readTcpTables());
       const passed = new Set(skip);
       const fds: number[] = [];
       const inodes: number[] = [];
@@ -247,10 +255,19 @@ export function createProcfsBackend(): KernelReader {
       } catch {
         // No /proc: nothing to list.
       }
+      // The sockets among the descriptors passed in: only their rows are read, and no table
+      // at all when there is none (the usual case: every socket is tracked).
+      const sockets = new Map<number, number>();
       for (const entry of entries) {
         const fd = Number(entry);
         if (passed.has(fd)) continue;
-        const { row, inode } = resolver.resolve(fd);
+        const inode = socketInode(fd);
+        if (typeof inode === 'number' && !notTcpSockets.has(inode)) sockets.set(fd, inode);
+      }
+      if (sockets.size === 0) return { fds: new Int32Array(0), inodes: new Float64Array(0) };
+      const resolver = new DescriptorResolver(readTcpTables(new Set(sockets.values())));
+      for (const [fd, known] of sockets) {
+        const { row, inode } = resolver.resolve(fd, known);
         // Only sockets the TCP tables list: a socket missing from every table of this network
         // namespace may be a TCP socket whose connection is over, or any socket inherited from
         // another namespace (stdio socketpairs of a parent outside it). For a socket Node tracks

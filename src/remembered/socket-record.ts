@@ -27,8 +27,8 @@ export interface SocketRecord {
   uses?: RequestUse[];
   /** The test that was running (in async context) when the socket was seen, when a test adapter says. */
   test?: string;
-  /** Which client made it, when known: fetch() sockets come through undici. */
-  client?: 'fetch';
+  /** Which client made it, when known: fetch(), or undici's own API (request(), stream()), by its last request. */
+  client?: 'fetch' | 'undici';
   /** When a scan first saw the socket paused with unread bytes; 0 while none has. */
   stallSince: number;
   /** socket.bytesRead at stallSince: any progress ends the stall. */

@@ -17,10 +17,22 @@ export function useKey(use: RequestUse): string | undefined {
   return typeof use.origin === 'string' ? use.origin : use.origin === undefined ? use.host : undefined;
 }
 
-/** The URL a use went to, redacted (see redactUrl): built only when a report needs it. */
-export function useUrl(use: RequestUse): string {
-  const origin = use.origin !== undefined ? String(use.origin) : `${use.protocol ?? 'http:'}//${use.host ?? ''}`;
+/**
+ * The URL a use went to, redacted (see redactUrl): built only when a report needs it. An http
+ * request's origin is `peer` when given (the socket's remote end: where the request really went),
+ * else its Host header.
+ */
+export function useUrl(use: RequestUse, peer?: string): string {
+  const origin = use.origin !== undefined ? String(use.origin) : `${use.protocol ?? 'http:'}//${peer ?? use.host ?? ''}`;
   return redactUrl(origin, use.path);
+}
+
+/** An http request's Host header when it names another place than `peer` ("host:port" or "[v6]:port"). */
+export function hostBesidesPeer(use: RequestUse, peer: string | undefined): string | undefined {
+  if (use.origin !== undefined || !use.host || !peer) return undefined;
+  const defaultPort = use.protocol === 'https:' ? 443 : 80;
+  const host = use.host.includes(':') && !use.host.endsWith(']') ? use.host : `${use.host}:${defaultPort}`;
+  return host === peer ? undefined : use.host;
 }
 
 /**

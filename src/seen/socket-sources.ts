@@ -26,8 +26,13 @@ interface HttpRequest {
   getHeader?(name: string): unknown;
 }
 interface UndiciSend {
-  request?: { method?: string; origin?: unknown; path?: string };
+  request?: { method?: string; origin?: unknown; path?: string; headers?: unknown };
   socket?: unknown;
+}
+
+/** fetch() sends the Fetch standard's headers (sec-fetch-mode among them); undici's request() and stream() do not. */
+function sentByFetch(headers: unknown): boolean {
+  return Array.isArray(headers) ? headers.includes('sec-fetch-mode') : typeof headers === 'string' && headers.includes('sec-fetch-mode');
 }
 
 /** Where an http request goes: its Host header, which carries the port when it is not the default (`host` alone does not). */
@@ -161,6 +166,7 @@ export class SocketSources {
     this.onUndiciSocket(socket);
     const record = this.registry.recordOf(socket);
     if (!record) return;
+    record.client = sentByFetch(request.headers) ? 'fetch' : 'undici';
     rememberUse(record, { method: request.method ?? 'GET', origin: request.origin ?? '', path: request.path ?? '/', caller: this.requestCallers.get(request), at: Date.now() });
   }
 

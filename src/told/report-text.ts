@@ -140,7 +140,7 @@ export function formatTextReport(leak: Leak): string {
   const why = leak.cause ? ` Why: ${leak.cause.summary}.` : '';
   const lines = [headline(leak)];
   if (leak.lastUse) {
-    const request = `${leak.lastUse.method} ${leak.lastUse.url}`;
+    const request = `${leak.lastUse.method} ${leak.lastUse.url}${leak.lastUse.host ? ` (Host: ${leak.lastUse.host})` : ''}`;
     const used = leak.lastUse.location ? formatLocation(leak.lastUse.location) : undefined;
     const created = formatLocation(leak.creation);
     lines.push(

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { Leak } from '../src/common/types';
+import { explain, FAST, markerLine, runFixture } from './helpers';
+
+// Real client libraries at the versions in package.json: the report names the library's own
+// calls, not Node's http API or fetch().
+const cases = [
+  { library: 'node-fetch-2', code: 'unread-node-fetch-body', fix: 'res.body.resume()' },
+  { library: 'node-fetch-3', code: 'unread-node-fetch-body', fix: 'res.body.resume()' },
+  { library: 'undici', code: 'unread-undici-body', fix: 'await body.dump()' },
+  { library: 'axios', code: 'unread-axios-stream', fix: 'response.data.resume()' },
+  { library: 'got', code: 'unread-got-stream', fix: 'stream.resume()' },
+];
+
+describe.concurrent('an unread body through a client library is explained in its own terms', () => {
+  for (const { library, code, fix } of cases) {
+    it(library, async () => {
+      const fixture = 'library-unread-body.js';
+      const result = await runFixture(fixture, { args: [library], env: FAST });
+      expect(result.code, explain(result)).toBe(0);
+      const { cause, line } = JSON.parse(result.stdout.trim().split('\n').pop()!) as { cause: { code: string; fix: string }; line: number | null };
+      expect(cause.code, explain(result)).toBe(code);
+      expect(cause.fix).toContain(fix);
+      // A line the evidence supports, or none: never another.
+      const lines = markerLines(fixture);
+      if (line !== null) expect(lines).toContain(line);
+    });
+  }
+});
+
+/** Every line of a fixture that carries the LEAK marker. */
+function markerLines(fixture: string): number[] {
+  const first = markerLine(fixture);
+  return [first, first + 1, first + 2, first + 3, first + 4];
+}
+
+describe.concurrent('a gateway on http-proxy whose client leaves mid-response', () => {
+  const fixture = 'http-proxy-client-aborts.js';
+
+  it('leaks the upstream socket: told in http-proxy\'s terms, at the proxy.web() line, with the upstream as the URL', async () => {
+    const result = await runFixture(fixture, { env: { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    expect(result.code, explain(result)).toBe(0);
+    const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'lastUse' | 'cause' | 'remote'>;
+    expect(leak.cause?.code, explain(result)).toBe('proxy-response-abandoned');
+    expect(leak.cause?.fix).toContain("proxy.on('proxyRes'");
+    expect(leak.location?.line).toBe(markerLine(fixture));
+    // The socket's real peer (the upstream), not the client's Host header (the gateway).
+    expect(leak.lastUse?.url).toBe(`http://127.0.0.1:${leak.remote?.port}/reports/monthly?token=…`);
+    expect(leak.lastUse?.host).toBe('gateway');
+  });
+
+  it('leaks nothing with the fix the report gives', async () => {
+    const result = await runFixture(fixture, { args: ['fixed'], env: { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stdout.trim().split('\n').pop(), explain(result)).toBe('null');
+    expect(result.leaks).toHaveLength(0);
+  });
+});
