@@ -47,6 +47,8 @@ describe.concurrent('a gateway on http-proxy whose client leaves mid-response', 
     // The socket's real peer (the upstream), not the client's Host header (the gateway).
     expect(leak.lastUse?.url).toBe(`http://127.0.0.1:${leak.remote?.port}/reports/monthly?token=…`);
     expect(leak.lastUse?.host).toBe('gateway');
+    // The gateway's endpoint that made it: the incoming request, and the server that took it.
+    expect(leak.lastUse?.served).toMatchObject({ method: 'GET', url: '/reports/monthly?token=…', server: { line: markerLine(fixture, 'LISTEN') } });
   });
 
   it('leaks nothing with the fix the report gives', async () => {

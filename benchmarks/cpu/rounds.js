@@ -45,6 +45,8 @@ function startChild(script, args, { agent = false, env = {}, quiet = false, cont
       for (const waiter of waiters.splice(0)) waiter();
     }
   });
+  // An exit wakes every waiter, which then fails: one listener for the child's whole life.
+  child.once('exit', () => waiters.splice(0).forEach((waiter) => waiter()));
   const nextLine = (prefix) =>
     new Promise((resolve, reject) => {
       const look = () => {
@@ -53,7 +55,6 @@ function startChild(script, args, { agent = false, env = {}, quiet = false, cont
         if (child.exitCode !== null) return reject(new Error(`${script} exited (${child.exitCode}) before printing "${prefix}"`));
         waiters.push(look);
       };
-      child.once('exit', () => waiters.splice(0).forEach((waiter) => waiter()));
       look();
     });
   const send = (command) => child.stdin.write(`${command}\n`);

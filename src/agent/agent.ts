@@ -97,7 +97,7 @@ export class Agent {
     readonly backend: BackendName = 'native',
   ) {
     this.reporter = new Reporter(output, options.format, options.logger);
-    this.teller = new LeakTeller(this.reporter, options.reportIntervalMs, options.onLeak, (error) => this.internalError(error, 'the onLeak callback threw'));
+    this.teller = new LeakTeller(this.reporter, options.reportIntervalMs, options.onLeak, (error) => this.internalError(error, 'the onLeak callback threw'), packageVersion());
     this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
     this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options) : undefined;

@@ -61,6 +61,18 @@ export function parentOf(socket: Socket): unknown {
   return internals(socket)._parent;
 }
 
+/**
+ * The request an http server is serving in this synchronous turn, if any: the async resource of
+ * a server's request handler ('HTTPINCOMINGMESSAGE') holds its socket, whose current response
+ * holds the request. Code running later (after an await, in a callback) has other resources.
+ */
+export function requestBeingServed(resource: unknown): { method?: string; url?: string; socket: Socket } | undefined {
+  const served = resource as { type?: unknown; socket?: Socket & { _httpMessage?: { req?: { method?: string; url?: string } } | null } } | undefined;
+  if (served?.type !== 'HTTPINCOMINGMESSAGE' || !served.socket) return undefined;
+  const request = served.socket._httpMessage?.req;
+  return request ? { method: request.method, url: request.url, socket: served.socket } : undefined;
+}
+
 /** The server that accepted the socket (server sockets only). */
 export function serverOf(socket: Socket): Server | null | undefined {
   return internals(socket).server;

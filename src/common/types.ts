@@ -123,6 +123,14 @@ export interface RequestUseReport {
   url: string;
   /** The Host header, when it names another place than the socket's peer (a proxied request). */
   host?: string;
+  /**
+   * The incoming request this process was serving when it made this one (a gateway's endpoint),
+   * when made in the server handler's own turn: its method, its URL (query values redacted) and
+   * the serving server's listen() line.
+   */
+  served?: { method: string; url: string; server: Location | null };
+  /** The OpenTelemetry trace and span active when the request was made (W3C ids), when the application traces. */
+  trace?: { traceId: string; spanId: string; traceFlags: number };
   /** The caller's line, captured when the request was made; null when it could not be. */
   location: Location | null;
   at: string;

@@ -7,7 +7,7 @@ import { listenerEvidence } from './listener-evidence';
 import type { Finding } from '../judged/detector';
 import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
 import { formatLocation, framesOf, isDependency, locate, trimFrames, userLocation } from '../common/stack';
-import { hostBesidesPeer, useUrl, type RequestUse } from '../seen/request-uses';
+import { hostBesidesPeer, redactUrl, useUrl, type RequestUse } from '../seen/request-uses';
 import { formatEndpoint } from '../common/endpoints';
 import type { Endpoint, Leak, RequestUseReport } from '../common/types';
 
@@ -112,6 +112,8 @@ function describeUse(use: RequestUse, skipNodeModules: boolean, peer: string | u
     method: use.method,
     url: useUrl(use, peer),
     ...(host !== undefined ? { host } : {}),
+    ...(use.trace ? { trace: { ...use.trace } } : {}),
+    ...(use.served ? { served: { method: use.served.method, url: redactUrl('', use.served.url), server: locate(use.served.listen, skipNodeModules) } } : {}),
     location: locate(use.caller, skipNodeModules),
     at: new Date(use.at).toISOString(),
   };

@@ -63,6 +63,14 @@ export interface RequestUse {
   path: string;
   /** The caller's stack, captured when the request was made (not when it was dispatched). */
   caller: StackCapture | undefined;
+  /**
+   * The incoming request this process was serving when it made this one (a gateway, a proxy),
+   * when it was made in the server's handler's own turn: its method and URL as received, and
+   * its server's listen() stack.
+   */
+  served?: { method: string; url: string; listen: StackCapture | undefined };
+  /** The OpenTelemetry span active when the request was made, when the application traces. */
+  trace?: { traceId: string; spanId: string; traceFlags: number };
   at: number;
 }
 

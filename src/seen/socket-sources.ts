@@ -1,10 +1,12 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
-import { parentOf, serverOf } from '../common/node-internals';
+import { executionAsyncResource } from 'node:async_hooks';
+import { parentOf, requestBeingServed, serverOf } from '../common/node-internals';
+import { activeSpanContext, type SpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
-import { rememberUse } from './request-uses';
+import { rememberUse, type RequestUse } from './request-uses';
 import { captureStack, type StackCapture } from '../common/stack';
 import type { StackPolicy } from './stack-policy';
 
@@ -60,6 +62,10 @@ export class SocketSources {
   private readonly listenStacks = new WeakMap<Server, StackCapture>();
   // The caller of each request, captured when it was made; joined to the socket when one is assigned.
   private readonly requestCallers = new WeakMap<object, StackCapture>();
+  // The incoming request being served when each request was made, when there was one.
+  private readonly requestsServed = new WeakMap<object, NonNullable<RequestUse['served']>>();
+  // The OpenTelemetry span active when each request was made, when the application traces.
+  private readonly requestSpans = new WeakMap<object, SpanContext>();
   private readonly subscriptions: Array<[string, Listener]> = [];
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
   private readonly tlsServers = new WeakSet<Server>();
@@ -145,6 +151,14 @@ export class SocketSources {
     if (!request) return;
     const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
     if (caller) this.requestCallers.set(request, caller);
+    const span = activeSpanContext();
+    if (span) this.requestSpans.set(request, span);
+    // One property read when the request is made outside a server's handler: the usual case.
+    const served = requestBeingServed(executionAsyncResource());
+    if (served) {
+      const server = serverOf(served.socket);
+      this.requestsServed.set(request, { method: served.method ?? 'GET', url: served.url ?? '/', listen: server ? this.listenStacks.get(server) : undefined });
+    }
   }
 
   private onHttpRequestStart(request: HttpRequest | undefined): void {
@@ -157,7 +171,7 @@ export class SocketSources {
     // request is the one it was created for, so its creation stack holds the caller.
     const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
     // Raw pieces only: the URL is built and redacted when a report needs it.
-    rememberUse(record, { method: request!.method ?? 'GET', protocol: request!.protocol, host: hostOf(request!), path: request!.path ?? '/', caller, at: Date.now() });
+    rememberUse(record, { method: request!.method ?? 'GET', protocol: request!.protocol, host: hostOf(request!), path: request!.path ?? '/', caller, at: Date.now(), ...this.context(request!) });
   }
 
   private onUndiciSend(message: UndiciSend): void {
@@ -167,7 +181,14 @@ export class SocketSources {
     const record = this.registry.recordOf(socket);
     if (!record) return;
     record.client = sentByFetch(request.headers) ? 'fetch' : 'undici';
-    rememberUse(record, { method: request.method ?? 'GET', origin: request.origin ?? '', path: request.path ?? '/', caller: this.requestCallers.get(request), at: Date.now() });
+    rememberUse(record, { method: request.method ?? 'GET', origin: request.origin ?? '', path: request.path ?? '/', caller: this.requestCallers.get(request), at: Date.now(), ...this.context(request) });
+  }
+
+  /** What was going on when a request was made: the incoming request being served, the active span. */
+  private context(request: object): Pick<RequestUse, 'served' | 'trace'> {
+    const served = this.requestsServed.get(request);
+    const trace = this.requestSpans.get(request);
+    return served || trace ? { ...(served ? { served } : {}), ...(trace ? { trace } : {}) } : {};
   }
 
   private onUndiciSocket(socket: unknown): void {

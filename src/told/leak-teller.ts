@@ -1,5 +1,6 @@
 import { leakChannel } from '../common/channels';
 import type { Leak } from '../common/types';
+import { emitLeakRecords } from './leak-log-records';
 import type { AgentMetrics } from './metrics';
 import { groupReport, ReportLimiter } from './report-limiter';
 import type { Reporter } from './reporter';
@@ -19,6 +20,8 @@ export class LeakTeller {
     reportIntervalMs: number,
     private readonly onLeak: ((leak: Leak) => void) | undefined,
     private readonly onLeakThrew: (error: unknown) => void,
+    /** The agent's version, for the OpenTelemetry logger's scope. */
+    private readonly version: string,
   ) {
     this.limiter = new ReportLimiter(reportIntervalMs);
   }
@@ -30,6 +33,8 @@ export class LeakTeller {
     this.reporter.leaks(groups.map(groupReport));
     this.reporter.summaries(summaries);
     this.told += leaks.length;
+    // Every socket, like the metrics: a backend counts and groups them itself.
+    emitLeakRecords(leaks, this.version);
     for (const leak of leaks) {
       metrics?.leaked(leak.kind, 1);
       if (leakChannel.hasSubscribers) leakChannel.publish({ leak });

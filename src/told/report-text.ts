@@ -140,7 +140,10 @@ export function formatTextReport(leak: Leak): string {
   const why = leak.cause ? ` Why: ${leak.cause.summary}.` : '';
   const lines = [headline(leak)];
   if (leak.lastUse) {
-    const request = `${leak.lastUse.method} ${leak.lastUse.url}${leak.lastUse.host ? ` (Host: ${leak.lastUse.host})` : ''}`;
+    const served = leak.lastUse.served;
+    const servedText = served ? `, made while serving ${served.method} ${served.url}${served.server ? ` (the server listening at ${formatLocation(served.server)})` : ''}` : '';
+    const trace = leak.lastUse.trace ? ` in trace ${leak.lastUse.trace.traceId} (span ${leak.lastUse.trace.spanId})` : '';
+    const request = `${leak.lastUse.method} ${leak.lastUse.url}${leak.lastUse.host ? ` (Host: ${leak.lastUse.host})` : ''}${servedText}${trace}`;
     const used = leak.lastUse.location ? formatLocation(leak.lastUse.location) : undefined;
     const created = formatLocation(leak.creation);
     lines.push(
