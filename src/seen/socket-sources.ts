@@ -37,6 +37,9 @@ function sentByFetch(headers: unknown): boolean {
   return Array.isArray(headers) ? headers.includes('sec-fetch-mode') : typeof headers === 'string' && headers.includes('sec-fetch-mode');
 }
 
+/** A request made with nothing going on (no request served, no span): shared, so it costs no allocation. */
+const NOTHING: Pick<RequestUse, 'served' | 'trace'> = Object.freeze({});
+
 /** Where an http request goes: its Host header, which carries the port when it is not the default (`host` alone does not). */
 function hostOf(request: HttpRequest): string | undefined {
   const header = request.getHeader?.('host');
@@ -188,7 +191,8 @@ export class SocketSources {
   private context(request: object): Pick<RequestUse, 'served' | 'trace'> {
     const served = this.requestsServed.get(request);
     const trace = this.requestSpans.get(request);
-    return served || trace ? { ...(served ? { served } : {}), ...(trace ? { trace } : {}) } : {};
+    if (!served && !trace) return NOTHING;
+    return { ...(served ? { served } : {}), ...(trace ? { trace } : {}) };
   }
 
   private onUndiciSocket(socket: unknown): void {

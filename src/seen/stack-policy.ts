@@ -6,10 +6,14 @@ import type { StackLevel } from '../common/types';
  * each in a busy process, so a hunt costs at most about 20 ms of CPU.
  */
 export const HUNT_CAPTURES = 2000;
+/** A hunt: stacks left to capture, and when it began. */
+interface Hunt {
+  left: number;
+  since: number;
+}
+
 /** Keys whose first call was captured are remembered up to this many, then forgotten together. */
 const KEYS_REMEMBERED = 4096;
-/** The key of sockets (their remote end is not known when they are announced). */
-const SOCKETS = '';
 
 /**
  * Decides, call by call, whether a stack is captured (stacks: "sampled").
@@ -27,9 +31,13 @@ const SOCKETS = '';
  *   leak that repeats is then named the next time it happens.
  */
 export class StackPolicy {
+  /** Request keys (hosts, origins) whose first request was captured. */
   private readonly firstOfKey = new Set<string>();
-  /** Hunted keys: stacks left to capture, and when the hunt began. */
-  private readonly hunts = new Map<string, { left: number; since: number }>();
+  private firstSocketSeen = false;
+  /** Hunted request keys: stacks left to capture, and when the hunt began. */
+  private readonly hunts = new Map<string, Hunt>();
+  /** The hunt over every new socket (leaks with no request), when one is on. */
+  private socketHunt: Hunt | undefined;
 
   constructor(
     readonly level: StackLevel,
@@ -40,21 +48,26 @@ export class StackPolicy {
 
   /** A stack for a new socket, or undefined when it goes without. */
   forSocket(): StackCapture | undefined {
-    return this.capture(SOCKETS);
+    if (this.level !== 'sampled') return this.level === 'all' ? captureStack(this.depth) : undefined;
+    let chosen: boolean;
+    if (this.socketHunt) {
+      chosen = true;
+      if (--this.socketHunt.left <= 0) this.socketHunt = undefined;
+    } else if (!this.firstSocketSeen) {
+      chosen = this.firstSocketSeen = true;
+    } else {
+      chosen = this.random() * this.every < 1;
+    }
+    return chosen ? captureStack(this.depth) : undefined;
   }
 
   /** A stack for a request made to `key` (its host, or a fetch() origin), or undefined when it goes without. */
   forRequest(key: string | undefined): StackCapture | undefined {
-    return this.capture(key === undefined ? undefined : `request ${key}`);
+    if (this.level !== 'sampled') return this.level === 'all' ? captureStack(this.depth) : undefined;
+    return this.requestChosen(key) ? captureStack(this.depth) : undefined;
   }
 
-  private capture(key: string | undefined): StackCapture | undefined {
-    if (this.level === 'all') return captureStack(this.depth);
-    if (this.level === 'off') return undefined;
-    return this.chosen(key) ? captureStack(this.depth) : undefined;
-  }
-
-  private chosen(key: string | undefined): boolean {
+  private requestChosen(key: string | undefined): boolean {
     if (key !== undefined) {
       if (this.hunts.size > 0) {
         const hunt = this.hunts.get(key);
@@ -78,8 +91,8 @@ export class StackPolicy {
    */
   hunt(requestKey: string | undefined, now: number): void {
     if (this.level !== 'sampled') return;
-    const key = requestKey === undefined ? SOCKETS : `request ${requestKey}`;
-    if (!this.hunts.has(key)) this.hunts.set(key, { left: HUNT_CAPTURES, since: now });
+    if (requestKey === undefined) this.socketHunt ??= { left: HUNT_CAPTURES, since: now };
+    else if (!this.hunts.has(requestKey)) this.hunts.set(requestKey, { left: HUNT_CAPTURES, since: now });
   }
 
   /**
@@ -88,9 +101,12 @@ export class StackPolicy {
    * the leak that started it).
    */
   named(requestKey: string | undefined, madeAt: number): void {
-    const key = requestKey === undefined ? SOCKETS : `request ${requestKey}`;
-    const hunt = this.hunts.get(key);
-    if (hunt && madeAt >= hunt.since) this.hunts.delete(key);
+    if (requestKey === undefined) {
+      if (this.socketHunt && madeAt >= this.socketHunt.since) this.socketHunt = undefined;
+      return;
+    }
+    const hunt = this.hunts.get(requestKey);
+    if (hunt && madeAt >= hunt.since) this.hunts.delete(requestKey);
   }
 
   /** Words for a report whose socket had no stack captured: why, and what happens next. */

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { HUNT_CAPTURES, StackPolicy } from '../../src/seen/stack-policy';
+
+/** How many of `calls` got a stack. */
+function captured(calls: number, take: () => unknown): number {
+  let count = 0;
+  for (let i = 0; i < calls; i++) if (take()) count++;
+  return count;
+}
+
+describe('the stack policy (stacks: "sampled")', () => {
+  it('captures the first request to each host and the first socket, then one in `every` at random', () => {
+    const never = new StackPolicy('sampled', 50, 10, () => 0.99);
+    expect(never.forRequest('a.example:80')).toBeDefined();
+    expect(never.forRequest('a.example:80')).toBeUndefined();
+    expect(never.forRequest('b.example:80')).toBeDefined();
+    expect(never.forSocket()).toBeDefined();
+    expect(captured(100, () => never.forSocket())).toBe(0);
+    // A random draw below 1/every: every call of a periodic workload can be the one.
+    let draw = 0;
+    const draws = [0.5, 0.001, 0.5, 0.5, 0.019, 0.021];
+    const sometimes = new StackPolicy('sampled', 50, 10, () => draws[draw++ % draws.length]!);
+    sometimes.forRequest('a.example:80');
+    expect(captured(6, () => sometimes.forRequest('a.example:80'))).toBe(2);
+  });
+
+  it('hunts a key after a leak without a line, until a leak made during the hunt is named, for at most HUNT_CAPTURES stacks', () => {
+    const policy = new StackPolicy('sampled', 50, 10, () => 0.99);
+    policy.forRequest('api:80');
+    policy.hunt('api:80', 1000);
+    expect(captured(10, () => policy.forRequest('api:80'))).toBe(10);
+    expect(policy.forRequest('other:80')).toBeDefined(); // its first
+    expect(policy.forRequest('other:80')).toBeUndefined(); // not hunted
+    policy.named('api:80', 999); // a leak from before the hunt: says nothing
+    expect(policy.forRequest('api:80')).toBeDefined();
+    policy.named('api:80', 1001);
+    expect(policy.forRequest('api:80')).toBeUndefined();
+    policy.hunt('api:80', 2000);
+    expect(captured(HUNT_CAPTURES + 10, () => policy.forRequest('api:80'))).toBe(HUNT_CAPTURES);
+  });
+
+  it('hunts new sockets after a leak with no request', () => {
+    const policy = new StackPolicy('sampled', 50, 10, () => 0.99);
+    policy.forSocket();
+    policy.hunt(undefined, 1000);
+    expect(captured(5, () => policy.forSocket())).toBe(5);
+    policy.named(undefined, 1500);
+    expect(policy.forSocket()).toBeUndefined();
+  });
+
+  it('captures everything with "all" and nothing with "off", and never hunts then', () => {
+    const all = new StackPolicy('all', 50, 10);
+    const off = new StackPolicy('off', 50, 10);
+    all.hunt('x', 0);
+    off.hunt('x', 0);
+    expect(captured(5, () => all.forRequest('x'))).toBe(5);
+    expect(captured(5, () => off.forRequest('x')) + captured(5, () => off.forSocket())).toBe(0);
+  });
+});
