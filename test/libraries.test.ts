@@ -12,11 +12,19 @@ const cases = [
   { library: 'got', code: 'unread-got-stream', fix: 'stream.resume()' },
 ];
 
+// Every case also at the production defaults (no stack setting, outside a test run): the library is
+// recognised without stacks, and the location is the library call's line or none.
+const PRODUCTION = { ...FAST, NODE_ENV: 'production', TCP_LEAK_AGENT_STACKS: '' };
+const settings = [
+  { name: '', env: FAST },
+  { name: ' (production defaults)', env: PRODUCTION },
+];
+
 describe.concurrent('an unread body through a client library is explained in its own terms', () => {
-  for (const { library, code, fix } of cases) {
-    it(library, async () => {
+  for (const [{ library, code, fix }, { name, env }] of cases.flatMap((c) => settings.map((s) => [c, s] as const))) {
+    it(`${library}${name}`, async () => {
       const fixture = 'library-unread-body.js';
-      const result = await runFixture(fixture, { args: [library], env: FAST });
+      const result = await runFixture(fixture, { args: [library], env });
       expect(result.code, explain(result)).toBe(0);
       const { cause, line } = JSON.parse(result.stdout.trim().split('\n').pop()!) as { cause: { code: string; fix: string }; line: number | null };
       expect(cause.code, explain(result)).toBe(code);
@@ -39,6 +47,7 @@ describe.concurrent('a gateway on http-proxy whose client leaves mid-response', 
 
   it('leaks the upstream socket: told in http-proxy\'s terms, at the proxy.web() line, with the upstream as the URL', async () => {
     const result = await runFixture(fixture, { env: { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    // (the first request to the upstream is captured at the production defaults too: see below)
     expect(result.code, explain(result)).toBe(0);
     const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'lastUse' | 'cause' | 'remote'>;
     expect(leak.cause?.code, explain(result)).toBe('proxy-response-abandoned');
@@ -56,5 +65,25 @@ describe.concurrent('a gateway on http-proxy whose client leaves mid-response', 
     expect(result.code, explain(result)).toBe(0);
     expect(result.stdout.trim().split('\n').pop(), explain(result)).toBe('null');
     expect(result.leaks).toHaveLength(0);
+  });
+});
+
+describe.concurrent('at the production defaults (no stack setting)', () => {
+  it('a gateway on http-proxy: http-proxy\'s terms, the served endpoint, and the proxy.web() line (the first request to the upstream is captured)', async () => {
+    const fixture = 'http-proxy-client-aborts.js';
+    const result = await runFixture(fixture, { env: { ...PRODUCTION, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    expect(result.code, explain(result)).toBe(0);
+    const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'lastUse' | 'cause'>;
+    expect(leak.cause?.code, explain(result)).toBe('proxy-response-abandoned');
+    expect(leak.location?.line).toBe(markerLine(fixture));
+    expect(leak.lastUse?.served).toMatchObject({ method: 'GET', url: '/reports/monthly?token=…' });
+  });
+
+  it("a socket dropped by an 'upgrade' listener is located at the listener, which V8 names without any stack", async () => {
+    const fixture = 'upgrade-socket-dropped.js';
+    const result = await runFixture(fixture, { env: PRODUCTION });
+    expect(result.leaks, explain(result)).toHaveLength(1);
+    expect(result.leaks[0]!.location?.line).toBe(markerLine(fixture, 'UPGRADE'));
+    expect(result.leaks[0]!.listener?.event).toBe('upgrade');
   });
 });
