@@ -13,12 +13,14 @@ import { packageVersion, REGISTER_PATH } from '../common/package-paths';
 import { SETTINGS } from '../common/settings';
 import { formatLeaks, formatSummaries } from '../told/format';
 import type { Leak, LeakSummaryReport } from '../common/types';
+import { attach } from './attach';
 import { describeUnchecked, POLL_MS, RUN_MARKER, UncheckedProcessWatch, type UncheckedProcess } from './unchecked-processes';
 
 /** The agent's settings the CLI takes as flags and hands to its command's processes (see common/settings.ts). */
 const FLAG_SETTINGS = SETTINGS.filter((setting) => setting.flag && setting.variable && setting.fromText);
 
 const USAGE = `Usage: tcp-leak-agent [options] -- <command> [args...]
+       tcp-leak-agent attach <pid> [--format text|json] [--stay]   (see attach --help)
 
 Runs <command> with tcp-leak-agent preloaded into every Node.js process it starts
 (through NODE_OPTIONS), prints one summary of the leaked TCP sockets they reported,
@@ -150,6 +152,7 @@ function tellUnchecked(unchecked: UncheckedProcess[], format: 'text' | 'json'): 
 
 /** Runs the CLI with its arguments; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'attach') return attach(argv.slice(1));
   let options: ReturnType<typeof parse>;
   try {
     options = parse(argv);

@@ -53,6 +53,12 @@ export interface Leak {
   cause?: LeakCause;
   /** When the agent first saw the socket (ISO 8601). */
   createdAt: string;
+  /**
+   * Found by `tcp-leak-agent attach` in a process the agent was not started in: there is no
+   * creation time (createdAt is when it was found), no stack and no history, only what the
+   * process still holds.
+   */
+  afterTheFact?: true;
   /** When the agent found the leak (ISO 8601): the ages in the report are as of then. */
   detectedAt: string;
   origin: Origin;
@@ -71,7 +77,7 @@ export interface Leak {
    * listener) or its response (a request's 'response' callback) and let it go, located by V8
    * when the report was built. For 'upgrade' and 'connect' it is the location too.
    */
-  listener?: { event: 'upgrade' | 'connect' | 'response'; location: Location };
+  listener?: { event: 'upgrade' | 'connect' | 'response'; what: string; location: Location };
   /** The last few HTTP requests (at most 4), oldest first. */
   uses?: RequestUseReport[];
   /** The creation stack (accepted sockets: the listen() stack), agent frames removed. */

@@ -1,14 +1,19 @@
 import type { Socket } from 'node:net';
-import { httpRequestOf, serverOf } from '../common/node-internals';
+import { httpRequestOf, httpResponseOf, serverOf } from '../common/node-internals';
 import type { LeakCause, Location } from '../common/types';
 import type { FunctionLocator } from './function-locations';
 
 /** A function of the program that was handed the leaked socket (or its response) and let it go. */
 export interface ListenerEvidence {
-  /** 'upgrade' or 'connect' (a server's listener), or 'response' (a request's callback). */
+  /** 'upgrade' or 'connect' (a server's listener), or 'response' (a request's callback, or a listener on its response). */
   event: 'upgrade' | 'connect' | 'response';
+  /** Which function, in words: "the server's 'upgrade' listener", "a 'data' listener on the response". */
+  what: string;
   location: Location;
 }
+
+/** A response's events whose listeners are the program's handling of its body. */
+const RESPONSE_EVENTS = ['data', 'readable', 'end', 'close', 'error'] as const;
 
 function isProgramCode(location: Location, skipNodeModules: boolean): boolean {
   if (location.file.startsWith('node:') || !/^(\/|[A-Za-z]:\\|file:)/.test(location.file)) return false;
@@ -31,18 +36,25 @@ export function listenerEvidence(
   skipNodeModules: boolean,
 ): { listener?: ListenerEvidence; located: Location[] } {
   let event: ListenerEvidence['event'];
-  let listeners: unknown[] | undefined;
+  // Each candidate function with its description, in the order they are preferred.
+  const candidates: Array<{ fn: unknown; what: string }> = [];
   if (cause?.code === 'upgrade-not-closed' || cause?.code === 'connect-not-closed') {
     event = cause.code === 'upgrade-not-closed' ? 'upgrade' : 'connect';
-    listeners = serverOf(socket)?.listeners(event);
-  } else if (cause?.code === 'unread-http-response') {
+    for (const fn of serverOf(socket)?.listeners(event) ?? []) candidates.push({ fn, what: `the server's '${event}' listener` });
+  } else if (cause !== undefined && (cause.code === 'unread-http-response' || cause.code.startsWith('unread-') || cause.code === 'proxy-response-abandoned')) {
     event = 'response';
-    listeners = httpRequestOf(socket)?.listeners?.('response');
+    // The callback goes once the response arrived (http.get's is a once listener); listeners on the response stay.
+    for (const fn of httpRequestOf(socket)?.listeners?.('response') ?? []) candidates.push({ fn, what: "the request's 'response' callback" });
+    const response = httpResponseOf(socket) as { listeners?(event: string): unknown[] } | null | undefined;
+    for (const name of RESPONSE_EVENTS) {
+      for (const fn of response?.listeners?.(name) ?? []) candidates.push({ fn, what: `a '${name}' listener on the response` });
+    }
   } else {
     return { located: [] };
   }
-  if (!listeners || listeners.length === 0) return { located: [] };
-  const located = locator.locate(listeners).filter((found): found is Location => found !== null);
-  const location = located.find((found) => isProgramCode(found, skipNodeModules));
-  return { ...(location ? { listener: { event, location } } : {}), located };
+  if (candidates.length === 0) return { located: [] };
+  const found = locator.locate(candidates.map((candidate) => candidate.fn));
+  const located = found.filter((location): location is Location => location !== null);
+  const index = found.findIndex((location) => location !== null && isProgramCode(location, skipNodeModules));
+  return { ...(index >= 0 ? { listener: { event, what: candidates[index]!.what, location: found[index]! } } : {}), located };
 }

@@ -47,7 +47,7 @@ function whatHappened(leak: Leak): string {
       : leak.location
         ? ''
         : leak.stackNote
-          ? ` No line to name: ${leak.stackNote}. TCP_LEAK_AGENT_STACKS=all (option stacks: "all") captures every one.`
+          ? ` No line to name: ${leak.stackNote}.${leak.afterTheFact ? '' : ' TCP_LEAK_AGENT_STACKS=all (option stacks: "all") captures every one.'}`
           : ' The agent did not see where it was created.';
   if (leak.kind === 'left-open') {
     const test = leak.test !== undefined ? `The test "${leak.test}"` : 'The code under check';
@@ -123,7 +123,8 @@ function evidence(leak: Leak): string {
   const age = Date.parse(leak.detectedAt ?? new Date().toISOString()) - Date.parse(leak.createdAt);
   return (
     `fd ${leak.fd}, ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)}, ${leak.origin} socket, ` +
-    `${leak.origin === 'unknown' ? 'first seen' : 'opened'} ${formatDuration(age)} ago, nothing sent for ${formatDuration(leak.lastDataSentMs)}` +
+    (leak.afterTheFact ? '' : `${leak.origin === 'unknown' ? 'first seen' : 'opened'} ${formatDuration(age)} ago, `) +
+    `nothing sent for ${formatDuration(leak.lastDataSentMs)}` +
     (leak.test !== undefined ? `, opened by the test "${leak.test}"` : '') +
     (leak.threadId !== 0 ? `, worker thread ${leak.threadId}` : '') +
     `, pid ${leak.pid}`
@@ -149,11 +150,11 @@ export function formatTextReport(leak: Leak): string {
     lines.push(
       used === created
         ? `  Last used by ${request}, the request it was opened for.`
-        : `  Last used by ${request} at ${used ?? '<caller not captured>'}; opened at ${created}.`,
+        : `  Last used by ${request} at ${used ?? '<caller not captured>'}${leak.afterTheFact ? '' : `; opened at ${created}`}.`,
     );
   }
   if (leak.listener) {
-    const what = leak.listener.event === 'response' ? "Its response went to the 'response' callback at" : `Handed to the server's '${leak.listener.event}' listener at`;
+    const what = leak.listener.event === 'response' ? `Its response is handled by ${leak.listener.what} at` : `Handed to ${leak.listener.what} at`;
     lines.push(`  ${what} ${formatLocation(leak.listener.location)}.`);
   }
   lines.push(`  ${whatHappened(leak)}${why}`, `  What to do: ${whatToDo(leak)}`);
