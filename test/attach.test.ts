@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Leak } from '../src/common/types';
@@ -15,6 +16,10 @@ async function startService(mode: 'leaky' | 'clean', nodeArgs: string[] = []): P
   delete env.NODE_OPTIONS;
   const service = spawn(process.execPath, [...nodeArgs, SERVICE, mode], { stdio: ['pipe', 'pipe', 'pipe'], env });
   running.push(service);
+  (service as ChildProcess & { errors?: string }).errors = '';
+  service.stderr!.on('data', (chunk: Buffer) => {
+    (service as ChildProcess & { errors?: string }).errors += chunk.toString();
+  });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     service.stdout!.on('data', (chunk: Buffer) => {
@@ -43,6 +48,11 @@ function listensOnInspectorPort(pid: number): boolean {
       return false;
     }
   });
+}
+
+/** What the service wrote to stderr so far (kept by startService). */
+function serviceErrors(service: ChildProcess): string {
+  return (service as ChildProcess & { errors?: string }).errors ?? '';
 }
 
 function alive(pid: number): boolean {
@@ -97,6 +107,21 @@ describe('tcp-leak-agent attach <pid>', () => {
     expect(alive(service.pid!)).toBe(true);
     expect(listensOnInspectorPort(service.pid!)).toBe(false);
   }, 30_000);
+
+  it('with --stay, leaves the agent running in the service: its scans report to --output', async () => {
+    const service = await startService('leaky');
+    const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'attach-')), 'leaks.log');
+    const result = await runNode([CLI, 'attach', String(service.pid), '--stay', '--output', output], { cwd: ROOT });
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain(`the agent stays in the process (writing to ${output})`);
+    // Sockets older than the agent are found among the process's descriptors by its periodic scan.
+    const deadline = Date.now() + 20_000;
+    while (!(fs.existsSync(output) && fs.readFileSync(output, 'utf8').includes('leaked TCP socket')) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(fs.existsSync(output) ? fs.readFileSync(output, 'utf8') : '', serviceErrors(service)).toContain('leaked TCP socket, stuck in CLOSE_WAIT');
+    expect(listensOnInspectorPort(service.pid!)).toBe(false);
+  }, 40_000);
 
   it('exits 2 with one line for a pid that does not exist', async () => {
     const result = await runNode([CLI, 'attach', '4194999'], { cwd: ROOT });
