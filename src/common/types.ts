@@ -39,7 +39,11 @@ export interface Leak {
   fd: number;
   local: Endpoint | null;
   remote: Endpoint | null;
-  /** How long the agent has seen the socket in its leaked state (0 when first seen at exit or by findLeaks). */
+  /**
+   * How long the agent has seen the socket in its leaked state (0 when first seen at exit or by
+   * findLeaks). After the fact (attach): the time since the peer's last data arrived, an upper
+   * bound on the time since its FIN.
+   */
   closeWaitMs: number;
   /** Milliseconds since this side last sent data, from the kernel. */
   lastDataSentMs: number;

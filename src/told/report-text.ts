@@ -40,7 +40,9 @@ function whatHappened(leak: Leak): string {
     ? leak.closeWaitMs > 0
       ? `at least ${formatDuration(leak.closeWaitMs)} before the process exited`
       : 'before the process exited'
-    : `at least ${formatDuration(leak.closeWaitMs)} ago`;
+    : leak.afterTheFact
+      ? `at most ${formatDuration(leak.closeWaitMs)} ago (its last data arrived then; nothing was watching before)`
+      : `at least ${formatDuration(leak.closeWaitMs)} ago`;
   const unknown =
     leak.origin === 'unknown'
       ? ' The agent did not see this socket being created (it was opened before start(), or by code that announces no socket), so it cannot say where.'
