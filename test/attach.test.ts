@@ -52,7 +52,8 @@ function listensOnInspectorPort(pid: number): boolean {
 
 /** What the service wrote to stderr so far (kept by startService). */
 function serviceErrors(service: ChildProcess): string {
-  return (service as ChildProcess & { errors?: string }).errors ?? '';
+  const ended = service.exitCode !== null || service.signalCode !== null ? ` (the service ended: ${service.exitCode ?? service.signalCode})` : '';
+  return `${(service as ChildProcess & { errors?: string }).errors ?? ''}${ended}`;
 }
 
 function alive(pid: number): boolean {
@@ -86,7 +87,7 @@ describe('tcp-leak-agent attach <pid>', () => {
     expect(unread.listener?.what).toBe("a 'end' listener on the response");
     expect(leaks.every((leak) => leak.afterTheFact === true && leak.state === 'CLOSE_WAIT')).toBe(true);
     expect(result.stderr).toMatch(new RegExp(`^tcp-leak-agent attach: pid ${pid}: \\d+ TCP sockets checked, 2 leaked sockets; its inspector \\(127\\.0\\.0\\.1:9229 only\\) was open for \\d+ ms and is closed\\.$`, 'm'));
-    expect(alive(pid)).toBe(true);
+    expect(alive(pid), serviceErrors(service)).toBe(true);
     expect(listensOnInspectorPort(pid)).toBe(false);
   }, 30_000);
 
@@ -104,7 +105,7 @@ describe('tcp-leak-agent attach <pid>', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/no leaked socket; its inspector .* is closed\.\n$/);
-    expect(alive(service.pid!)).toBe(true);
+    expect(alive(service.pid!), serviceErrors(service)).toBe(true);
     expect(listensOnInspectorPort(service.pid!)).toBe(false);
   }, 30_000);
 

@@ -9,7 +9,11 @@ import { SAMPLE } from '../measured/kernel-reader';
 import type { Finding } from '../judged/finding';
 import { FunctionLocator } from '../explained/function-locations';
 import { describeLeak } from '../explained/leak';
-import { formatLeaks } from '../told/format';
+import { formatLeaks, formatSummaries } from '../told/format';
+import { groupReport, ReportLimiter } from '../told/report-limiter';
+
+/** The live reports' default: here it only decides how places past the first twenty are summed up. */
+const REPORT_INTERVAL_MS = 60_000;
 
 /** What `tcp-leak-agent attach` gets back from the process it attached to. */
 export interface AfterTheFact {
@@ -70,7 +74,10 @@ export function leaksAfterTheFact(candidates: readonly unknown[], format: 'text'
     };
     leaks.push({ ...describeLeak(finding, true, false, () => NO_STACK, locator), afterTheFact: true });
   });
-  return { checked: sockets.length, leaks, text: formatLeaks(leaks, format) };
+  // Grouped by kind and place as the live reports are: a thousand sockets from one line read as one report.
+  const { groups, summaries } = new ReportLimiter(REPORT_INTERVAL_MS).admit(leaks, now);
+  const text = formatLeaks(groups.map(groupReport), format) + formatSummaries(summaries, format);
+  return { checked: sockets.length, leaks, text };
 }
 
 /** What can still be told of a socket: where it came from, and the request it carries, if any. */
