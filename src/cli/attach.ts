@@ -249,6 +249,18 @@ class Session {
   close(): void {
     this.socket.close();
   }
+
+  /** Resolves true once the other side closed the connection, false after `ms`. */
+  closedWithin(ms: number): Promise<boolean> {
+    if (this.socket.readyState === WebSocket.CLOSED) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.socket.addEventListener('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
 }
 
 interface RemoteObject {
@@ -288,11 +300,13 @@ async function inspect(session: Session, options: AttachOptions): Promise<AfterT
 /** Asks the process to close its inspector once this session is gone, then waits until the port is closed. */
 async function closeInspector(session: Session | undefined, pid: number): Promise<void> {
   if (session) {
-    // inspector.close() waits for the open sessions to end: scheduled, so this call returns first.
+    // inspector.close() closes every connection itself: scheduled, so this call returns first, and
+    // this side then waits for the process to close the connection rather than closing it at the
+    // same moment (a disconnect racing the process's own close crashed Node in testing).
     await session
       .post('Runtime.evaluate', { expression: "setImmediate(() => process.getBuiltinModule('node:inspector').close()), undefined" })
       .catch(() => undefined);
-    session.close();
+    if (!(await session.closedWithin(INSPECTOR_WAIT_MS))) session.close();
   }
   if (!(await waitFor(() => inspectorOwner(pid) !== 'target'))) {
     process.stderr.write(`tcp-leak-agent attach: pid ${pid} still listens on ${INSPECTOR_HOST}:${INSPECTOR_PORT}: its inspector did not close, and any local user can run code in it until it does\n`);
