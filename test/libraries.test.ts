@@ -87,3 +87,25 @@ describe.concurrent('at the production defaults (no stack setting)', () => {
     expect(result.leaks[0]!.listener?.event).toBe('upgrade');
   });
 });
+
+describe.concurrent("ws in noServer mode, an 'upgrade' listener that routes one path and forgets the others", () => {
+  const fixture = 'ws-noserver-unrouted.js';
+
+  for (const { name, env } of settings) {
+    it(`leaks the unrouted socket, located at that listener${name}`, async () => {
+      const result = await runFixture(fixture, { env: { ...env, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+      expect(result.code, explain(result)).toBe(0);
+      const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'cause' | 'listener'>;
+      expect(leak.cause?.code, explain(result)).toBe('upgrade-not-closed');
+      expect(leak.location?.line).toBe(markerLine(fixture));
+      expect(leak.listener?.what).toBe("the server's 'upgrade' listener");
+    });
+  }
+
+  it('leaks nothing when the listener destroys what it does not route', async () => {
+    const result = await runFixture(fixture, { args: ['fixed'], env: { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stdout.trim().split('\n').pop(), explain(result)).toBe('null');
+    expect(result.leaks).toHaveLength(0);
+  });
+});
