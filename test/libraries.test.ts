@@ -96,7 +96,8 @@ describe.concurrent("ws in noServer mode, an 'upgrade' listener that routes one 
       const result = await runFixture(fixture, { env: { ...env, TCP_LEAK_AGENT_STALL_MS: '60000' } });
       expect(result.code, explain(result)).toBe(0);
       const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'cause' | 'listener'>;
-      expect(leak.cause?.code, explain(result)).toBe('upgrade-not-closed');
+      expect(leak.cause?.code, explain(result)).toBe('upgrade-not-routed');
+      expect(leak.cause?.fix).toContain('wss.handleUpgrade()');
       expect(leak.location?.line).toBe(markerLine(fixture));
       expect(leak.listener?.what).toBe("the server's 'upgrade' listener");
     });

@@ -151,7 +151,8 @@ export interface LeakCause {
   /**
    * 'unread' (data or EOF never read), 'unread-http-response', 'unread-fetch-body', and for
    * recognised libraries 'unread-node-fetch-body', 'unread-undici-body', 'unread-axios-stream',
-   * 'unread-got-stream', 'proxy-response-abandoned' (http-proxy);
+   * 'unread-got-stream', 'proxy-response-abandoned' (http-proxy), 'upgrade-not-routed' (an
+   * 'upgrade' listener that hands some sockets to ws's handleUpgrade() and leaves others);
    * 'eof-not-ended' (allowHalfOpen: 'end' seen, end() never called),
    * 'upgrade-not-closed', 'connect-not-closed', 'upgrade-or-connect-not-closed', or 'unknown'.
    */

@@ -10,6 +10,8 @@ export interface ListenerEvidence {
   /** Which function, in words: "the server's 'upgrade' listener", "a 'data' listener on the response". */
   what: string;
   location: Location;
+  /** The listener hands sockets to a WebSocketServer (its code calls ws's handleUpgrade()). */
+  routesWebSockets?: true;
 }
 
 /** A response's events whose listeners are the program's handling of its body. */
@@ -56,5 +58,8 @@ export function listenerEvidence(
   const found = locator.locate(candidates.map((candidate) => candidate.fn));
   const located = found.filter((location): location is Location => location !== null);
   const index = found.findIndex((location) => location !== null && isProgramCode(location, skipNodeModules));
-  return { ...(index >= 0 ? { listener: { event, what: candidates[index]!.what, location: found[index]! } } : {}), located };
+  if (index < 0) return { located };
+  const fn = candidates[index]!.fn;
+  const routesWebSockets = event !== 'response' && typeof fn === 'function' && Function.prototype.toString.call(fn).includes('handleUpgrade');
+  return { listener: { event, what: candidates[index]!.what, location: found[index]!, ...(routesWebSockets ? { routesWebSockets: true as const } : {}) }, located };
 }
