@@ -13,19 +13,14 @@ server.listen(0, '127.0.0.1', () => console.log(`ready port=${server.address().p
 
 if (process.argv[2] === 'controlled') {
   const agent = require('../..');
-  let pending = '';
-  process.stdin.on('data', (chunk) => {
-    pending += chunk;
-    let newline;
-    while ((newline = pending.indexOf('\n')) >= 0) {
-      const command = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
+  require('node:readline')
+    .createInterface({ input: process.stdin })
+    .on('line', (command) => {
       if (command === 'start') agent.start();
       if (command === 'stop') agent.stop();
       if (command === 'cpu') {
         const used = process.cpuUsage();
         console.log(`cpu us=${used.user + used.system}`);
       }
-    }
-  });
+    });
 }

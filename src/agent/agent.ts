@@ -81,6 +81,8 @@ export class Agent {
   private readonly judgeSettings: JudgeSettings;
   private readonly locator = new FunctionLocator();
   private locatedThisCheck = 0;
+  // A worker's tracked descriptors, for the main thread's untracked check: reused from scan to scan.
+  private noted = new Int32Array(16);
   // Which sockets that cannot be leaking now a periodic scan measures anyway.
   private readonly sweep: Sweep;
 
@@ -261,13 +263,18 @@ export class Agent {
     return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse), locator);
   }
 
-  /** After a told leak: a leak without a line starts a hunt for its key; one named ends a hunt begun before it was made. */
+  /**
+   * After a told leak: one named ends a hunt begun before it was made; one without a line whose
+   * stack was not captured starts a hunt for its key (one whose stack was captured and shows only
+   * a library's code would gain nothing from more stacks).
+   */
   private followUp(finding: Finding, leak: Leak, now: number): void {
     const record = finding.record;
     const lastUse = record.uses?.[record.uses.length - 1];
     const key = lastUse ? useKey(lastUse) : undefined;
+    const captured = lastUse ? lastUse.caller !== undefined : record.creation !== undefined;
     if (leak.location) this.stackPolicy.named(key, lastUse?.at ?? record.createdAt);
-    else if (record.origin === 'client') this.stackPolicy.hunt(key, now);
+    else if (record.origin === 'client' && !captured) this.stackPolicy.hunt(key, now);
   }
 
   private scanPeriodically(): void {
@@ -334,14 +341,11 @@ export class Agent {
 
   /** A worker's agent notes its descriptors for the main thread's untracked check (which allows a few intervals). */
   private noteTrackedElsewhere(reader: KernelReader): void {
-    let fds = new Int32Array(Math.max(16, this.registry.size));
+    if (this.noted.length < this.registry.size) this.noted = new Int32Array(this.registry.size * 2);
+    const fds = this.noted;
     let count = 0;
+    // The registry cannot grow during the visit: it runs synchronously.
     this.registry.forEachOpen((_socket, fd) => {
-      if (count === fds.length) {
-        const grown = new Int32Array(fds.length * 2);
-        grown.set(fds);
-        fds = grown;
-      }
       fds[count++] = fd;
     });
     reader.noteTracked(fds, count);

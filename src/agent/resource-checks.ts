@@ -74,7 +74,7 @@ export class ResourceChecks {
     return this.descriptorsCheck?.last ?? { open: -1, limit: -1 };
   }
 
-  /** TIME_WAIT connections this process caused at the last check (-1: none yet), for metrics. */
+  /** TIME_WAIT connections this process caused at the last check (-1: not counted), for metrics. */
   get timeWaitCount(): number {
     return this.timeWait?.lastCount ?? -1;
   }

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../common/errors';
+import { readArguments } from './arguments';
 import { DIST_DIR, PACKAGE_ROOT } from '../common/package-paths';
 import type { AfterTheFact } from '../agent/after-the-fact';
 
@@ -73,20 +74,10 @@ function parse(argv: string[]): AttachOptions | 'help' {
 
 /** Runs `attach`; resolves with the exit code. */
 export async function attach(argv: string[]): Promise<number> {
-  let options: AttachOptions | 'help';
+  const read = readArguments(() => parse(argv), ATTACH_USAGE);
+  if ('exitCode' in read) return read.exitCode;
   try {
-    options = parse(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`tcp-leak-agent: ${error.message}\n`);
-    return 2;
-  }
-  if (options === 'help') {
-    process.stdout.write(ATTACH_USAGE);
-    return 0;
-  }
-  try {
-    return await attachTo(options);
+    return await attachTo(read.options);
   } catch (error) {
     if (!(error instanceof CannotAttach)) throw error;
     process.stderr.write(`tcp-leak-agent attach: ${error.message}\n`);

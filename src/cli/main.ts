@@ -13,6 +13,7 @@ import { packageVersion, REGISTER_PATH } from '../common/package-paths';
 import { SETTINGS } from '../common/settings';
 import { formatLeaks, formatSummaries } from '../told/format';
 import type { Leak, LeakSummaryReport } from '../common/types';
+import { readArguments } from './arguments';
 import { attach } from './attach';
 import { describeUnchecked, POLL_MS, RUN_MARKER, UncheckedProcessWatch, type UncheckedProcess } from './unchecked-processes';
 
@@ -153,18 +154,9 @@ function tellUnchecked(unchecked: UncheckedProcess[], format: 'text' | 'json'): 
 /** Runs the CLI with its arguments; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'attach') return attach(argv.slice(1));
-  let options: ReturnType<typeof parse>;
-  try {
-    options = parse(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`tcp-leak-agent: ${error.message}\n`);
-    return 2;
-  }
-  if (options === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const read = readArguments(() => parse(argv), USAGE);
+  if ('exitCode' in read) return read.exitCode;
+  const options = read.options;
   if (options === 'version') {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;

@@ -78,7 +78,8 @@ function isAgent(file: string): boolean {
   return toPath(file).startsWith(AGENT_DIR);
 }
 
-function toPath(file: string): string {
+/** A file: URL as a path (V8 names ES modules by URL); anything else as it is. */
+export function toPath(file: string): string {
   if (!file.startsWith('file://')) return file;
   try {
     return fileURLToPath(file);

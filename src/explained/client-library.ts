@@ -4,8 +4,8 @@ import type { Frame } from '../common/stack';
 import type { LeakCause, Location } from '../common/types';
 import type { SocketRecord } from '../remembered/socket-record';
 
-/** The HTTP clients whose calls the advice can name. */
-export type ClientLibrary = 'node-fetch' | 'undici' | 'axios' | 'got' | 'http-proxy';
+/** The libraries whose calls the advice can name: HTTP clients and proxies, and ws (a server's 'upgrade' listener). */
+export type ClientLibrary = 'node-fetch' | 'undici' | 'axios' | 'got' | 'http-proxy' | 'ws';
 
 const BY_PATH: ReadonlyArray<[RegExp, ClientLibrary]> = [
   [/[\\/]node_modules[\\/]node-fetch[\\/]/, 'node-fetch'],
@@ -47,6 +47,13 @@ export function clientLibraryOf(socket: Socket, record: SocketRecord, listenerFi
 
 /** The cause in the library's own terms: its objects and its calls. Other causes are kept. */
 export function inLibraryTerms(cause: LeakCause, library: ClientLibrary | undefined): LeakCause {
+  if (library === 'ws' && cause.code === 'upgrade-not-closed') {
+    return {
+      code: 'upgrade-not-routed',
+      summary: "the 'upgrade' listener hands some requests to a WebSocketServer (ws: handleUpgrade()) and left this one, which nobody closes",
+      fix: 'destroy every socket the listener does not hand to wss.handleUpgrade() (socket.destroy(), after writing an HTTP error status if you like)',
+    };
+  }
   if (cause.code !== 'unread-http-response' && cause.code !== 'unread-fetch-body') return cause;
   switch (library) {
     case 'node-fetch':

@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { toPath } from '../common/stack';
 import type { Location } from '../common/types';
 
 /** The slice of node:inspector's in-process Session this file uses. */
@@ -97,13 +97,4 @@ function postSync(session: InspectorSession): Post {
     if (failure) throw failure;
     return answer;
   };
-}
-
-function toPath(url: string): string {
-  if (!url.startsWith('file://')) return url;
-  try {
-    return fileURLToPath(url);
-  } catch {
-    return url;
-  }
 }

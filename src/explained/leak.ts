@@ -16,13 +16,6 @@ function endpoint(address: string | undefined, port: number | undefined): Endpoi
   return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
 }
 
-/** An 'upgrade' listener that hands some sockets to ws (handleUpgrade()) and leaves the rest. */
-const UNROUTED_UPGRADE = {
-  code: 'upgrade-not-routed',
-  summary: "the 'upgrade' listener hands some requests to a WebSocketServer (ws: handleUpgrade()) and left this one, which nobody closes",
-  fix: 'destroy every socket the listener does not hand to wss.handleUpgrade() (socket.destroy(), after writing an HTTP error status if you like)',
-} as const;
-
 /**
  * The socket's addresses. Node asks the kernel (getsockname / getpeername),
  * which still answers in CLOSE_WAIT, and caches the answer.
@@ -64,11 +57,8 @@ export function describeLeak(
   const plainCause = !socket || finding.leftOpen || finding.deadPeer ? undefined : classifyLeak(socket, record);
   const { listener, located } = socket && locator ? listenerEvidence(socket, plainCause, locator, skipNodeModules) : { listener: undefined, located: [] };
   const lastCaller = record.uses?.[record.uses.length - 1]?.caller;
-  const cause = listener?.routesWebSockets
-    ? UNROUTED_UPGRADE
-    : plainCause && socket
-      ? inLibraryTerms(plainCause, clientLibraryOf(socket, record, located, [...framesOf(lastCaller), ...frames]))
-      : plainCause;
+  const library = listener?.routesWebSockets ? 'ws' : socket ? clientLibraryOf(socket, record, located, [...framesOf(lastCaller), ...frames]) : undefined;
+  const cause = plainCause && inLibraryTerms(plainCause, library);
   // The listener that dropped an upgraded socket is the place to fix; a response callback is
   // the evidence left when the request's caller was not captured.
   const fromStacks = lastUse ? lastUse.location : creation;
@@ -100,7 +90,7 @@ export function describeLeak(
     ...(location || record.origin === 'unknown'
       ? {}
       : fromStacks
-        ? { stackNote: `its stack shows a library's code (${formatLocation(fromStacks)}) and no line of the program: the library made the request after the call that asked for it returned` }
+        ? { stackNote: `its stack shows only a library's code (${formatLocation(fromStacks)}), no line of the program` }
         : noteWithoutLine
           ? { stackNote: noteWithoutLine(lastUse) }
           : {}),

@@ -79,7 +79,7 @@ export class TimeWaitWatch {
    */
   private readonly places = new Map<string, string | null>();
   private lastWarnedAt = 0;
-  /** The count at the last check, for metrics. */
+  /** The count at the last check, for metrics; -1 when not counted (no dump was needed, or none ran yet). */
   lastCount = -1;
   /**
    * Whether to follow client sockets from 'connect' to close (a listener and a formatted stack
@@ -149,7 +149,8 @@ export class TimeWaitWatch {
     const total = namespaceTimeWait();
     this.followClients = total < 0 || total >= this.threshold / 2;
     if (total >= 0 && total < this.threshold) {
-      this.lastCount = Math.min(Math.max(this.lastCount, 0), total);
+      // Not counted (no dump): known only when the namespace holds none; unknown (-1, not observed) otherwise.
+      this.lastCount = total === 0 ? 0 : -1;
       return undefined;
     }
     const serverPorts = Int32Array.from(this.listening.keys()).sort();

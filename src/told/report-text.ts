@@ -22,11 +22,15 @@ function headline(leak: Leak): string {
     const arrow = leak.origin === 'server' ? '<-' : '->';
     const count = leak.count !== undefined && leak.count > 1 ? ` (and ${leak.count - 1} more like it)` : '';
     const request = leak.lastUse ? `${leak.lastUse.method} ${leak.lastUse.url} over ` : '';
-    const why = leak.lastUse
-      ? "no line yet: that request's caller was not captured"
-      : leak.stackNote
-        ? 'no line: its creation stack was not captured'
-        : 'opened where the agent could not see';
+    const why = leak.afterTheFact
+      ? 'no line: found after the fact, and no function attached to it names one'
+      : leak.lastUse?.location || (!leak.lastUse && leak.creation)
+        ? "no line: its stack shows only a library's code"
+        : leak.lastUse
+          ? "no line yet: that request's caller was not captured"
+          : leak.stackNote
+            ? 'no line: its creation stack was not captured'
+            : 'opened where the agent could not see';
     return `${request}fd ${leak.fd} ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)} (${why}): ${KIND_TITLES[leak.kind]}${count}`;
   }
   const where = formatLocation(leak.location);
