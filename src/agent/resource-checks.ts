@@ -74,9 +74,13 @@ export class ResourceChecks {
     return this.descriptorsCheck?.last ?? { open: -1, limit: -1 };
   }
 
-  /** TIME_WAIT connections this process caused at the last check (-1: not counted), for metrics. */
+  /** TIME_WAIT connections this process caused, for metrics: the last check's count, else counted now (-1: cannot tell). */
   get timeWaitCount(): number {
-    return this.timeWait?.lastCount ?? -1;
+    try {
+      return this.timeWait?.countNow() ?? -1;
+    } catch {
+      return -1; // this platform cannot list TIME_WAIT connections
+    }
   }
 
   /** Runs after a periodic scan: `sites` names where the tracked sockets come from, measuring them all. */

@@ -79,7 +79,7 @@ export class TimeWaitWatch {
    */
   private readonly places = new Map<string, string | null>();
   private lastWarnedAt = 0;
-  /** The count at the last check, for metrics; -1 when not counted (no dump was needed, or none ran yet). */
+  /** The count at the last check; -1 when it did not count (no dump was needed, or none ran yet). */
   lastCount = -1;
   /**
    * Whether to follow client sockets from 'connect' to close (a listener and a formatted stack
@@ -149,18 +149,35 @@ export class TimeWaitWatch {
     const total = namespaceTimeWait();
     this.followClients = total < 0 || total >= this.threshold / 2;
     if (total >= 0 && total < this.threshold) {
-      // Not counted (no dump): known only when the namespace holds none; unknown (-1, not observed) otherwise.
+      // No dump: not counted now (-1); a metrics collection counts for itself (countNow).
       this.lastCount = total === 0 ? 0 : -1;
       return undefined;
     }
+    const { count, sources } = this.tally();
+    if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
+    this.lastWarnedAt = now;
+    const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
+    return { type: 'time-wait', count, threshold: this.threshold, namespaceTotal: total, sources: sorted };
+  }
+
+  /**
+   * The count for metrics, read when an exporter collects: the last check's when it counted, else
+   * a dump now (a collection comes about once a minute, so it may cost what a check saves).
+   */
+  countNow(): number {
+    return this.lastCount >= 0 ? this.lastCount : this.tally().count;
+  }
+
+  /** Counts this process's TIME_WAIT connections (one filtered dump), by where they come from. */
+  private tally(): { count: number; sources: Map<string, TimeWaitSource> } {
+    const sources = new Map<string, TimeWaitSource>();
     const serverPorts = Int32Array.from(this.listening.keys()).sort();
     const remotePorts = Int32Array.from(this.closedPorts.keys()).sort();
     if (serverPorts.length === 0 && remotePorts.length === 0) {
       this.lastCount = 0;
-      return undefined;
+      return { count: 0, sources };
     }
     const found = this.binding.listTimeWait(serverPorts, remotePorts);
-    const sources = new Map<string, TimeWaitSource>();
     const add = (source: Omit<TimeWaitSource, 'count'>, count: number) => {
       const key = `${source.side} ${source.endpoint} ${source.place}`;
       const existing = sources.get(key);
@@ -184,10 +201,7 @@ export class TimeWaitWatch {
       add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, sampledOneIn: FOLLOW_ONE_IN, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, FOLLOW_ONE_IN);
     }
     this.lastCount = count;
-    if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
-    this.lastWarnedAt = now;
-    const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
-    return { type: 'time-wait', count, threshold: this.threshold, namespaceTotal: total, sources: sorted };
+    return { count, sources };
   }
 }
 
