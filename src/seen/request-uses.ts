@@ -5,11 +5,28 @@ export type { RequestUse } from '../remembered/socket-record';
 /** How many uses a socket remembers: enough to see a pattern, bounded so a long-lived socket costs nothing more. */
 export const USES_KEPT = 4;
 
-/** Adds a use to a socket's record, dropping the oldest past USES_KEPT. */
-export function rememberUse(record: SocketRecord, use: RequestUse): void {
+/**
+ * Adds a use to a socket's record, dropping the oldest past USES_KEPT. A keep-alive socket
+ * reuses its oldest use's object for the newest, so a request on it allocates nothing here.
+ * The fields are copied from `use`, which the caller may reuse in turn.
+ */
+export function rememberUse(record: SocketRecord, use: Readonly<RequestUse>): void {
   const uses = (record.uses ??= []);
-  if (uses.length === USES_KEPT) uses.shift();
-  uses.push(use);
+  if (uses.length < USES_KEPT) {
+    uses.push({ ...use });
+    return;
+  }
+  const reused = uses.shift()!;
+  reused.method = use.method;
+  reused.origin = use.origin;
+  reused.protocol = use.protocol;
+  reused.host = use.host;
+  reused.path = use.path;
+  reused.caller = use.caller;
+  reused.served = use.served;
+  reused.trace = use.trace;
+  reused.at = use.at;
+  uses.push(reused);
 }
 
 /** The place a use went to, as the stack policy keys it: a fetch() origin, or an http request's host. */

@@ -37,9 +37,6 @@ function sentByFetch(headers: unknown): boolean {
   return Array.isArray(headers) ? headers.includes('sec-fetch-mode') : typeof headers === 'string' && headers.includes('sec-fetch-mode');
 }
 
-/** A request made with nothing going on (no request served, no span): shared, so it costs no allocation. */
-const NOTHING: Pick<RequestUse, 'served' | 'trace'> = Object.freeze({});
-
 /** Where an http request goes: its Host header, which carries the port when it is not the default (`host` alone does not). */
 function hostOf(request: HttpRequest): string | undefined {
   const header = request.getHeader?.('host');
@@ -69,6 +66,11 @@ export class SocketSources {
   private readonly requestsServed = new WeakMap<object, NonNullable<RequestUse['served']>>();
   // The OpenTelemetry span active when each request was made, when the application traces.
   private readonly requestSpans = new WeakMap<object, SpanContext>();
+  // Whether any request was made while serving one, or inside a span: until then, nothing to look up.
+  private anyServed = false;
+  private anySpan = false;
+  // Filled per request and copied into the socket's record (see rememberUse): no allocation per request.
+  private readonly use: RequestUse = { method: '', origin: undefined, protocol: undefined, host: undefined, path: '', caller: undefined, served: undefined, trace: undefined, at: 0 };
   private readonly subscriptions: Array<[string, Listener]> = [];
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
   private readonly tlsServers = new WeakSet<Server>();
@@ -155,12 +157,16 @@ export class SocketSources {
     const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
     if (caller) this.requestCallers.set(request, caller);
     const span = activeSpanContext();
-    if (span) this.requestSpans.set(request, span);
+    if (span) {
+      this.requestSpans.set(request, span);
+      this.anySpan = true;
+    }
     // One property read when the request is made outside a server's handler: the usual case.
     const served = requestBeingServed(executionAsyncResource());
     if (served) {
       const server = serverOf(served.socket);
       this.requestsServed.set(request, { method: served.method ?? 'GET', url: served.url ?? '/', listen: server ? this.listenStacks.get(server) : undefined });
+      this.anyServed = true;
     }
   }
 
@@ -174,7 +180,14 @@ export class SocketSources {
     // request is the one it was created for, so its creation stack holds the caller.
     const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
     // Raw pieces only: the URL is built and redacted when a report needs it.
-    rememberUse(record, { method: request!.method ?? 'GET', protocol: request!.protocol, host: hostOf(request!), path: request!.path ?? '/', caller, at: Date.now(), ...this.context(request!) });
+    const use = this.use;
+    use.method = request!.method ?? 'GET';
+    use.origin = undefined;
+    use.protocol = request!.protocol;
+    use.host = hostOf(request!);
+    use.path = request!.path ?? '/';
+    use.caller = caller;
+    this.remember(record, request!, use);
   }
 
   private onUndiciSend(message: UndiciSend): void {
@@ -184,15 +197,22 @@ export class SocketSources {
     const record = this.registry.recordOf(socket);
     if (!record) return;
     record.client = sentByFetch(request.headers) ? 'fetch' : 'undici';
-    rememberUse(record, { method: request.method ?? 'GET', origin: request.origin ?? '', path: request.path ?? '/', caller: this.requestCallers.get(request), at: Date.now(), ...this.context(request) });
+    const use = this.use;
+    use.method = request.method ?? 'GET';
+    use.origin = request.origin ?? '';
+    use.protocol = undefined;
+    use.host = undefined;
+    use.path = request.path ?? '/';
+    use.caller = this.requestCallers.get(request);
+    this.remember(record, request, use);
   }
 
-  /** What was going on when a request was made: the incoming request being served, the active span. */
-  private context(request: object): Pick<RequestUse, 'served' | 'trace'> {
-    const served = this.requestsServed.get(request);
-    const trace = this.requestSpans.get(request);
-    if (!served && !trace) return NOTHING;
-    return { ...(served ? { served } : {}), ...(trace ? { trace } : {}) };
+  /** Completes `use` with what was going on when the request was made (the request served, the span) and keeps it. */
+  private remember(record: SocketRecord, request: object, use: RequestUse): void {
+    use.served = this.anyServed ? this.requestsServed.get(request) : undefined;
+    use.trace = this.anySpan ? this.requestSpans.get(request) : undefined;
+    use.at = Date.now();
+    rememberUse(record, use);
   }
 
   private onUndiciSocket(socket: unknown): void {
