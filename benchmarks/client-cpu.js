@@ -6,13 +6,13 @@
 // placement "same-process" (the default): one client process per mode, the agent started and
 // stopped through its API between rounds (http-client.js "same-process"). "processes": a client
 // process per round with the agent preloaded: closer to a real deployment, and far noisier.
-const { interleaved, kill, spread, startChild } = require('./cpu/rounds');
+const { interleaved, kill, medianInterval, spread, startChild } = require('./cpu/rounds');
 
 const [modes = 'keepalive-http,keepalive-fetch,new-connection', rounds = '5', requests = '10000', placement = 'same-process'] = process.argv.slice(2);
 
 async function inProcesses(mode, port) {
   const results = await interleaved(Number(rounds), async (variant) => {
-    const client = startChild('http-client.js', [mode, String(port), requests, '1', 'measure'], { agent: variant === 'agent' });
+    const client = startChild('http-client.js', [mode, String(port), requests, '1', 'measure'], { agent: variant === 'agent', cpu: 0 });
     const { cpu_us_per_request: used } = await client.nextLine('result');
     await kill(client.child);
     return used;
@@ -21,7 +21,7 @@ async function inProcesses(mode, port) {
 }
 
 async function inOneProcess(mode, port) {
-  const client = startChild('http-client.js', [mode, String(port), requests, '1', 'same-process', rounds]);
+  const client = startChild('http-client.js', [mode, String(port), requests, '1', 'same-process', rounds], { cpu: 0 });
   const result = await client.nextLine('result');
   await kill(client.child);
   const list = (text) => String(text).split(',').map(Number);
@@ -29,14 +29,15 @@ async function inOneProcess(mode, port) {
 }
 
 async function main() {
-  const server = startChild('http-server.js', []);
+  const server = startChild('http-server.js', [], { cpu: 1 });
   const { port } = await server.nextLine('ready');
   for (const mode of modes.split(',')) {
     const results = placement === 'processes' ? await inProcesses(mode, port) : await inOneProcess(mode, port);
-    const ratios = spread(results.ratios);
+    const ratios = spread(results.ratios, 3);
+    const interval = medianInterval(results.ratios);
     console.log(
       `client-cpu mode=${mode} placement=${placement} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
-        `ratio=${ratios.median} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
+        `ratio=${ratios.median} ratio_ci95=${interval.low}..${interval.high} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
     );
   }
   await kill(server.child);

@@ -2,13 +2,15 @@
 // Shared by the CPU-time benchmarks: children of known roles, CPU time read from /proc, interleaved
 // rounds of bare and agent, and the summary line. CPU time is user + system, so GC and kernel work
 // count; every variant runs in a process of its own.
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..', '..');
 const PRELOAD = ['--require', path.join(ROOT, 'dist', 'register.js')];
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+/** Whether children can be pinned to CPUs: taskset(1) is there and there are two CPUs or more. */
+const PINNING = require('node:os').availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 /** An environment without test-runner variables (they change the agent's defaults). */
 function cleanEnv(extra = {}) {
@@ -25,8 +27,12 @@ function cleanEnv(extra = {}) {
  * fields of the first line it prints that starts with `prefix`, and send(command), a line to
  * its stdin when started with `control`. `agent`: preload the agent at its defaults.
  */
-function startChild(script, args, { agent = false, env = {}, quiet = false, control = false } = {}) {
-  const child = spawn(process.execPath, [...(agent ? PRELOAD : []), path.join(__dirname, script), ...args], {
+function startChild(script, args, { agent = false, env = {}, quiet = false, control = false, cpu } = {}) {
+  const command = [process.execPath, ...(agent ? PRELOAD : []), path.join(__dirname, script), ...args];
+  // cpu: pinned to that CPU (taskset execs node: same pid), so that a client and a server on a
+  // two-core machine stop trading places: that migration was much of the noise between blocks.
+  const pinned = cpu !== undefined && PINNING ? ['taskset', '-c', String(cpu), ...command] : command;
+  const child = spawn(pinned[0], pinned.slice(1), {
     env: cleanEnv(env),
     // quiet: the agent's own notices (a descriptor warning at 18,000 sockets) are not the benchmark's output.
     // control: commands go to the child's stdin, a line each (see send).
@@ -91,6 +97,19 @@ function spread(values, digits = 2) {
 }
 
 /**
+ * A distribution-free 95% confidence interval of the median of `values` (order statistics:
+ * ranks n/2 ∓ 0.98·√n): on this noisy kind of machine a ratio's spread is wide, and whether a
+ * goal is met is read from this interval, not from the median alone. Needs 9 or more values.
+ */
+function medianInterval(values, digits = 3) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  const k = Math.floor(n / 2 - 0.98 * Math.sqrt(n));
+  if (k < 1) return { low: NaN, high: NaN };
+  return { low: Number(sorted[k - 1].toFixed(digits)), high: Number(sorted[n - k].toFixed(digits)) };
+}
+
+/**
  * Runs `measure(variant)` for 'bare' and 'agent' in interleaved rounds, the order alternating
  * each round, and resolves with each variant's results in round order.
  */
@@ -111,4 +130,4 @@ function kill(child) {
   });
 }
 
-module.exports = { cleanEnv, cpuMsOf, fields, interleaved, kill, median, spread, startChild, ROOT };
+module.exports = { cleanEnv, cpuMsOf, fields, interleaved, kill, median, medianInterval, spread, startChild, ROOT };
