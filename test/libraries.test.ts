@@ -88,6 +88,28 @@ describe.concurrent('at the production defaults (no stack setting)', () => {
   });
 });
 
+describe.concurrent("a CONNECT proxy whose 'connect' listener answers 502 and forgets the socket", () => {
+  const fixture = 'connect-proxy-upstream-refused.js';
+
+  for (const { name, env } of settings) {
+    it(`leaks the refused tunnel's socket, located at that listener${name}`, async () => {
+      const result = await runFixture(fixture, { env: { ...env, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+      expect(result.code, explain(result)).toBe(0);
+      const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'cause' | 'listener'>;
+      expect(leak.cause?.code, explain(result)).toBe('connect-not-closed');
+      expect(leak.location?.line).toBe(markerLine(fixture));
+      expect(leak.listener).toMatchObject({ event: 'connect', what: "the server's 'connect' listener" });
+    });
+  }
+
+  it('leaks nothing when the error path ends the socket (and the tunnel that worked closed cleanly)', async () => {
+    const result = await runFixture(fixture, { args: ['fixed'], env: { ...FAST, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stdout.trim().split('\n').pop(), explain(result)).toBe('null');
+    expect(result.leaks).toHaveLength(0);
+  });
+});
+
 describe.concurrent("ws in noServer mode, an 'upgrade' listener that routes one path and forgets the others", () => {
   const fixture = 'ws-noserver-unrouted.js';
 
