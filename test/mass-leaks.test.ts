@@ -51,7 +51,7 @@ describe.concurrent('a mass leak', () => {
 
   it('with sampled stacks, names no wrong line, says why a socket has none, and names every one once the hunt is on', async () => {
     // Three waves of 10 from one line. The first socket is sampled (the first of its kind), the
-    // others of the first wave mostly not (1 in 50 at random); their report starts the hunt, so
+    // others of the first wave mostly not (1 in 200 at random); their report starts the hunt, so
     // every socket of the next wave is captured (the second, or the third when the first wave's
     // reports come after the second wave began).
     const result = await runFixture(FIXTURE, { args: ['3', '10'], env: { ...FAST, TCP_LEAK_AGENT_STACKS: 'sampled' } });
@@ -64,7 +64,7 @@ describe.concurrent('a mass leak', () => {
     expect(sockets(located), explain(result)).toBeGreaterThanOrEqual(11);
     if (unlocated.length > 0) {
       expect(leaks.find((leak) => leak.location === null)?.stackNote).toBe(
-        'this socket\'s creation stack was not sampled (stacks: "sampled", the first call to each place and 1 in 50 at random); ' +
+        'this socket\'s creation stack was not sampled (stacks: "sampled", the first call to each place and 1 in 200 at random); ' +
           'every new socket is captured from now on, so the line is named when this leak happens again',
       );
     }

@@ -18,6 +18,7 @@ import { stillOpen } from '../judged/left-open';
 import { canBeLeaking } from '../judged/suspects';
 import { UntrackedSockets } from '../judged/untracked-sockets';
 import { trackedDumpRows, untrackedDumpRows, type SocketDump } from '../explained/dump';
+import { CheckClock } from '../common/clock';
 import { FunctionLocator } from '../explained/function-locations';
 import { describeLeak, kindOf } from '../explained/leak';
 import { describeSockets } from '../explained/snapshot';
@@ -80,6 +81,8 @@ export class Agent {
   };
   private readonly judgeSettings: JudgeSettings;
   private readonly locator = new FunctionLocator();
+  // Advanced at each check: the time a request is remembered with (see CheckClock).
+  private readonly clock = new CheckClock();
   private locatedThisCheck = 0;
   // A worker's tracked descriptors, for the main thread's untracked check: reused from scan to scan.
   private noted = new Int32Array(16);
@@ -105,7 +108,7 @@ export class Agent {
     this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options) : undefined;
     const hooks = this.resources?.hooks() ?? {};
     this.registry.onClosed = hooks.closed;
-    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), hooks);
+    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), this.clock, hooks);
     this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding, Math.max(1000, 20 * options.intervalMs)) : undefined;
     this.judgeSettings = judgeSettingsFor(options, binding);
@@ -115,6 +118,7 @@ export class Agent {
   start(): this {
     if (this.running || !this.kernel || this.startError) return this;
     this.running = true;
+    this.clock.set(Date.now());
     this.sources.subscribe();
     this.timer = setInterval(() => this.scanPeriodically(), this.options.intervalMs);
     // The agent must never be the reason a program keeps running.
@@ -299,6 +303,7 @@ export class Agent {
    */
   private scanForReport(judgement: 'periodic' | 'exit'): { leaks: Leak[]; notices: Notice[] } {
     const now = Date.now();
+    this.clock.set(now);
     const kernel = this.live();
     if (!kernel) return { leaks: [], notices: [] };
     this.locatedThisCheck = 0;

@@ -171,8 +171,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     option: 'stackSampleEvery',
     variable: 'TCP_LEAK_AGENT_STACK_SAMPLE_EVERY',
-    default: 50,
-    defaultText: '50',
+    default: 200,
+    defaultText: '200',
     summary:
       'with `sampled`: one stack in this many sockets and requests, at random, besides the first to each place; ' +
       'after a leak told without a line, every one to its place until such a leak is named',

@@ -143,6 +143,7 @@ export interface RequestUseReport {
   trace?: { traceId: string; spanId: string; traceFlags: number };
   /** The caller's line, captured when the request was made; null when it could not be. */
   location: Location | null;
+  /** When the request was made, to within one check interval (`intervalMs`): the agent's clock advances at each check. */
   at: string;
 }
 

@@ -6,27 +6,20 @@ export type { RequestUse } from '../remembered/socket-record';
 export const USES_KEPT = 4;
 
 /**
- * Adds a use to a socket's record, dropping the oldest past USES_KEPT. A keep-alive socket
- * reuses its oldest use's object for the newest, so a request on it allocates nothing here.
- * The fields are copied from `use`, which the caller may reuse in turn.
+ * The use object for a socket's newest request, to fill in place: a new one while the socket
+ * has fewer than USES_KEPT, else its oldest, moved to the end. A request on a keep-alive socket
+ * therefore allocates nothing here.
  */
-export function rememberUse(record: SocketRecord, use: Readonly<RequestUse>): void {
+export function nextUse(record: SocketRecord): RequestUse {
   const uses = (record.uses ??= []);
   if (uses.length < USES_KEPT) {
-    uses.push({ ...use });
-    return;
+    const use: RequestUse = { method: '', origin: undefined, protocol: undefined, host: undefined, path: '', caller: undefined, served: undefined, trace: undefined, at: 0 };
+    uses.push(use);
+    return use;
   }
-  const reused = uses.shift()!;
-  reused.method = use.method;
-  reused.origin = use.origin;
-  reused.protocol = use.protocol;
-  reused.host = use.host;
-  reused.path = use.path;
-  reused.caller = use.caller;
-  reused.served = use.served;
-  reused.trace = use.trace;
-  reused.at = use.at;
-  uses.push(reused);
+  const oldest = uses.shift()!;
+  uses.push(oldest);
+  return oldest;
 }
 
 /** The place a use went to, as the stack policy keys it: a fetch() origin, or an http request's host. */

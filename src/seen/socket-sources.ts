@@ -6,9 +6,10 @@ import { activeSpanContext, type SpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
-import { rememberUse, type RequestUse } from './request-uses';
+import { nextUse, type RequestUse } from './request-uses';
 import { captureStack, type StackCapture } from '../common/stack';
 import type { StackPolicy } from './stack-policy';
+import type { CheckClock } from '../common/clock';
 
 type Listener = (message: unknown) => void;
 
@@ -69,8 +70,12 @@ export class SocketSources {
   // Whether any request was made while serving one, or inside a span: until then, nothing to look up.
   private anyServed = false;
   private anySpan = false;
-  // Filled per request and copied into the socket's record (see rememberUse): no allocation per request.
-  private readonly use: RequestUse = { method: '', origin: undefined, protocol: undefined, host: undefined, path: '', caller: undefined, served: undefined, trace: undefined, at: 0 };
+  // Whether this process has a server: until it has, no request can be made while serving one.
+  private serves = false;
+  // Callers captured and not yet joined to a socket: while none is, a request's lookup is skipped.
+  // (A request that never gets a socket leaves its count behind: later lookups are then made, as
+  // they all used to be.)
+  private callersPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
   private readonly tlsServers = new WeakSet<Server>();
@@ -84,6 +89,7 @@ export class SocketSources {
     private readonly registry: SocketRegistry,
     private readonly stacks: StackPolicy,
     private readonly onInternalError: (error: unknown) => void,
+    private readonly clock: CheckClock,
     private readonly hooks: SourceHooks = {},
   ) {}
 
@@ -135,12 +141,14 @@ export class SocketSources {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket)) return;
     const server = serverOf(socket);
+    this.serves = true;
     const record = this.registry.track(socket, 'server', server ? this.listenStacks.get(server) : undefined);
     if (record && server instanceof TlsServer) record.reader = null;
   }
 
   private onListen(message: unknown): void {
     const server = (message as { server?: Server }).server;
+    this.serves = true;
     // One stack per server, whatever the sampling: every socket it accepts shares it.
     if (server && !this.listenStacks.has(server) && this.stacks.level !== 'off') {
       this.listenStacks.set(server, captureStack(this.stacks.depth));
@@ -155,14 +163,17 @@ export class SocketSources {
   private onRequestMade(request: (HttpRequest & { origin?: unknown }) | undefined): void {
     if (!request) return;
     const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
-    if (caller) this.requestCallers.set(request, caller);
+    if (caller) {
+      this.requestCallers.set(request, caller);
+      this.callersPending++;
+    }
     const span = activeSpanContext();
     if (span) {
       this.requestSpans.set(request, span);
       this.anySpan = true;
     }
     // One property read when the request is made outside a server's handler: the usual case.
-    const served = requestBeingServed(executionAsyncResource());
+    const served = this.serves ? requestBeingServed(executionAsyncResource()) : undefined;
     if (served) {
       const server = serverOf(served.socket);
       this.requestsServed.set(request, { method: served.method ?? 'GET', url: served.url ?? '/', listen: server ? this.listenStacks.get(server) : undefined });
@@ -173,46 +184,54 @@ export class SocketSources {
   private onHttpRequestStart(request: HttpRequest | undefined): void {
     const socket = request?.socket;
     if (!(socket instanceof Socket)) return;
-    this.adoptClientSocket(socket);
-    const record = this.registry.recordOf(socket);
+    const record = this.registry.recordOf(socket) ?? this.adoptClientSocket(socket);
     if (!record) return;
     // Without a caller captured when the request was made (not sampled), the socket's first
     // request is the one it was created for, so its creation stack holds the caller.
-    const caller = this.requestCallers.get(request!) ?? (record.uses === undefined ? record.creation : undefined);
+    const caller = this.takeCaller(request!) ?? (record.uses === undefined ? record.creation : undefined);
     // Raw pieces only: the URL is built and redacted when a report needs it.
-    const use = this.use;
+    const use = nextUse(record);
     use.method = request!.method ?? 'GET';
     use.origin = undefined;
     use.protocol = request!.protocol;
     use.host = hostOf(request!);
     use.path = request!.path ?? '/';
     use.caller = caller;
-    this.remember(record, request!, use);
+    this.complete(use, request!);
   }
 
   private onUndiciSend(message: UndiciSend): void {
     const { request, socket } = message;
     if (!request || !(socket instanceof Socket)) return;
-    this.onUndiciSocket(socket);
-    const record = this.registry.recordOf(socket);
+    const record = this.registry.recordOf(socket) ?? this.adoptClientSocket(socket);
     if (!record) return;
     record.client = sentByFetch(request.headers) ? 'fetch' : 'undici';
-    const use = this.use;
+    const use = nextUse(record);
     use.method = request.method ?? 'GET';
     use.origin = request.origin ?? '';
     use.protocol = undefined;
     use.host = undefined;
     use.path = request.path ?? '/';
-    use.caller = this.requestCallers.get(request);
-    this.remember(record, request, use);
+    use.caller = this.takeCaller(request);
+    this.complete(use, request);
   }
 
-  /** Completes `use` with what was going on when the request was made (the request served, the span) and keeps it. */
-  private remember(record: SocketRecord, request: object, use: RequestUse): void {
+  /** Completes `use` with what was going on when the request was made (the request served, the span), and when. */
+  private complete(use: RequestUse, request: object): void {
     use.served = this.anyServed ? this.requestsServed.get(request) : undefined;
     use.trace = this.anySpan ? this.requestSpans.get(request) : undefined;
-    use.at = Date.now();
-    rememberUse(record, use);
+    use.at = this.clock.now;
+  }
+
+  /** The caller captured when `request` was made, if one was: looked up only while any is pending. */
+  private takeCaller(request: object): StackCapture | undefined {
+    if (this.callersPending === 0) return undefined;
+    const caller = this.requestCallers.get(request);
+    if (caller !== undefined) {
+      this.requestCallers.delete(request);
+      this.callersPending--;
+    }
+    return caller;
   }
 
   private onUndiciSocket(socket: unknown): void {
@@ -222,8 +241,8 @@ export class SocketSources {
   }
 
   /** Tracks a client socket no channel announced (sockets older than start()): no creation stack. */
-  private adoptClientSocket(socket: unknown): void {
-    if (!(socket instanceof Socket) || this.registry.has(socket)) return;
-    this.registry.track(socket, 'client', undefined);
+  private adoptClientSocket(socket: unknown): SocketRecord | undefined {
+    if (!(socket instanceof Socket) || this.registry.has(socket)) return undefined;
+    return this.registry.track(socket, 'client', undefined);
   }
 }

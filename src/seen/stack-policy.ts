@@ -2,8 +2,8 @@ import { captureStack, type StackCapture } from '../common/stack';
 import type { StackLevel } from '../common/types';
 
 /**
- * Stacks captured, at most, per leak that had no line, while its key is hunted: about 10 µs
- * each in a busy process, so a hunt costs at most about 20 ms of CPU.
+ * Stacks captured, at most, per leak that had no line, while its key is hunted: about 13 µs
+ * each when taken at every call, so a hunt costs at most about 25 ms of CPU.
  */
 export const HUNT_CAPTURES = 2000;
 /** A hunt: stacks left to capture, and when it began. */
@@ -17,14 +17,17 @@ const KEYS_REMEMBERED = 4096;
 
 /**
  * Decides, call by call, whether a stack is captured (stacks: "sampled").
- * A capture costs about 10 µs in a busy process, the agent's largest cost per
- * request, so most calls go without; which ones get one:
+ * A capture costs about 50 µs when taken now and then (V8's stack walk is out of
+ * the caches by then; 13 µs when taken at every call), the agent's largest cost
+ * per request, so most calls go without; which ones get one:
  * - the first call of each key (a request's host, a fetch() origin; sockets
  *   share one key): a program's first connection to each place, often the one
  *   a short script leaks, gets its line;
  * - one call in `every`, at random: a counter could line up with a workload
  *   whose period divides it (one leaking call in ten would never be sampled,
- *   or always);
+ *   or always). The gaps between chosen calls are drawn at random (geometric,
+ *   mean `every`): the same odds for every call, one random draw per capture
+ *   instead of one per call;
  * - every call of a hunted key: after a leak whose line was not captured,
  *   every request to its host (or every socket, for a leak with no request)
  *   until a leak of that key is named, for at most HUNT_CAPTURES stacks. A
@@ -38,13 +41,35 @@ export class StackPolicy {
   private readonly hunts = new Map<string, Hunt>();
   /** The hunt over every new socket (leaks with no request), when one is on. */
   private socketHunt: Hunt | undefined;
+  /** The last key found in firstOfKey: a service calls the same few places over and over. */
+  private lastKey: string | undefined;
+  /** Calls left until the next random capture (see nextGap). */
+  private untilSample: number;
 
   constructor(
     readonly level: StackLevel,
     readonly every: number,
     readonly depth: number,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.untilSample = this.nextGap();
+  }
+
+  /**
+   * Calls until the next random capture: geometric with mean `every`, so each call is chosen
+   * with probability 1/every independently of the others, as a draw per call would be.
+   */
+  private nextGap(): number {
+    if (this.every <= 1) return 1;
+    return 1 + Math.floor(Math.log(1 - this.random()) / Math.log(1 - 1 / this.every));
+  }
+
+  /** Whether this call is one of the random 1 in `every`. */
+  private sampled(): boolean {
+    if (--this.untilSample > 0) return false;
+    this.untilSample = this.nextGap();
+    return true;
+  }
 
   /** A stack for a new socket, or undefined when it goes without. */
   forSocket(): StackCapture | undefined {
@@ -56,7 +81,7 @@ export class StackPolicy {
     } else if (!this.firstSocketSeen) {
       chosen = this.firstSocketSeen = true;
     } else {
-      chosen = this.random() * this.every < 1;
+      chosen = this.sampled();
     }
     return chosen ? captureStack(this.depth) : undefined;
   }
@@ -76,13 +101,17 @@ export class StackPolicy {
           return true;
         }
       }
-      if (!this.firstOfKey.has(key)) {
-        if (this.firstOfKey.size >= KEYS_REMEMBERED) this.firstOfKey.clear();
-        this.firstOfKey.add(key);
-        return true;
+      if (key !== this.lastKey) {
+        if (!this.firstOfKey.has(key)) {
+          if (this.firstOfKey.size >= KEYS_REMEMBERED) this.firstOfKey.clear();
+          this.firstOfKey.add(key);
+          this.lastKey = key;
+          return true;
+        }
+        this.lastKey = key;
       }
     }
-    return this.random() * this.every < 1;
+    return this.sampled();
   }
 
   /**

@@ -16,12 +16,27 @@ describe('the stack policy (stacks: "sampled")', () => {
     expect(never.forRequest('b.example:80')).toBeDefined();
     expect(never.forSocket()).toBeDefined();
     expect(captured(100, () => never.forSocket())).toBe(0);
-    // A random draw below 1/every: every call of a periodic workload can be the one.
-    let draw = 0;
-    const draws = [0.5, 0.001, 0.5, 0.5, 0.019, 0.021];
-    const sometimes = new StackPolicy('sampled', 50, 10, () => draws[draw++ % draws.length]!);
-    sometimes.forRequest('a.example:80');
-    expect(captured(6, () => sometimes.forRequest('a.example:80'))).toBe(2);
+    // A draw of 0 makes every gap one call: every call is captured.
+    const always = new StackPolicy('sampled', 50, 10, () => 0);
+    expect(captured(20, () => always.forRequest('a.example:80'))).toBe(20);
+  });
+
+  it('samples one call in `every` at random, which a periodic workload cannot line up with', () => {
+    const policy = new StackPolicy('sampled', 50, 10);
+    policy.forRequest('a.example:80');
+    // 100,000 calls, one in ten of them (the leaking one of a period of ten) counted apart:
+    // each kind is captured one time in 50 (bounds: five standard deviations).
+    let all = 0;
+    let periodic = 0;
+    for (let i = 0; i < 100_000; i++) {
+      if (!policy.forRequest('a.example:80')) continue;
+      all++;
+      if (i % 10 === 0) periodic++;
+    }
+    expect(all).toBeGreaterThan(2000 - 5 * 44);
+    expect(all).toBeLessThan(2000 + 5 * 44);
+    expect(periodic).toBeGreaterThan(200 - 5 * 14);
+    expect(periodic).toBeLessThan(200 + 5 * 14);
   });
 
   it('hunts a key after a leak without a line, until a leak made during the hunt is named, for at most HUNT_CAPTURES stacks', () => {
