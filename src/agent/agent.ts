@@ -58,7 +58,9 @@ export class Agent {
     return this.teller.told;
   }
 
-  private readonly registry = new SocketRegistry();
+  // Advanced at each check: the time a socket is first seen and a request is made (see CheckClock).
+  private readonly clock = new CheckClock();
+  private readonly registry = new SocketRegistry(this.clock);
   private readonly stackPolicy: StackPolicy;
   private readonly teller: LeakTeller;
   private readonly resources: ResourceChecks | undefined;
@@ -81,8 +83,6 @@ export class Agent {
   };
   private readonly judgeSettings: JudgeSettings;
   private readonly locator = new FunctionLocator();
-  // Advanced at each check: the time a request is remembered with (see CheckClock).
-  private readonly clock = new CheckClock();
   private locatedThisCheck = 0;
   // A worker's tracked descriptors, for the main thread's untracked check: reused from scan to scan.
   private noted = new Int32Array(16);

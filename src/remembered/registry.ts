@@ -3,6 +3,7 @@ import { handleOf } from '../common/node-internals';
 import type { StackCapture } from '../common/stack';
 import type { Origin } from '../common/types';
 import type { SocketRecord } from './socket-record';
+import type { CheckClock } from '../common/clock';
 
 export type { SocketRecord } from './socket-record';
 
@@ -32,7 +33,8 @@ export class SocketRegistry {
   // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
   private readonly onClose: (this: Socket) => void;
 
-  constructor() {
+  /** @param clock when a socket is first seen, to within one check interval (see CheckClock). */
+  constructor(private readonly clock: CheckClock) {
     const records = this.records;
     const closed = (socket: Socket) => {
       if (this.onClosed) {
@@ -49,7 +51,7 @@ export class SocketRegistry {
   /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
     if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return undefined;
-    const record: SocketRecord = { origin, createdAt: Date.now(), creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: false };
+    const record: SocketRecord = { origin, createdAt: this.clock.now, creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: false };
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
     // Our listener must never be the one that trips a MaxListenersExceededWarning,
