@@ -3,6 +3,7 @@ import { eofRead, httpRequestOf, isReading, serverOf } from '../common/node-inte
 import { TCP_CLOSE, TCP_CLOSE_WAIT } from '../common/tcp-states';
 import type { Leak } from '../common/types';
 import { descriptorOf, type SocketRecord } from '../remembered/registry';
+import { newRecord } from '../remembered/socket-record';
 import type { RequestUse } from '../seen/request-uses';
 import { processBackend } from '../measured/backend';
 import { SAMPLE } from '../measured/kernel-reader';
@@ -82,18 +83,7 @@ export function leaksAfterTheFact(candidates: readonly unknown[], format: 'text'
 
 /** What can still be told of a socket: where it came from, and the request it carries, if any. */
 function recordAfterTheFact(socket: Socket, now: number): SocketRecord {
-  const record: SocketRecord = {
-    origin: serverOf(socket) ? 'server' : 'client',
-    createdAt: now,
-    creation: undefined,
-    closeWaitSince: 0,
-    reported: false,
-    stallSince: 0,
-    stallBytesRead: 0,
-    writtenSeen: 0,
-    writtenAt: 0,
-    peerKnown: true,
-  };
+  const record = newRecord(serverOf(socket) ? 'server' : 'client', now, undefined, true);
   const request = httpRequestOf(socket) as { method?: string; protocol?: string; path?: string; getHeader?(name: string): unknown; host?: string } | null | undefined;
   if (request && typeof request.getHeader === 'function' && typeof request.path === 'string') {
     const header = request.getHeader('host');

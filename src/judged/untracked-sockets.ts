@@ -1,6 +1,6 @@
 import type { Endpoint } from '../common/types';
 import type { KernelReader } from '../measured/kernel-reader';
-import type { SocketRecord } from '../remembered/socket-record';
+import { newRecord, type SocketRecord } from '../remembered/socket-record';
 import { judgeUntracked } from './closed-state';
 import type { Finding } from './finding';
 import type { Judgement, JudgeSettings } from './judgement';
@@ -10,7 +10,7 @@ const LOOK_BUDGET = 1 / 500;
 
 /** What is remembered of a socket no agent tracks: the clocks a tracked one has, no origin but 'unknown'. */
 function untrackedRecord(now: number): SocketRecord {
-  return { origin: 'unknown', createdAt: now, creation: undefined, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: true };
+  return newRecord('unknown', now, undefined, true);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { handleOf } from '../common/node-internals';
 import type { StackCapture } from '../common/stack';
 import type { Origin } from '../common/types';
-import type { SocketRecord } from './socket-record';
+import { newRecord, type SocketRecord } from './socket-record';
 import type { CheckClock } from '../common/clock';
 
 export type { SocketRecord } from './socket-record';
@@ -51,7 +51,7 @@ export class SocketRegistry {
   /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
     if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return undefined;
-    const record: SocketRecord = { origin, createdAt: this.clock.now, creation, closeWaitSince: 0, reported: false, stallSince: 0, stallBytesRead: 0, writtenSeen: 0, writtenAt: 0, peerKnown: false };
+    const record = newRecord(origin, this.clock.now, creation, false);
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
     // Our listener must never be the one that trips a MaxListenersExceededWarning,

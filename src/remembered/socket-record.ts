@@ -50,6 +50,33 @@ export interface SocketRecord {
   tuple?: { localPort: number; remoteAddress: string; remotePort: number };
 }
 
+/**
+ * A new record, every field present from the start (the optional ones undefined): records then
+ * share one shape, and a field written later (a request's uses, a TLS reader) neither changes
+ * it nor allocates room for it, on the path every new connection takes.
+ */
+export function newRecord(origin: Origin, createdAt: number, creation: StackCapture | undefined, peerKnown: boolean): SocketRecord {
+  return {
+    origin,
+    createdAt,
+    creation,
+    closeWaitSince: 0,
+    consumption: undefined,
+    reported: false,
+    uses: undefined,
+    test: undefined,
+    client: undefined,
+    stallSince: 0,
+    stallBytesRead: 0,
+    writtenSeen: 0,
+    writtenAt: 0,
+    peerKnown,
+    reportedLeak: undefined,
+    reader: undefined,
+    tuple: undefined,
+  };
+}
+
 /** One HTTP request sent over a socket: what it asked for, who asked, when. */
 export interface RequestUse {
   method: string;

@@ -132,7 +132,8 @@ export class SocketSources {
 
   private onClientSocket(message: unknown): void {
     const socket = (message as { socket?: unknown }).socket;
-    if (!(socket instanceof Socket) || this.registry.has(socket)) return;
+    // track() returns nothing for a socket already tracked: one lookup, not two.
+    if (!(socket instanceof Socket)) return;
     const record = this.registry.track(socket, 'client', this.stacks.forSocket());
     if (record && this.hooks.clientTracked) this.hooks.clientTracked(socket, record);
   }
