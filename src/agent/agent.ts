@@ -58,9 +58,9 @@ export class Agent {
     return this.teller.told;
   }
 
-  // Advanced at each check: the time a socket is first seen and a request is made (see CheckClock).
+  private readonly registry = new SocketRegistry();
+  // Advanced at each check: the time a request is remembered with (see CheckClock).
   private readonly clock = new CheckClock();
-  private readonly registry = new SocketRegistry(this.clock);
   private readonly stackPolicy: StackPolicy;
   private readonly teller: LeakTeller;
   private readonly resources: ResourceChecks | undefined;

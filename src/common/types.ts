@@ -55,7 +55,7 @@ export interface Leak {
   idleMs?: number;
   /** Why it leaked, as far as the JavaScript side shows; absent for sockets of unknown origin. */
   cause?: LeakCause;
-  /** When the agent first saw the socket (ISO 8601), to within one check interval (`intervalMs`). */
+  /** When the agent first saw the socket (ISO 8601). */
   createdAt: string;
   /**
    * Found by `tcp-leak-agent attach` in a process the agent was not started in: there is no

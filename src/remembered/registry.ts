@@ -3,7 +3,6 @@ import { handleOf } from '../common/node-internals';
 import type { StackCapture } from '../common/stack';
 import type { Origin } from '../common/types';
 import { newRecord, type SocketRecord } from './socket-record';
-import type { CheckClock } from '../common/clock';
 
 export type { SocketRecord } from './socket-record';
 
@@ -33,8 +32,7 @@ export class SocketRegistry {
   // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
   private readonly onClose: (this: Socket) => void;
 
-  /** @param clock when a socket is first seen, to within one check interval (see CheckClock). */
-  constructor(private readonly clock: CheckClock) {
+  constructor() {
     const records = this.records;
     const closed = (socket: Socket) => {
       if (this.onClosed) {
@@ -51,7 +49,8 @@ export class SocketRegistry {
   /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
     if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return undefined;
-    const record = newRecord(origin, this.clock.now, creation, false);
+    // The time is read here, exactly: a report says how long ago the socket was opened.
+    const record = newRecord(origin, Date.now(), creation, false);
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
     // Our listener must never be the one that trips a MaxListenersExceededWarning,

@@ -13,7 +13,7 @@ import type { Leak, Origin } from '../common/types';
 /** What the agent remembers about one socket, from when it is seen until it closes. */
 export interface SocketRecord {
   readonly origin: Origin;
-  /** When the agent first saw the socket, to within one check interval (the agent's clock: see CheckClock). */
+  /** Date.now() when the agent first saw the socket. */
   readonly createdAt: number;
   /** Creation stack (client sockets) or the server's listen() stack (accepted sockets). */
   readonly creation: StackCapture | undefined;

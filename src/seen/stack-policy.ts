@@ -102,13 +102,12 @@ export class StackPolicy {
         }
       }
       if (key !== this.lastKey) {
+        this.lastKey = key;
         if (!this.firstOfKey.has(key)) {
           if (this.firstOfKey.size >= KEYS_REMEMBERED) this.firstOfKey.clear();
           this.firstOfKey.add(key);
-          this.lastKey = key;
           return true;
         }
-        this.lastKey = key;
       }
     }
     return this.sampled();
