@@ -71,6 +71,16 @@ describe.concurrent('TIME_WAIT', () => {
     expect(result.stderr).toMatch(new RegExp(` ${notice!.count}  ${escapeRegExp(file)}:${markerLine(fixture, 'CONNECT')}:\\d+: closed by this process's clients of 127\\.0\\.0\\.1:\\d+ \\(about: one socket in 8 is followed\\)\\. Why: this code opens a connection per operation`));
   });
 
+  it('follows fewer client sockets once those followed are not found in TIME_WAIT (their server closed first)', async () => {
+    const { result, notice } = await storm('server-follows' as 'server', 600, 500);
+    expect(notice, explain(result)).not.toBeNull();
+    const { followed } = JSON.parse(result.stdout) as { followed: { during: number; after: number } };
+    // One in 8 while the pile is new (75 of a storm of 600: 20 or more whenever a count comes
+    // mid-storm), one in 64 or fewer (9 of 512) after a count found none.
+    expect(followed.during, result.stdout).toBeGreaterThanOrEqual(20);
+    expect(followed.after, result.stdout).toBeLessThanOrEqual(512 / 64 + 1);
+  });
+
   // A network namespace of its own (unshare -n, which needs CAP_SYS_ADMIN, as root has): the
   // 30,000 TIME_WAIT it leaves for 60 s would otherwise slow every other test of the namespace.
   const ownNamespace = spawnSync('unshare', ['-n', 'true']).status === 0;

@@ -47,12 +47,13 @@ export class ResourceChecks {
         if (address && typeof address === 'object') watch.addListeningPort(address.port, this.place(listenStack));
       },
       // A client's 4-tuple is known from 'connect' on. Followed only while TIME_WAIT piles up
-      // in the namespace, and one socket in FOLLOW_ONE_IN: each costs a listener and two address reads.
+      // in the namespace, and one socket in some (see follows()): each costs a listener and two address reads.
       clientTracked: (socket: Socket, record: SocketRecord) => {
-        if (!watch.follows()) return;
+        const oneIn = watch.follows();
+        if (oneIn === 0) return;
         socket.once('connect', function (this: Socket) {
           if (this.localPort && this.remoteAddress && this.remotePort) {
-            record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
+            record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort, oneIn };
           }
         });
       },
@@ -64,7 +65,7 @@ export class ResourceChecks {
         if (record.creation && watch.needsPlace(tuple.remoteAddress, tuple.remotePort)) {
           watch.learnPlace(tuple.remoteAddress, tuple.remotePort, this.place(record.creation));
         }
-        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined, at: Date.now() });
+        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined, at: Date.now(), oneIn: tuple.oneIn });
       },
     };
   }

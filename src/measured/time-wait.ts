@@ -11,7 +11,7 @@ export interface TimeWaitSource {
   /** Where the closing code is, when known: the client socket's creation site, or the listen() call. */
   place: string | null;
   count: number;
-  /** Client closes are counted from the sockets followed, one in this many: the count is that many times theirs. */
+  /** Client closes are counted from the sockets followed, one in this many (at most): each found counts that many. */
   sampledOneIn?: number;
   /** Why such closes happen, and what to do. */
   hint: string;
@@ -32,6 +32,8 @@ export interface ClosedClient {
   localPort: number;
   http: boolean;
   at: number;
+  /** It was followed as one in this many: found in TIME_WAIT, it counts this many. */
+  oneIn: number;
 }
 
 /**
@@ -41,6 +43,15 @@ export interface ClosedClient {
  * eight and scaling keeps the estimate within a few percent at the thousands a warning needs.
  */
 export const FOLLOW_ONE_IN = 8;
+/**
+ * While the sockets followed are not found in TIME_WAIT (their peers close first, and the pile is
+ * someone else's), following thins out, eight times at each count that finds none, down to one
+ * socket in this many: a connection-per-request client then pays about 0.02 µs a connection.
+ * The first one found brings it back to FOLLOW_ONE_IN.
+ */
+export const FOLLOW_SPARSEST = 512;
+/** Followed closes remembered before a count that finds none of them in TIME_WAIT thins following out. */
+const FOLLOWED_BEFORE_THINNING = 32;
 
 /** TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed); keep closed 4-tuples a little longer. */
 const REMEMBER_MS = 90_000;
@@ -87,6 +98,8 @@ export class TimeWaitWatch {
    * which of them are ours, and from where, is worth it.
    */
   followClients = false;
+  /** One client socket in this many is followed (FOLLOW_ONE_IN to FOLLOW_SPARSEST). */
+  followOneIn = FOLLOW_ONE_IN;
   private clientsSeen = 0;
 
   constructor(
@@ -99,9 +112,10 @@ export class TimeWaitWatch {
     if (port > 0) this.listening.set(port, place);
   }
 
-  /** Whether to follow this new client socket: while TIME_WAIT piles up, one in FOLLOW_ONE_IN. */
-  follows(): boolean {
-    return this.followClients && this.clientsSeen++ % FOLLOW_ONE_IN === 0;
+  /** Whether to follow this new client socket, as one in how many (0: not followed). */
+  follows(): number {
+    if (!this.followClients || this.clientsSeen++ % this.followOneIn !== 0) return 0;
+    return this.followOneIn;
   }
 
   /** Whether the place of closes to this remote end is still to be learned (so a stack is worth formatting). */
@@ -178,13 +192,19 @@ export class TimeWaitWatch {
       return { count: 0, sources };
     }
     const found = this.binding.listTimeWait(serverPorts, remotePorts);
-    const add = (source: Omit<TimeWaitSource, 'count'>, count: number) => {
+    const add = (source: Omit<TimeWaitSource, 'count'>, count: number): TimeWaitSource => {
       const key = `${source.side} ${source.endpoint} ${source.place}`;
       const existing = sources.get(key);
-      if (existing) existing.count += count;
-      else sources.set(key, { ...source, count });
+      if (existing) {
+        existing.count += count;
+        return existing;
+      }
+      const added = { ...source, count };
+      sources.set(key, added);
+      return added;
     };
     let count = 0;
+    let clientsFound = 0;
     serverPorts.forEach((port, i) => {
       const onPort = found.serverCounts[i]!;
       if (onPort === 0) return;
@@ -196,12 +216,21 @@ export class TimeWaitWatch {
       const remotePort = found.remotePorts[i]!;
       const client = this.closed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
       if (!client) continue; // another connection on a port we once used
-      count += FOLLOW_ONE_IN;
+      count += client.oneIn;
+      clientsFound++;
       const endpoint = formatEndpoint({ address: remoteAddress, port: remotePort });
-      add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, sampledOneIn: FOLLOW_ONE_IN, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, FOLLOW_ONE_IN);
+      const source = add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, sampledOneIn: client.oneIn, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, client.oneIn);
+      source.sampledOneIn = Math.max(source.sampledOneIn ?? 0, client.oneIn);
     }
+    this.thinFollowing(clientsFound);
     this.lastCount = count;
     return { count, sources };
+  }
+
+  /** After a count: follow fewer client sockets while none of those followed is found in TIME_WAIT. */
+  private thinFollowing(clientsFound: number): void {
+    if (clientsFound > 0) this.followOneIn = FOLLOW_ONE_IN;
+    else if (this.closed.size >= FOLLOWED_BEFORE_THINNING) this.followOneIn = Math.min(this.followOneIn * 8, FOLLOW_SPARSEST);
   }
 }
 

@@ -46,8 +46,8 @@ export interface SocketRecord {
    * the handshake has completed. Absent for a socket JavaScript reads itself.
    */
   reader?: Socket | null;
-  /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check needs them. */
-  tuple?: { localPort: number; remoteAddress: string; remotePort: number };
+  /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check follows it as one socket in `oneIn`. */
+  tuple?: { localPort: number; remoteAddress: string; remotePort: number; oneIn: number };
 }
 
 /**
