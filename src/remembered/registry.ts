@@ -26,6 +26,8 @@ const PRUNED_PER_TRACK = 4;
  * Why not a listener: a 'close' listener per socket, with the listener
  * allowance raised and given back, cost about 2 µs of a new connection's CPU
  * (adding it, calling it, taking it off), more than the rest of tracking.
+ * The checks walk a plain list, not the map: a Map iterator made and advanced
+ * at each new socket cost about 2 µs where it ran, a list index a few ns.
  * Why not WeakRef / WeakMap: V8's young-generation GC keeps WeakRef targets
  * alive, so every tracked socket (with its stream state) got promoted to the
  * old generation; on a connect/close loop that more than doubled GC pause
@@ -34,47 +36,80 @@ const PRUNED_PER_TRACK = 4;
  */
 export class SocketRegistry {
   private readonly records = new Map<Socket, SocketRecord>();
-  // Where the checks at track() are: a Map iterator stays valid while entries come and go.
-  private cursor: MapIterator<[Socket, SocketRecord]> | undefined;
+  // The same sockets and records as a list the checks at track() walk, in no order (a socket
+  // dropped leaves its place to the last one: record.slot says where each is), and where the
+  // checks are in it.
+  private readonly listed: Socket[] = [];
+  private readonly listedRecords: SocketRecord[] = [];
+  private cursor = 0;
   /** Names the test a new socket belongs to; set by the test-runner adapters. */
   attribution: (() => string | undefined) | undefined;
-  /** Told of each tracked socket found closed, before its record is dropped. */
+  /** Told of each socket the TIME_WAIT check follows (its record has a tuple) once found closed. */
   onClosed: ((socket: Socket, record: SocketRecord) => void) | undefined;
 
-  /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
+  /**
+   * Starts tracking a socket a channel announced as new (created or accepted just now), unless it
+   * is tracked already. Returns the new record, if any. Nothing else is asked of the socket: on
+   * this path each call into other code costs a few hundred ns (see prune).
+   */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
-    if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return undefined;
+    if (this.records.has(socket)) return undefined;
     // The time is read here, exactly: a report says how long ago the socket was opened.
     const record = newRecord(origin, Date.now(), creation, false);
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
-    this.prune(PRUNED_PER_TRACK);
+    record.slot = this.listed.length;
+    this.listed.push(socket);
+    this.listedRecords.push(record);
+    this.prune(PRUNED_PER_TRACK, socket);
     return record;
   }
 
+  /** Starts tracking a socket seen only later (at its first request), unless it is tracked already or has closed. */
+  adopt(socket: Socket, origin: Origin): SocketRecord | undefined {
+    if (this.records.has(socket) || (!hasHandle(socket) && socket.destroyed)) return undefined;
+    return this.track(socket, origin, undefined);
+  }
+
   /**
-   * Checks the next `count` records for a closed socket and drops those: a program that opens
-   * sockets closes them at about the rate it opens them, so checking a few more than one per new
-   * socket keeps up, and a closed socket waits at most one lap of the map.
+   * Checks the next `count` sockets of the list for a closed one and drops those: a program that
+   * opens sockets closes them at about the rate it opens them, so checking a few more than one per
+   * new socket keeps up, and a closed socket waits at most one lap of the list.
+   *
+   * Measured where it runs (a client that sleeps between connections, so the agent's code is cold),
+   * each call into other code costs a few hundred ns whatever it does: Node's `destroyed` getter,
+   * a hook that returns at once. So the check is one property read: without a handle, a socket
+   * is closed, except the one being tracked, which a channel announces before connect() gives it
+   * one (nothing else runs in between). And the TIME_WAIT check hears only of the sockets it follows.
    */
-  private prune(count: number): void {
-    let cursor = (this.cursor ??= this.records.entries());
-    for (let i = 0; i < count; i++) {
-      const next = cursor.next();
-      if (next.done) {
-        // A finished iterator stays finished: the next lap starts from the oldest record.
-        cursor = this.cursor = this.records.entries();
-        if (i > 0) return;
-        continue;
-      }
-      const [socket, record] = next.value;
-      if (isClosed(socket)) this.drop(socket, record);
+  private prune(count: number, tracking: Socket): void {
+    const listed = this.listed;
+    for (let i = 0; i < count && listed.length > 0; i++) {
+      if (this.cursor >= listed.length) this.cursor = 0;
+      const socket = listed[this.cursor]!;
+      // A dropped socket's place gets the last one, which the next step checks.
+      if (socket !== tracking && !handleOf(socket)) this.drop(socket, this.listedRecords[this.cursor]!);
+      else this.cursor++;
     }
   }
 
   private drop(socket: Socket, record: SocketRecord): void {
-    this.records.delete(socket);
-    if (this.onClosed) this.onClosed(socket, record);
+    this.unlist(socket, record);
+    if (record.tuple !== undefined && this.onClosed) this.onClosed(socket, record);
+  }
+
+  /** Takes a socket out of the map and the list: the last of the list takes its place. */
+  private unlist(socket: Socket, record: SocketRecord): void {
+    if (!this.records.delete(socket)) return;
+    const slot = record.slot;
+    const lastSocket = this.listed.pop()!;
+    const lastRecord = this.listedRecords.pop()!;
+    if (lastSocket !== socket) {
+      this.listed[slot] = lastSocket;
+      this.listedRecords[slot] = lastRecord;
+      lastRecord.slot = slot;
+    }
+    record.slot = -1;
   }
 
   has(socket: Socket): boolean {
@@ -92,7 +127,8 @@ export class SocketRegistry {
 
   /** Stops tracking a socket, for example one the kernel says is not TCP (a pipe). */
   forget(socket: Socket): void {
-    this.records.delete(socket);
+    const record = this.records.get(socket);
+    if (record) this.unlist(socket, record);
   }
 
   /**
@@ -122,7 +158,9 @@ export class SocketRegistry {
   /** Forgets every socket (the agent leaves nothing on them). */
   clear(): void {
     this.records.clear();
-    this.cursor = undefined;
+    this.listed.length = 0;
+    this.listedRecords.length = 0;
+    this.cursor = 0;
   }
 }
 
