@@ -156,7 +156,7 @@ export class SocketRegistry {
     }
   }
 
-  /** Forgets every socket (the agent leaves nothing on them). */
+  /** Forgets every socket (the registry put nothing on them to take back). */
   clear(): void {
     this.records.clear();
     this.listed.length = 0;
