@@ -7,8 +7,7 @@ import type { Leak, Origin } from '../common/types';
  * Which stage writes which field: seen, through the registry (origin,
  * createdAt, creation, test, client, uses); judged (closeWaitSince,
  * consumption, stall*, written*, peerKnown); the agent once a leak is told
- * (reported, reportedLeak) and the TIME_WAIT check (tuple); the registry its own
- * bookkeeping (slot).
+ * (reported, reportedLeak) and the TIME_WAIT check (tuple).
  */
 
 /** What the agent remembers about one socket, from when it is seen until it closes. */
@@ -47,8 +46,6 @@ export interface SocketRecord {
    * the handshake has completed. Absent for a socket JavaScript reads itself.
    */
   reader?: Socket | null;
-  /** Where the registry keeps the socket in the list its checks for closed sockets walk; -1 outside a registry. */
-  slot: number;
   /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check follows it as one socket in `oneIn`. */
   tuple?: { localPort: number; remoteAddress: string; remotePort: number; oneIn: number };
 }
@@ -76,7 +73,6 @@ export function newRecord(origin: Origin, createdAt: number, creation: StackCapt
     peerKnown,
     reportedLeak: undefined,
     reader: undefined,
-    slot: -1,
     tuple: undefined,
   };
 }

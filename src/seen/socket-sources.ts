@@ -243,6 +243,7 @@ export class SocketSources {
 
   /** Tracks a client socket no channel announced (sockets older than start()): no creation stack. */
   private adoptClientSocket(socket: unknown): SocketRecord | undefined {
-    return socket instanceof Socket ? this.registry.adopt(socket, 'client') : undefined;
+    if (!(socket instanceof Socket) || this.registry.has(socket)) return undefined;
+    return this.registry.track(socket, 'client', undefined);
   }
 }
