@@ -71,6 +71,7 @@ export class SocketSources {
   private anyServed = false;
   private anySpan = false;
   // Whether this process has a server: until it has, no request can be made while serving one.
+  // (A server listening since before start() counts from its first connection accepted after it.)
   private serves = false;
   // Callers captured and not yet joined to a socket: while none is, a request's lookup is skipped.
   // (A request that never gets a socket leaves its count behind: later lookups are then made, as
