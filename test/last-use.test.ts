@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { explain, FAST, markerLine, runFixture } from './helpers';
 
 // Node announces each http request where it is made (http.client.request.created), so a
-// request over a reused socket has its caller.
+// request over a reused socket has its caller. An http socket's use is the request in flight,
+// read from the socket when the leak is reported (nothing runs as a request is dispatched), so
+// http reports one use; fetch()'s are noted as each is sent, and keep the earlier one too.
 describe.concurrent('a socket reused by another request blames the request that leaked it', () => {
   for (const fixture of ['pooled-socket-reused.js', 'queued-request-leaks.js']) {
     it(fixture, async () => {
@@ -13,7 +15,7 @@ describe.concurrent('a socket reused by another request blames the request that 
       expect(leak!.creation?.line).toBe(markerLine(fixture, 'OPENED'));
       expect(leak!.lastUse?.method).toBe('GET');
       expect(leak!.lastUse?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/big/);
-      expect(leak!.uses).toHaveLength(2);
+      expect(leak!.uses).toHaveLength(1);
       expect(leak!.location?.line).toBe(markerLine(fixture, 'LEAK'));
       expect(leak!.lastUse?.location?.line).toBe(markerLine(fixture, 'LEAK'));
     });

@@ -78,6 +78,16 @@ describe('a socket the agent did not see created', () => {
     });
   });
 
+  it("in the global http agent's pool is taken over at start(), and its leak names the request that reused it", async () => {
+    const fixture = 'pooled-before-start.js';
+    const result = await runFixture(fixture, { nodeArgs: [] });
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.leaks, explain(result)).toHaveLength(1);
+    expect(result.leaks[0]).toMatchObject({ kind: 'close-wait', origin: 'client', creation: null, lastUse: { method: 'GET' } });
+    expect(result.leaks[0]!.lastUse?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/big$/);
+    expect(result.leaks[0]!.location?.line).toBe(markerLine(fixture, 'LEAK'));
+  });
+
   it('leads its text report with the connection, since there is no line to name', async () => {
     const result = await runFixture('socket-opened-before-start.js', { nodeArgs: [], args: ['text'] });
     expect(result.code, explain(result)).toBe(0);

@@ -4,7 +4,7 @@ import { TCP_CLOSE, TCP_CLOSE_WAIT } from '../common/tcp-states';
 import type { Leak } from '../common/types';
 import { descriptorOf, type SocketRecord } from '../remembered/registry';
 import { newRecord } from '../remembered/socket-record';
-import type { RequestUse } from '../seen/request-uses';
+import { httpUse } from '../seen/request-uses';
 import { processBackend } from '../measured/backend';
 import { SAMPLE } from '../measured/kernel-reader';
 import type { Finding } from '../judged/finding';
@@ -84,18 +84,7 @@ export function leaksAfterTheFact(candidates: readonly unknown[], format: 'text'
 /** What can still be told of a socket: where it came from, and the request it carries, if any. */
 function recordAfterTheFact(socket: Socket, now: number): SocketRecord {
   const record = newRecord(serverOf(socket) ? 'server' : 'client', now, undefined, true);
-  const request = httpRequestOf(socket) as { method?: string; protocol?: string; path?: string; getHeader?(name: string): unknown; host?: string } | null | undefined;
-  if (request && typeof request.getHeader === 'function' && typeof request.path === 'string') {
-    const header = request.getHeader('host');
-    const use: RequestUse = {
-      method: request.method ?? 'GET',
-      protocol: request.protocol,
-      host: typeof header === 'string' ? header : request.host,
-      path: request.path,
-      caller: undefined,
-      at: now,
-    };
-    record.uses = [use];
-  }
+  const request = httpRequestOf(socket);
+  if (request && typeof request.getHeader === 'function' && typeof request.path === 'string') record.uses = [{ ...httpUse(request, undefined, undefined), at: now }];
   return record;
 }

@@ -262,6 +262,7 @@ export class Agent {
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
+    if (finding.socket) this.sources.noteHttpUse(finding.socket, finding.record);
     const policy = this.stackPolicy;
     const locator = this.locatedThisCheck++ < LOCATED_PER_CHECK ? this.locator : undefined;
     return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse), locator);

@@ -8,6 +8,7 @@ import type { SocketSite } from '../explained/socket-sites';
 import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TimeWaitWatch } from '../measured/time-wait';
+import { httpRequestOf } from '../common/node-internals';
 
 /** TIME_WAIT is counted at most on every this-many scans. */
 const TIME_WAIT_EVERY_SCANS = 5;
@@ -59,13 +60,13 @@ export class ResourceChecks {
       },
       // Whether this side closed first is the kernel's to say: the check looks the 4-tuple up among
       // the TIME_WAIT connections, which hold only connections closed first here.
-      closed: (_socket: Socket, record: SocketRecord) => {
+      closed: (socket: Socket, record: SocketRecord) => {
         const tuple = record.tuple;
         if (!tuple) return;
         if (record.creation && watch.needsPlace(tuple.remoteAddress, tuple.remotePort)) {
           watch.learnPlace(tuple.remoteAddress, tuple.remotePort, this.place(record.creation));
         }
-        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined, at: Date.now(), oneIn: tuple.oneIn });
+        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined || httpRequestOf(socket) !== undefined, at: Date.now(), oneIn: tuple.oneIn });
       },
     };
   }

@@ -18,8 +18,6 @@ export const NODE_CHANNELS = {
   listenEnd: 'tracing:net.server.listen:asyncEnd',
   /** Inside the caller's http.request(): `{ request }`. */
   httpRequestCreated: 'http.client.request.created',
-  /** When an http request is dispatched on a socket: `{ request }`. */
-  httpRequestStart: 'http.client.request.start',
   /** Inside the caller's fetch() / undici call: `{ request }`. */
   undiciRequestCreate: 'undici:request:create',
   /** A connection undici opened: `{ socket }` (the only one that carries https sockets on every version). */

@@ -46,9 +46,23 @@ export function httpParserOf(socket: Socket): Internals['parser'] {
   return internals(socket).parser;
 }
 
-/** A client socket's current request (an http.ClientRequest), if any. */
-export function httpRequestOf(socket: Socket): { listeners?(event: string): unknown[] } | null | undefined {
-  return internals(socket)._httpMessage as { listeners?(event: string): unknown[] } | null | undefined;
+/** The parts of an http.ClientRequest the agent reads. */
+export interface ClientRequestLike {
+  method?: string;
+  protocol?: string;
+  host?: string;
+  path?: string;
+  getHeader?(name: string): unknown;
+  listeners?(event: string): unknown[];
+}
+
+/**
+ * A client socket's current request (an http.ClientRequest), if any: set while a request is in
+ * flight and until its response has been read; null once http let go of the socket (back in a
+ * pool, or handed to an 'upgrade' / 'connect' listener); undefined on a socket http never used.
+ */
+export function httpRequestOf(socket: Socket): ClientRequestLike | null | undefined {
+  return internals(socket)._httpMessage as ClientRequestLike | null | undefined;
 }
 
 /** The response of a client socket's current request, if any. */

@@ -82,7 +82,7 @@ export interface Leak {
    * when the report was built. For 'upgrade' and 'connect' it is the location too.
    */
   listener?: { event: 'upgrade' | 'connect' | 'response'; what: string; location: Location };
-  /** The last few HTTP requests (at most 4), oldest first. */
+  /** The HTTP requests sent over it, oldest first: fetch()'s and undici's last few (at most 4); http's, the one in flight. */
   uses?: RequestUseReport[];
   /** The creation stack (accepted sockets: the listen() stack), agent frames removed. */
   stack: string;
@@ -143,8 +143,12 @@ export interface RequestUseReport {
   trace?: { traceId: string; spanId: string; traceFlags: number };
   /** The caller's line, captured when the request was made; null when it could not be. */
   location: Location | null;
-  /** When the request was made, to within one check interval (`intervalMs`): the agent's clock advances at each check. */
-  at: string;
+  /**
+   * When the request was made, to within one check interval (`intervalMs`): the agent's clock
+   * advances at each check. Absent for an http request the agent noted nothing of as it was made
+   * (no stack captured, no span, no request being served).
+   */
+  at?: string;
 }
 
 /** Why a socket leaked, as far as its JavaScript side shows. */

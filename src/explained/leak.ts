@@ -116,6 +116,6 @@ function describeUse(use: RequestUse, skipNodeModules: boolean, peer: string | u
     ...(use.trace ? { trace: { ...use.trace } } : {}),
     ...(use.served ? { served: { method: use.served.method, url: redactUrl('', use.served.url), server: locate(use.served.listen, skipNodeModules) } } : {}),
     location: locate(use.caller, skipNodeModules),
-    at: new Date(use.at).toISOString(),
+    ...(use.at !== undefined ? { at: new Date(use.at).toISOString() } : {}),
   };
 }

@@ -37,6 +37,10 @@ export class SocketRegistry {
   onClosed: ((socket: Socket, record: SocketRecord) => void) | undefined;
   // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
   private readonly onClose: (this: Socket) => void;
+  // The client socket tracked last and its record, until it closes or is taken (takeLastClient):
+  // never longer, as a record's creation stack can hold much of the program.
+  private lastClient: Socket | undefined;
+  private lastClientRecord: SocketRecord | undefined;
 
   constructor() {
     const records = this.records;
@@ -48,6 +52,7 @@ export class SocketRegistry {
         if (record?.tuple !== undefined) this.onClosed(socket, record);
       }
       records.delete(socket);
+      if (socket === this.lastClient) this.lastClient = this.lastClientRecord = undefined;
     };
     this.onClose = function (this: Socket) {
       closed(this);
@@ -61,11 +66,22 @@ export class SocketRegistry {
     const record = newRecord(origin, Date.now(), creation, false);
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
+    if (origin === 'client') {
+      this.lastClient = socket;
+      this.lastClientRecord = record;
+    }
     // Our listener must never be the one that trips a MaxListenersExceededWarning,
     // now or when the program adds its own later: raise the allowance by one.
     const max = socket.getMaxListeners();
     if (max !== 0 && Number.isFinite(max)) socket.setMaxListeners(max + 1);
     socket.on('close', this.onClose);
+    return record;
+  }
+
+  /** The record of the client socket tracked last, if it is still open and was not taken since. */
+  takeLastClient(): SocketRecord | undefined {
+    const record = this.lastClientRecord;
+    this.lastClient = this.lastClientRecord = undefined;
     return record;
   }
 
@@ -85,6 +101,7 @@ export class SocketRegistry {
   /** Stops tracking a socket, for example one the kernel says is not TCP (a pipe). */
   forget(socket: Socket): void {
     if (this.records.delete(socket)) release(socket, this.onClose);
+    if (socket === this.lastClient) this.lastClient = this.lastClientRecord = undefined;
   }
 
   /**
@@ -111,6 +128,7 @@ export class SocketRegistry {
   clear(): void {
     for (const socket of this.records.keys()) release(socket, this.onClose);
     this.records.clear();
+    this.lastClient = this.lastClientRecord = undefined;
   }
 }
 

@@ -5,9 +5,9 @@ import type { Leak, Origin } from '../common/types';
 /**
  * The record the agent keeps of one socket, and the shapes of its fields.
  * Which stage writes which field: seen, through the registry (origin,
- * createdAt, creation, test, client, uses); judged (closeWaitSince,
+ * createdAt, creation, test, client, undici's uses); judged (closeWaitSince,
  * consumption, stall*, written*, peerKnown); the agent once a leak is told
- * (reported, reportedLeak) and the TIME_WAIT check (tuple).
+ * (reported, reportedLeak, an http request's use) and the TIME_WAIT check (tuple).
  */
 
 /** What the agent remembers about one socket, from when it is seen until it closes. */
@@ -23,7 +23,11 @@ export interface SocketRecord {
   consumption?: ConsumptionClock;
   /** Reported already: each leak is told once. */
   reported: boolean;
-  /** The last few HTTP requests sent over it, oldest first. */
+  /**
+   * The HTTP requests sent over it, oldest first: undici's (fetch()) as each is sent, the last
+   * few; http's, the one in flight, read from the socket when a report is made (the agent does
+   * nothing on an http request's dispatch).
+   */
   uses?: RequestUse[];
   /** The test that was running (in async context) when the socket was seen, when a test adapter says. */
   test?: string;
@@ -98,7 +102,8 @@ export interface RequestUse {
   served?: { method: string; url: string; listen: StackCapture | undefined };
   /** The OpenTelemetry span active when the request was made, when the application traces. */
   trace?: { traceId: string; spanId: string; traceFlags: number };
-  at: number;
+  /** When it was made, by the agent's clock; undefined for an http request the agent noted nothing of then. */
+  at: number | undefined;
 }
 
 /** What the consumption clock remembers of a socket in a closed state. */

@@ -1,6 +1,48 @@
+import type { ClientRequestLike } from '../common/node-internals';
+import type { StackCapture } from '../common/stack';
 import type { RequestUse, SocketRecord } from '../remembered/socket-record';
 
 export type { RequestUse } from '../remembered/socket-record';
+
+/**
+ * What the agent noted as a request was made, kept (by request, weakly) only when there was
+ * something to note: its caller's stack when one was captured, the span and the request being
+ * served, and the socket record made for it in the same call when that record has a creation
+ * stack (which then holds this request's caller). `at` is the agent's clock then.
+ */
+export interface RequestMade {
+  caller: StackCapture | undefined;
+  served: RequestUse['served'];
+  trace: RequestUse['trace'];
+  madeSocket: SocketRecord | undefined;
+  at: number;
+}
+
+/** Where an http request goes: its Host header, which carries the port when it is not the default (`host` alone does not). */
+export function hostOf(request: ClientRequestLike): string | undefined {
+  const header = request.getHeader?.('host');
+  return typeof header === 'string' ? header : request.host;
+}
+
+/**
+ * The use an http request in flight on the socket of `record` makes of it, read from the request
+ * when a report needs it, with what was noted as it was made (`made`). Without a caller captured
+ * then, the socket's creation stack stands in only when the socket was made for this very
+ * request: a pooled socket's creation stack belongs to an earlier request.
+ */
+export function httpUse(request: ClientRequestLike, made: RequestMade | undefined, record: SocketRecord | undefined): RequestUse {
+  return {
+    method: request.method ?? 'GET',
+    origin: undefined,
+    protocol: request.protocol,
+    host: hostOf(request),
+    path: request.path ?? '/',
+    caller: made?.caller ?? (made !== undefined && made.madeSocket === record ? record?.creation : undefined),
+    served: made?.served,
+    trace: made?.trace,
+    at: made?.at,
+  };
+}
 
 /** How many uses a socket remembers: enough to see a pattern, bounded so a long-lived socket costs nothing more. */
 export const USES_KEPT = 4;

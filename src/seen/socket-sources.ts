@@ -1,12 +1,12 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
 import { executionAsyncResource } from 'node:async_hooks';
-import { parentOf, requestBeingServed, serverOf } from '../common/node-internals';
-import { activeSpanContext, type SpanContext } from '../common/opentelemetry';
+import { httpRequestOf, parentOf, requestBeingServed, serverOf, type ClientRequestLike } from '../common/node-internals';
+import { activeSpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
-import { nextUse, type RequestUse } from './request-uses';
+import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
 import { captureStack, type StackCapture } from '../common/stack';
 import type { StackPolicy } from './stack-policy';
 import type { CheckClock } from '../common/clock';
@@ -20,14 +20,6 @@ export interface SourceHooks {
   /** A server is listening; its listen() stack, when captured. */
   listening?(server: Server, listenStack: StackCapture | undefined): void;
 }
-interface HttpRequest {
-  socket?: unknown;
-  method?: string;
-  protocol?: string;
-  host?: string;
-  path?: string;
-  getHeader?(name: string): unknown;
-}
 interface UndiciSend {
   request?: { method?: string; origin?: unknown; path?: string; headers?: unknown };
   socket?: unknown;
@@ -36,12 +28,6 @@ interface UndiciSend {
 /** fetch() sends the Fetch standard's headers (sec-fetch-mode among them); undici's request() and stream() do not. */
 function sentByFetch(headers: unknown): boolean {
   return Array.isArray(headers) ? headers.includes('sec-fetch-mode') : typeof headers === 'string' && headers.includes('sec-fetch-mode');
-}
-
-/** Where an http request goes: its Host header, which carries the port when it is not the default (`host` alone does not). */
-function hostOf(request: HttpRequest): string | undefined {
-  const header = request.getHeader?.('host');
-  return typeof header === 'string' ? header : request.host;
 }
 
 /**
@@ -53,30 +39,29 @@ function hostOf(request: HttpRequest): string | undefined {
  * - net.server.socket: an accepted socket; attributed to its server's listen() call.
  * - tracing:net.server.listen:asyncStart: published inside listen(), where the
  *   stack still holds the caller.
- * - http.client.request.start, undici:client:connected: sockets that no channel
- *   announced (sockets older than start()), tracked without a creation stack.
+ * - http.client.request.created, undici:request:create: inside the caller's
+ *   request call, where its stack is captured (when sampled).
+ * - undici:client:sendHeaders: each undici request as it is written, on its socket.
+ *   An http request is read from its socket when a report needs it instead
+ *   (http.client.request.start is not listened to: nothing runs at dispatch).
+ * - undici:client:connected, and the global http(s) agents' pools at start():
+ *   sockets that no channel announced (older than start()), tracked without a
+ *   creation stack.
  *
  * A subscriber that throws would surface as an uncaught exception in the host,
  * so every handler is guarded.
  */
 export class SocketSources {
   private readonly listenStacks = new WeakMap<Server, StackCapture>();
-  // The caller of each request, captured when it was made; joined to the socket when one is assigned.
-  private readonly requestCallers = new WeakMap<object, StackCapture>();
-  // The incoming request being served when each request was made, when there was one.
-  private readonly requestsServed = new WeakMap<object, NonNullable<RequestUse['served']>>();
-  // The OpenTelemetry span active when each request was made, when the application traces.
-  private readonly requestSpans = new WeakMap<object, SpanContext>();
-  // Whether any request was made while serving one, or inside a span: until then, nothing to look up.
-  private anyServed = false;
-  private anySpan = false;
+  // What was noted as each request was made (see RequestMade), kept only when there was something.
+  // Weak by request: an entry lasts as long as its request, which its socket holds while in flight.
+  private readonly made = new WeakMap<object, RequestMade>();
   // Whether this process has a server: until it has, no request can be made while serving one.
   // (A server listening since before start() counts from its first connection accepted after it.)
   private serves = false;
-  // Callers captured and not yet joined to a socket: while none is, a request's lookup is skipped.
-  // (A request that never gets a socket leaves its count behind: later lookups are then made, as
-  // they all used to be.)
-  private callersPending = 0;
+  // undici requests noted and not yet sent: while none is, a send's lookup is skipped. (A request
+  // never sent leaves its count behind: later lookups are then made, as they all used to be.)
+  private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
   private readonly tlsServers = new WeakSet<Server>();
@@ -107,11 +92,27 @@ export class SocketSources {
       });
     }
     // Published inside the caller's http.request(), where the stack still holds the caller.
-    this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: HttpRequest }).request));
-    this.on(NODE_CHANNELS.httpRequestStart, (message) => this.onHttpRequestStart((message as { request?: HttpRequest }).request));
-    this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: { origin?: unknown } }).request));
+    this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: ClientRequestLike }).request, false));
+    this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: { origin?: unknown } }).request, true));
     this.on(NODE_CHANNELS.undiciConnected, (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
     this.on(NODE_CHANNELS.undiciSendHeaders, (message) => this.onUndiciSend(message as UndiciSend));
+    this.adoptPooledSockets();
+  }
+
+  /**
+   * The global http and https agents' sockets, in use or pooled, from before start(): tracked now
+   * (no creation stack), as no channel will announce them. (Other agents' sockets from then are
+   * found among the process's descriptors.) https is looked at only when the program loaded it.
+   */
+  private adoptPooledSockets(): void {
+    const agents: unknown[] = [(require('node:http') as typeof import('node:http')).globalAgent];
+    if ((process as { moduleLoadList?: string[] }).moduleLoadList?.includes('NativeModule https')) agents.push((require('node:https') as typeof import('node:https')).globalAgent);
+    for (const agent of agents) {
+      const { sockets, freeSockets } = agent as { sockets?: Record<string, unknown[]>; freeSockets?: Record<string, unknown[]> };
+      for (const pool of [sockets, freeSockets]) {
+        for (const list of Object.values(pool ?? {})) for (const socket of list ?? []) this.adoptClientSocket(socket);
+      }
+    }
   }
 
   unsubscribe(): void {
@@ -162,44 +163,38 @@ export class SocketSources {
     }
   }
 
-  private onRequestMade(request: (HttpRequest & { origin?: unknown }) | undefined): void {
+  private onRequestMade(request: (ClientRequestLike & { origin?: unknown }) | undefined, undici: boolean): void {
+    // The client socket tracked since the last request was made, if any: this request's own when
+    // it connected one, as a request does inside its own call, before Node announces the request.
+    const tracked = this.registry.takeLastClient();
     if (!request) return;
     const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
-    if (caller) {
-      this.requestCallers.set(request, caller);
-      this.callersPending++;
-    }
-    const span = activeSpanContext();
-    if (span) {
-      this.requestSpans.set(request, span);
-      this.anySpan = true;
-    }
+    const trace = activeSpanContext();
     // One property read when the request is made outside a server's handler: the usual case.
-    const served = this.serves ? requestBeingServed(executionAsyncResource()) : undefined;
-    if (served) {
-      const server = serverOf(served.socket);
-      this.requestsServed.set(request, { method: served.method ?? 'GET', url: served.url ?? '/', listen: server ? this.listenStacks.get(server) : undefined });
-      this.anyServed = true;
+    const being = this.serves ? requestBeingServed(executionAsyncResource()) : undefined;
+    let served: RequestUse['served'];
+    if (being) {
+      const server = serverOf(being.socket);
+      served = { method: being.method ?? 'GET', url: being.url ?? '/', listen: server ? this.listenStacks.get(server) : undefined };
     }
+    // The socket tracked in this call is this request's only if it connected one; a report checks
+    // that the request on the socket is this one before its creation stack stands for the caller.
+    const madeSocket = !undici && tracked?.creation !== undefined ? tracked : undefined;
+    if (caller === undefined && trace === undefined && served === undefined && madeSocket === undefined) return;
+    this.made.set(request, { caller, served, trace, madeSocket, at: this.clock.now });
+    if (undici) this.undiciPending++;
   }
 
-  private onHttpRequestStart(request: HttpRequest | undefined): void {
-    const socket = request?.socket;
-    if (!(socket instanceof Socket)) return;
-    const record = this.registry.recordOf(socket) ?? this.adoptClientSocket(socket);
-    if (!record) return;
-    // Without a caller captured when the request was made (not sampled), the socket's first
-    // request is the one it was created for, so its creation stack holds the caller.
-    const caller = this.takeCaller(request!) ?? (record.uses === undefined ? record.creation : undefined);
-    // Raw pieces only: the URL is built and redacted when a report needs it.
-    const use = nextUse(record);
-    use.method = request!.method ?? 'GET';
-    use.origin = undefined;
-    use.protocol = request!.protocol;
-    use.host = hostOf(request!);
-    use.path = request!.path ?? '/';
-    use.caller = caller;
-    this.complete(use, request!);
+  /**
+   * Notes on `record` the http request in flight on `socket`, if any, as its last use: read when
+   * a report is made rather than as each request is dispatched. A socket http has let go of (back
+   * in a pool, handed to an 'upgrade' listener) shows no request.
+   */
+  noteHttpUse(socket: Socket, record: SocketRecord): void {
+    // (An accepted socket's _httpMessage is the server's response.)
+    if (record.uses !== undefined || record.origin !== 'client') return;
+    const request = httpRequestOf(socket);
+    if (request && typeof request.getHeader === 'function') record.uses = [httpUse(request, this.made.get(request), record)];
   }
 
   private onUndiciSend(message: UndiciSend): void {
@@ -214,26 +209,16 @@ export class SocketSources {
     use.protocol = undefined;
     use.host = undefined;
     use.path = request.path ?? '/';
-    use.caller = this.takeCaller(request);
-    this.complete(use, request);
-  }
-
-  /** Completes `use` with what was going on when the request was made (the request served, the span), and when. */
-  private complete(use: RequestUse, request: object): void {
-    use.served = this.anyServed ? this.requestsServed.get(request) : undefined;
-    use.trace = this.anySpan ? this.requestSpans.get(request) : undefined;
-    use.at = this.clock.now;
-  }
-
-  /** The caller captured when `request` was made, if one was: looked up only while any is pending. */
-  private takeCaller(request: object): StackCapture | undefined {
-    if (this.callersPending === 0) return undefined;
-    const caller = this.requestCallers.get(request);
-    if (caller !== undefined) {
-      this.requestCallers.delete(request);
-      this.callersPending--;
+    // Looked up only while a noted undici request is unsent.
+    const made = this.undiciPending > 0 ? this.made.get(request) : undefined;
+    if (made !== undefined) {
+      this.made.delete(request);
+      this.undiciPending--;
     }
-    return caller;
+    use.caller = made?.caller;
+    use.served = made?.served;
+    use.trace = made?.trace;
+    use.at = made?.at ?? this.clock.now;
   }
 
   private onUndiciSocket(socket: unknown): void {
