@@ -2,7 +2,7 @@
 // TIME_WAIT check hears only of the sockets it follows.
 import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SocketRegistry } from '../src/remembered/registry';
+import { DEFERRED_AT_MOST, SocketRegistry } from '../src/remembered/registry';
 import { closeAll, quietServer } from './loopback';
 
 const open: net.Socket[] = [];
@@ -56,5 +56,48 @@ describe('the socket registry', () => {
     expect(new Set(visited)).toEqual(new Set(open));
     expect(closed).toHaveLength(100);
     expect(new Set(closed)).toEqual(new Set(followed));
+  });
+});
+
+describe('deferred client sockets', () => {
+  it('are tracked when settled if still open, never once closed, and at most DEFERRED_AT_MOST wait', async () => {
+    const port = await quietServer();
+    const registry = new SocketRegistry();
+    const stayOpen: net.Socket[] = [];
+    for (let i = 0; i < 3 * DEFERRED_AT_MOST; i++) {
+      const socket = unconnected();
+      registry.defer(socket, 'client', undefined, 1000 + i);
+      await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+      if (i % 3 === 0) stayOpen.push(socket);
+      else await closeAndWait(socket);
+    }
+    open.push(...stayOpen);
+    // A lookup settles the list: the open ones are tracked, with the time they were seen.
+    expect(registry.recordOf(stayOpen[stayOpen.length - 1]!)?.createdAt).toBe(1000 + 3 * DEFERRED_AT_MOST - 3);
+    expect(registry.size).toBe(stayOpen.length);
+    const visited: net.Socket[] = [];
+    registry.forEachOpen((socket) => visited.push(socket));
+    expect(new Set(visited)).toEqual(new Set(stayOpen));
+    // And dropped at their 'close', as tracked ones are.
+    await closeAndWait(stayOpen.pop()!);
+    expect(registry.size).toBe(stayOpen.length);
+  });
+
+  it('are seen by every lookup, and the list never holds more than DEFERRED_AT_MOST', async () => {
+    const port = await quietServer();
+    const registry = new SocketRegistry();
+    const socket = unconnected();
+    registry.defer(socket, 'client', undefined, 0);
+    expect(registry.has(socket)).toBe(true);
+    expect(registry.track(socket, 'client', undefined)).toBeUndefined(); // already tracked
+    await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+    await closeAndWait(socket);
+    expect(registry.size).toBe(0);
+    const held = (registry as unknown as { deferred: unknown[] }).deferred;
+    for (let i = 0; i < 5 * DEFERRED_AT_MOST; i++) {
+      registry.defer(new net.Socket().destroy(), 'client', undefined, 0); // closed before it was settled: forgotten then
+      expect(held.length).toBeLessThan(DEFERRED_AT_MOST);
+    }
+    expect(registry.size).toBe(0);
   });
 });

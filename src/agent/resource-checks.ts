@@ -49,9 +49,8 @@ export class ResourceChecks {
       },
       // A client's 4-tuple is known from 'connect' on. Followed only while TIME_WAIT piles up
       // in the namespace, and one socket in some (see follows()): each costs a listener and two address reads.
-      clientTracked: (socket: Socket, record: SocketRecord) => {
-        const oneIn = watch.follows();
-        if (oneIn === 0) return;
+      followsClient: () => watch.follows(),
+      followClient: (socket: Socket, record: SocketRecord, oneIn: number) => {
         socket.once('connect', function (this: Socket) {
           if (this.localPort && this.remoteAddress && this.remotePort) {
             record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort, oneIn };

@@ -15,8 +15,10 @@ type Listener = (message: unknown) => void;
 
 /** What the agent's other checks want to hear of as sockets appear. */
 export interface SourceHooks {
-  /** A client socket was tracked (with or without a creation stack). */
-  clientTracked?(socket: Socket, record: SocketRecord): void;
+  /** Whether to follow the next client socket (see followClient): 0 for no, else one in how many are. */
+  followsClient?(): number;
+  /** A client socket to follow, tracked: one in `oneIn` of those seen. */
+  followClient?(socket: Socket, record: SocketRecord, oneIn: number): void;
   /** A server is listening; its listen() stack, when captured. */
   listening?(server: Server, listenStack: StackCapture | undefined): void;
 }
@@ -134,10 +136,17 @@ export class SocketSources {
 
   private onClientSocket(message: unknown): void {
     const socket = (message as { socket?: unknown }).socket;
-    // track() returns nothing for a socket already tracked: one lookup, not two.
     if (!(socket instanceof Socket)) return;
-    const record = this.registry.track(socket, 'client', this.stacks.forSocket());
-    if (record && this.hooks.clientTracked) this.hooks.clientTracked(socket, record);
+    const creation = this.stacks.forSocket();
+    const oneIn = this.hooks.followsClient ? this.hooks.followsClient() : 0;
+    // Nothing to remember of it yet: tracked later if it is still open then (see the registry).
+    if (creation === undefined && oneIn === 0 && this.registry.attribution === undefined) {
+      this.registry.defer(socket, 'client', undefined, this.clock.now);
+      return;
+    }
+    // track() returns nothing for a socket already tracked: one lookup, not two.
+    const record = this.registry.track(socket, 'client', creation);
+    if (record && oneIn > 0) this.hooks.followClient!(socket, record, oneIn);
   }
 
   private onServerSocket(message: unknown): void {
@@ -145,7 +154,13 @@ export class SocketSources {
     if (!(socket instanceof Socket)) return;
     const server = serverOf(socket);
     this.serves = true;
-    const record = this.registry.track(socket, 'server', server ? this.listenStacks.get(server) : undefined);
+    const listenStack = server ? this.listenStacks.get(server) : undefined;
+    // A TLS server's socket needs its record now (see onSecureConnection); a test's, its name.
+    if (!(server instanceof TlsServer) && this.registry.attribution === undefined) {
+      this.registry.defer(socket, 'server', listenStack, this.clock.now);
+      return;
+    }
+    const record = this.registry.track(socket, 'server', listenStack);
     if (record && server instanceof TlsServer) record.reader = null;
   }
 
