@@ -54,7 +54,7 @@ export class SocketRegistry {
   // never longer, as a record's creation stack can hold much of the program.
   private lastClient: Socket | undefined;
   private lastClientRecord: SocketRecord | undefined;
-  // Sockets deferred (see defer()): each one's origin, creation stack, and the agent's clock when seen.
+  // Sockets deferred (see defer()): each one's origin, creation stack, and when it was seen.
   private readonly deferred: Socket[] = [];
   private readonly deferredOrigins: Origin[] = [];
   private readonly deferredCreations: Array<StackCapture | undefined> = [];
@@ -84,16 +84,14 @@ export class SocketRegistry {
     return this.trackSince(socket, origin, creation, Date.now());
   }
 
-  /**
-   * Notes a socket to track later, if it is still open then: at the next settle(). `seenAt` is the
-   * agent's clock (a report says when the socket was opened, to within one check interval).
-   */
-  defer(socket: Socket, origin: Origin, creation: StackCapture | undefined, seenAt: number): void {
+  /** Notes a socket to track later, if it is still open then: at the next settle(). */
+  defer(socket: Socket, origin: Origin, creation: StackCapture | undefined): void {
     // Not the socket a request made next connected, as far as takeLastClient() can tell.
     if (origin === 'client') this.lastClient = this.lastClientRecord = undefined;
     this.deferredOrigins.push(origin);
     this.deferredCreations.push(creation);
-    this.deferredAt.push(seenAt);
+    // Read now, exactly, as track() does.
+    this.deferredAt.push(Date.now());
     if (this.deferred.push(socket) >= DEFERRED_AT_MOST) this.settle();
   }
 

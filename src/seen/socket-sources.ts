@@ -141,7 +141,7 @@ export class SocketSources {
     const oneIn = this.hooks.followsClient ? this.hooks.followsClient() : 0;
     // Nothing to remember of it yet: tracked later if it is still open then (see the registry).
     if (creation === undefined && oneIn === 0 && this.registry.attribution === undefined) {
-      this.registry.defer(socket, 'client', undefined, this.clock.now);
+      this.registry.defer(socket, 'client', undefined);
       return;
     }
     // track() returns nothing for a socket already tracked: one lookup, not two.
@@ -157,7 +157,7 @@ export class SocketSources {
     const listenStack = server ? this.listenStacks.get(server) : undefined;
     // A TLS server's socket needs its record now (see onSecureConnection); a test's, its name.
     if (!(server instanceof TlsServer) && this.registry.attribution === undefined) {
-      this.registry.defer(socket, 'server', listenStack, this.clock.now);
+      this.registry.defer(socket, 'server', listenStack);
       return;
     }
     const record = this.registry.track(socket, 'server', listenStack);
