@@ -1,7 +1,8 @@
 // Which line an http request's use names when the request's own stack was not sampled, on real
 // loopback requests: the socket's creation stack stands in only for the request that connected
 // that socket, never for a later request on it (a pooled reuse, a queued request), even when
-// another socket was connected in the same turn as the request was made.
+// another socket was connected in the same turn as the request was made. An accepted socket's
+// response is never taken for a request.
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { captureStack } from '../src/common/stack';
 import { SocketRegistry } from '../src/remembered/registry';
 import { SocketSources } from '../src/seen/socket-sources';
 import type { StackPolicy } from '../src/seen/stack-policy';
-import { closeAll, quietServer } from './loopback';
+import { closeAll, quietServer, waitFor } from './loopback';
 
 // Every socket's creation stack captured, no request's: the sampling under test, made certain.
 const socketsOnly = { level: 'sampled', every: 200, depth: 20, forSocket: () => captureStack(20), forRequest: () => undefined } as unknown as StackPolicy;
@@ -20,7 +21,12 @@ const sources = new SocketSources(registry, socketsOnly, (error) => {
   throw error;
 }, new CheckClock());
 let port = 0;
-const server = http.createServer((req, res) => res.end('x'.repeat(req.url === '/big' ? 1 << 20 : 10)));
+// Responses to /hold, held open (the accepted socket's _httpMessage) until a test ends them.
+const held: http.ServerResponse[] = [];
+const server = http.createServer((req, res) => {
+  if (req.url === '/hold') held.push(res);
+  else res.end('x'.repeat(req.url === '/big' ? 1 << 20 : 10));
+});
 
 beforeAll(async () => {
   sources.subscribe();
@@ -85,6 +91,18 @@ describe("an http request's caller, when its stack was not sampled", () => {
     expect(use?.path).toBe('/big');
     expect(use?.caller).toBeUndefined();
     agent.destroy();
+  });
+
+  it("is never read from an accepted socket, whose _httpMessage is the server's response", async () => {
+    const request = http.get({ host: '127.0.0.1', port, path: '/hold', agent: false }, (res) => res.resume());
+    await waitFor('the server to hold the response', () => held.length > 0);
+    const response = held.pop()!;
+    const record = registry.recordOf(response.socket as net.Socket)!;
+    expect(record?.origin).toBe('server');
+    sources.noteHttpUse(response.socket as net.Socket, record);
+    expect(record.uses).toBeUndefined();
+    response.end();
+    request.destroy();
   });
 
   it('is unknown for a pooled reuse made in the same turn as another socket was connected', async () => {
