@@ -94,7 +94,7 @@ describe("an http request's caller, when its stack was not sampled", () => {
   });
 
   it("is never read from an accepted socket, whose _httpMessage is the server's response", async () => {
-    const request = http.get({ host: '127.0.0.1', port, path: '/hold', agent: false }, (res) => res.resume());
+    const answered = new Promise((resolve) => http.get({ host: '127.0.0.1', port, path: '/hold', agent: false }, (res) => res.resume().on('end', resolve)));
     await waitFor('the server to hold the response', () => held.length > 0);
     const response = held.pop()!;
     const record = registry.recordOf(response.socket as net.Socket)!;
@@ -102,7 +102,7 @@ describe("an http request's caller, when its stack was not sampled", () => {
     sources.noteHttpUse(response.socket as net.Socket, record);
     expect(record.uses).toBeUndefined();
     response.end();
-    request.destroy();
+    await answered;
   });
 
   it('is unknown for a pooled reuse made in the same turn as another socket was connected', async () => {
