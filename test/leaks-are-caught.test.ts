@@ -32,6 +32,10 @@ const cases: Array<{
   { fixture: 'upgrade-socket-dropped.js', origin: 'server', cause: 'upgrade-not-closed', marker: 'UPGRADE', stackMarker: 'LISTEN' },
   // Both listeners: the socket does not show which one took it, and the report says so, at listen().
   { fixture: 'upgrade-socket-dropped.js', origin: 'server', args: ['with-connect'], cause: 'upgrade-or-connect-not-closed', marker: 'LISTEN' },
+  // A client request's 'upgrade' listener drops the socket: named at the upgrading request, also
+  // when it reused a pooled socket another request opened (whose line the creation stack holds).
+  { fixture: 'client-upgrade-dropped.js', origin: 'client', cause: 'request-upgrade-not-closed' },
+  { fixture: 'client-upgrade-dropped.js', origin: 'client', args: ['pooled'], cause: 'request-upgrade-not-closed', stackMarker: 'OPENED' },
   { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection', cause: 'unread' },
   { fixture: 'throttled-reader-stops.js', origin: 'client', orStalled: true, cause: 'unread-http-response' },
   { fixture: 'download-never-consumed.js', origin: 'client', kind: 'stalled-reader', cause: 'unread-http-response' },

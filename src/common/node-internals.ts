@@ -54,6 +54,8 @@ export interface ClientRequestLike {
   path?: string;
   getHeader?(name: string): unknown;
   listeners?(event: string): unknown[];
+  /** Set just before http hands the socket to this request's 'upgrade' or 'connect' listener. */
+  upgradeOrConnect?: boolean;
 }
 
 /**

@@ -69,7 +69,8 @@ export interface Leak {
   /**
    * Where to fix it: the caller of the last HTTP request sent over the socket; for a socket no
    * request used, the creation site (for accepted sockets, the server's listen() call). Null when
-   * that stack was not captured (stackNote says why): never another line instead.
+   * that stack was not captured, or for a pooled socket whose last request is not known (stackNote
+   * says why): never another line instead.
    */
   location: Location | null;
   /** The creation site: first frame of user code in the creation stack, or the server's listen() call. */
@@ -97,6 +98,12 @@ export interface Leak {
   count?: number;
   /** The other sockets of a grouped report (at most 10). */
   others?: Array<{ fd: number; local: Endpoint | null; remote: Endpoint | null }>;
+  /**
+   * A client socket http let go of after a request (back in its agent's pool) with no later
+   * request noted: its creation site names the request that opened it, not necessarily the one
+   * that used it last, so no line is named.
+   */
+  pooled?: true;
   /** Why no line is named: the stack that would name it was not sampled (and what happens next), or stacks are off. */
   stackNote?: string;
   /** Thread id (0 is the main thread) and pid, so reports from workers and children can be told apart. */

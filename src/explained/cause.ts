@@ -43,6 +43,16 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
     };
   }
 
+  // A client socket http handed to the request's 'upgrade' or 'connect' listener (see SocketSources).
+  if (record.handedTo !== undefined) {
+    const which = record.handedTo;
+    return {
+      code: `request-${which}-not-closed`,
+      summary: `http handed this socket to the request's '${which}' listener, which never closes it`,
+      fix: `in the request's '${which}' listener, read the socket and end it when the server ends (socket.on('end', () => socket.end())), or destroy it when done, and on errors`,
+    };
+  }
+
   // Under a TLS server whose handshake never completed, the raw socket's stream is bypassed: its state says nothing.
   if (record.reader === null && !isHttpServer(server)) {
     return {

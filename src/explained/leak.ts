@@ -9,6 +9,7 @@ import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
 import { formatLocation, framesOf, isDependency, locate, trimFrames, userLocation } from '../common/stack';
 import { hostBesidesPeer, redactUrl, useUrl, type RequestUse } from '../seen/request-uses';
 import { formatEndpoint } from '../common/endpoints';
+import { httpRequestOf } from '../common/node-internals';
 import type { Endpoint, Leak, RequestUseReport } from '../common/types';
 
 function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
@@ -38,7 +39,8 @@ export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: E
  * The location is a line the evidence supports, or none: the caller of the last request sent
  * over the socket when there was one (a pooled socket is leaked by the request that used it
  * last, not by the one that opened it), else the creation site. A last request whose caller
- * was not captured leaves the location empty rather than falling back to the creation site.
+ * was not captured leaves the location empty rather than falling back to the creation site, as
+ * does a pooled socket whose last request is not known.
  */
 export function describeLeak(
   finding: Finding,
@@ -59,9 +61,12 @@ export function describeLeak(
   const lastCaller = record.uses?.[record.uses.length - 1]?.caller;
   const library = listener?.routesWebSockets ? 'ws' : socket ? clientLibraryOf(socket, record, located, [...framesOf(lastCaller), ...frames]) : undefined;
   const cause = plainCause && inLibraryTerms(plainCause, library);
+  // A client socket http let go of (back in its agent's pool) with no request noted: its creation
+  // stack names the request that opened it, which need not be the one that used it last.
+  const pooled = !lastUse && record.origin === 'client' && socket !== undefined && httpRequestOf(socket) === null;
   // The listener that dropped an upgraded socket is the place to fix; a response callback is
   // the evidence left when the request's caller was not captured.
-  const fromStacks = lastUse ? lastUse.location : creation;
+  const fromStacks = lastUse ? lastUse.location : pooled ? null : creation;
   // A stack that shows only a library's frames names no line of the program: not a place to fix.
   const programLine = fromStacks && !(skipNodeModules && isDependency(fromStacks.file)) ? fromStacks : null;
   const location = listener && listener.event !== 'response' ? listener.location : (programLine ?? listener?.location ?? null);
@@ -87,9 +92,12 @@ export function describeLeak(
     stack: frames.map((frame) => `    ${frame.text}`).join('\n'),
     atExit,
     ...(record.test !== undefined ? { test: record.test } : {}),
+    ...(pooled && creation ? { pooled: true as const } : {}),
     ...(location || record.origin === 'unknown'
       ? {}
-      : fromStacks
+      : pooled && creation
+        ? { stackNote: `http let go of this socket after a request (it went back to its agent's pool), and no later request of it was noted: the line that opened it (${formatLocation(creation)}) need not be the one that used it last` }
+        : fromStacks
         ? { stackNote: `its stack shows only a library's code (${formatLocation(fromStacks)}), no line of the program` }
         : noteWithoutLine
           ? { stackNote: noteWithoutLine(lastUse) }

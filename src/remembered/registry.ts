@@ -178,6 +178,11 @@ export class SocketRegistry {
     }
   }
 
+  /** The sockets tracked now (deferred ones aside), for taking other listeners of the agent back. */
+  trackedSockets(): IterableIterator<Socket> {
+    return this.records.keys();
+  }
+
   /** Forgets every socket and takes the agent's listeners off them. */
   clear(): void {
     for (const socket of this.records.keys()) release(socket, this.onClose);

@@ -5,8 +5,8 @@ import type { Leak, Origin } from '../common/types';
 /**
  * The record the agent keeps of one socket, and the shapes of its fields.
  * Which stage writes which field: seen, through the registry (origin,
- * createdAt, creation, test, client, undici's uses); judged (closeWaitSince,
- * consumption, stall*, written*, peerKnown); the agent once a leak is told
+ * createdAt, creation, test, client, undici's uses, handedTo and the use that came with it);
+ * judged (closeWaitSince, consumption, stall*, written*, peerKnown); the agent once a leak is told
  * (reported, reportedLeak, an http request's use) and the TIME_WAIT check (tuple).
  */
 
@@ -29,6 +29,12 @@ export interface SocketRecord {
    * nothing on an http request's dispatch).
    */
   uses?: RequestUse[];
+  /**
+   * The listener http handed this client socket to: a request's 'upgrade' (or, for CONNECT,
+   * 'connect') listener, seen on sockets whose creation stack was captured. That request is then
+   * kept in `uses`, as http no longer holds it.
+   */
+  handedTo?: 'upgrade' | 'connect';
   /** The test that was running (in async context) when the socket was seen, when a test adapter says. */
   test?: string;
   /** Which client made it, when known: fetch(), or undici's own API (request(), stream()), by its last request. */
@@ -68,6 +74,7 @@ export function newRecord(origin: Origin, createdAt: number, creation: StackCapt
     consumption: undefined,
     reported: false,
     uses: undefined,
+    handedTo: undefined,
     test: undefined,
     client: undefined,
     stallSince: 0,

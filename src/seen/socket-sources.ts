@@ -65,6 +65,11 @@ export class SocketSources {
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
+  // One function for every socket ('this' is the socket), so unsubscribe() can take it back.
+  private readonly onAgentRemove = ((sources: SocketSources) =>
+    function (this: Socket) {
+      sources.noteHandover(this);
+    })(this);
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
   private readonly tlsServers = new WeakSet<Server>();
   private readonly onSecureConnection = (tlsSocket: Socket) => {
@@ -120,6 +125,7 @@ export class SocketSources {
   unsubscribe(): void {
     for (const [name, listener] of this.subscriptions) diagnosticsChannel.unsubscribe(name, listener);
     this.subscriptions.length = 0;
+    for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
   }
 
   private on(name: string, handler: Listener): void {
@@ -146,7 +152,29 @@ export class SocketSources {
     }
     // track() returns nothing for a socket already tracked: one lookup, not two.
     const record = this.registry.track(socket, 'client', creation);
-    if (record && oneIn > 0) this.hooks.followClient!(socket, record, oneIn);
+    if (record === undefined) return;
+    if (oneIn > 0) this.hooks.followClient!(socket, record, oneIn);
+    // A creation stack names the request that opened the socket. Should http hand the socket to
+    // a request's 'upgrade' or 'connect' listener, that request (a later one, on a pooled socket)
+    // is noted then: http keeps no trace of it afterwards. Only where a line could be named.
+    if (creation !== undefined) socket.once('agentRemove', this.onAgentRemove);
+  }
+
+  /**
+   * http emits 'agentRemove' on a client socket just before it hands the socket to a request's
+   * 'upgrade' or 'connect' listener, while the socket still holds that request: noted as its use.
+   * (A pooled socket's error emits it too, with no request: nothing is noted then.)
+   */
+  private noteHandover(socket: Socket): void {
+    try {
+      const request = httpRequestOf(socket);
+      const record = this.registry.recordOf(socket);
+      if (!request?.upgradeOrConnect || typeof request.getHeader !== 'function' || record === undefined) return;
+      record.handedTo = request.method === 'CONNECT' ? 'connect' : 'upgrade';
+      record.uses = [httpUse(request, this.made.get(request), record)];
+    } catch (error) {
+      this.onInternalError(error);
+    }
   }
 
   private onServerSocket(message: unknown): void {
@@ -206,7 +234,7 @@ export class SocketSources {
    * in a pool, handed to an 'upgrade' listener) shows no request.
    */
   noteHttpUse(socket: Socket, record: SocketRecord): void {
-    // (An accepted socket's _httpMessage is the server's response.)
+    // (An accepted socket's _httpMessage is the server's response. A handed-over socket's use is noted already.)
     if (record.uses !== undefined || record.origin !== 'client') return;
     const request = httpRequestOf(socket);
     if (request && typeof request.getHeader === 'function') record.uses = [httpUse(request, this.made.get(request), record)];

@@ -24,7 +24,9 @@ function headline(leak: Leak): string {
     const request = leak.lastUse ? `${leak.lastUse.method} ${leak.lastUse.url} over ` : '';
     const why = leak.afterTheFact
       ? 'no line: found after the fact, and no function attached to it names one'
-      : leak.lastUse?.location || (!leak.lastUse && leak.creation)
+      : leak.pooled
+        ? 'no line: a pooled socket whose last request is not known'
+        : leak.lastUse?.location || (!leak.lastUse && leak.creation)
         ? "no line: its stack shows only a library's code"
         : leak.lastUse
           ? "no line yet: that request's caller was not captured"
@@ -37,6 +39,11 @@ function headline(leak: Leak): string {
   const fn = leak.location?.function ? ` in ${leak.location.function}` : '';
   const count = leak.count !== undefined && leak.count > 1 ? ` (${leak.count} sockets from this line)` : '';
   return `${where}${fn}: ${KIND_TITLES[leak.kind]}${count}`;
+}
+
+/** Whether capturing every stack would name a line: it would when the stack that names it was not captured. */
+function stacksWouldTell(leak: Leak): boolean {
+  return leak.lastUse ? leak.lastUse.location === null : leak.creation === null;
 }
 
 function whatHappened(leak: Leak): string {
@@ -53,7 +60,7 @@ function whatHappened(leak: Leak): string {
       : leak.location
         ? ''
         : leak.stackNote
-          ? ` No line to name: ${leak.stackNote}.${leak.afterTheFact ? '' : ' TCP_LEAK_AGENT_STACKS=all (option stacks: "all") captures every one.'}`
+          ? ` No line to name: ${leak.stackNote}.${leak.afterTheFact || !stacksWouldTell(leak) ? '' : ' TCP_LEAK_AGENT_STACKS=all (option stacks: "all") captures every one.'}`
           : ' The agent did not see where it was created.';
   if (leak.kind === 'left-open') {
     const test = leak.test !== undefined ? `The test "${leak.test}"` : 'The code under check';
