@@ -10,8 +10,15 @@ import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TimeWaitWatch } from '../measured/time-wait';
 import { httpRequestOf } from '../common/node-internals';
 
-/** TIME_WAIT is counted at most on every this-many scans. */
+/** TIME_WAIT is counted at most on every this-many scans, */
 const TIME_WAIT_EVERY_SCANS = 5;
+/**
+ * and, while dumps of the namespace find none of this process's own (two in a row: the pile is a
+ * neighbour's, or its peers close first), twice as far apart after each, up to every this-many.
+ * A dump walks the whole namespace whatever it finds; TIME_WAIT lasts 60 s, so a pile of this
+ * process's that starts in between is still all there at the next count.
+ */
+const TIME_WAIT_QUIET_EVERY_SCANS = 40;
 /**
  * And within this share of one core: the kernel takes about 1 µs per TIME_WAIT connection to
  * dump, and a server closing 9000 connections a second keeps 131072 (tcp_max_tw_buckets) of
@@ -27,8 +34,11 @@ const TIME_WAIT_BUDGET = 1 / 200;
 export class ResourceChecks {
   private readonly descriptorsCheck: DescriptorPressure | undefined;
   private timeWait: TimeWaitWatch | undefined;
-  private scans = 0;
   private nextTimeWaitAt = 0;
+  /** Scans until TIME_WAIT is counted next, and how many apart counts are now (see TIME_WAIT_QUIET_EVERY_SCANS). */
+  private scansToTimeWait = 1;
+  private timeWaitEvery = TIME_WAIT_EVERY_SCANS;
+  private quietDumps = 0;
 
   constructor(
     binding: KernelReader,
@@ -89,12 +99,15 @@ export class ResourceChecks {
     const notices: Notice[] = [];
     const pressure = this.descriptorsCheck?.check(trackedSockets, sites, now);
     if (pressure) notices.push(pressure);
-    if (this.timeWait && this.scans++ % TIME_WAIT_EVERY_SCANS === 0 && now >= this.nextTimeWaitAt) {
+    if (this.timeWait && --this.scansToTimeWait <= 0 && now >= this.nextTimeWaitAt) {
       try {
         const started = process.hrtime.bigint();
         const warning = this.timeWait.check(now);
         const tookMs = Number(process.hrtime.bigint() - started) / 1e6;
         this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;
+        this.quietDumps = this.timeWait.lastDumpFoundNone ? this.quietDumps + 1 : 0;
+        this.timeWaitEvery = this.quietDumps >= 2 ? Math.min(this.timeWaitEvery * 2, TIME_WAIT_QUIET_EVERY_SCANS) : TIME_WAIT_EVERY_SCANS;
+        this.scansToTimeWait = this.timeWaitEvery;
         if (warning) notices.push(warning);
       } catch {
         // This platform cannot list TIME_WAIT connections (the addon says ENOTSUP): stop asking.

@@ -92,6 +92,8 @@ export class TimeWaitWatch {
   private lastWarnedAt = 0;
   /** The count at the last check; -1 when it did not count (no dump was needed, or none ran yet). */
   lastCount = -1;
+  /** Whether the last check dumped the namespace's TIME_WAIT and found none of this process's own. */
+  lastDumpFoundNone = false;
   /**
    * Whether to follow client sockets from 'connect' to close (a listener and a formatted stack
    * each): only once the namespace holds TIME_WAIT connections by the thousand, where knowing
@@ -162,12 +164,14 @@ export class TimeWaitWatch {
     }
     const total = namespaceTimeWait();
     this.followClients = total < 0 || total >= this.threshold / 2;
+    this.lastDumpFoundNone = false;
     if (total >= 0 && total < this.threshold) {
       // No dump: not counted now (-1); a metrics collection counts for itself (countNow).
       this.lastCount = total === 0 ? 0 : -1;
       return undefined;
     }
     const { count, sources } = this.tally();
+    this.lastDumpFoundNone = count === 0;
     if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
     this.lastWarnedAt = now;
     const sorted = [...sources.values()].sort((a, b) => b.count - a.count);

@@ -1,0 +1,81 @@
+// How often TIME_WAIT is counted, on the real backend and real loopback connections: every fifth
+// scan; further apart while dumps of the namespace find none of this process's own (each dump
+// walks the whole namespace, whatever it finds); every fifth scan again once they find some.
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResourceChecks } from '../src/agent/resource-checks';
+import { selectBackend } from '../src/measured/backend';
+import { resolveOptions } from '../src/common/options';
+
+const backend = selectBackend();
+const dumpsAt: number[] = [];
+let scan = 0;
+// The real reader, each dump noted with the scan it came at.
+const reader = Object.create(backend.binding) as typeof backend.binding;
+reader.listTimeWait = (...args: Parameters<typeof backend.binding.listTimeWait>) => {
+  dumpsAt.push(scan);
+  return backend.binding.listTimeWait(...args);
+};
+
+// A server that ends each connection after a greeting when `serverClosesFirst`, else waits for the client's end.
+let serverClosesFirst = false;
+const server = net.createServer((socket) => {
+  socket.resume();
+  if (serverClosesFirst) socket.end('bye');
+  else {
+    socket.write('hello');
+    socket.on('end', () => socket.end());
+  }
+});
+let port = 0;
+
+/** `count` connections to the server, each closed first by the side the server says. */
+async function connections(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('error', reject);
+      socket.once('data', () => {
+        if (!serverClosesFirst) socket.end();
+      });
+      socket.on('end', () => socket.end());
+      socket.resume();
+      socket.once('close', () => resolve());
+    });
+  }
+}
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as net.AddressInfo).port;
+});
+afterAll(() => server.close());
+
+describe('TIME_WAIT counts', () => {
+  it("come further apart while the namespace's TIME_WAIT is none of this process's, and every fifth scan once some is", async () => {
+    const checks = new ResourceChecks(reader, resolveOptions({ timeWaitWarn: 10, fdWarnPercent: 0 }));
+    // This process's server: its port is what the dumps look for. The connections' TIME_WAIT is
+    // their clients' (they close first), on other ports: the namespace's, not this server's.
+    checks.hooks().listening!(server, undefined);
+    await connections(40);
+    // Scans 10 minutes apart: the budget that spaces dumps by what the last took never decides here.
+    const start = Date.now();
+    const scans = (count: number) => {
+      for (let i = 0; i < count; i++, scan++) checks.afterScan(0, () => [], start + scan * 600_000);
+    };
+    scans(80);
+    // Every fifth scan would be 16 dumps; two that find none, then 10, 20 and 40 scans apart.
+    expect(dumpsAt).toEqual([0, 5, 15, 35, 75]);
+
+    // Now the server closes first: its TIME_WAIT is this process's own, found at the next count,
+    // and the counts after it come every fifth scan.
+    serverClosesFirst = true;
+    await connections(20);
+    dumpsAt.length = 0;
+    const from = scan;
+    scans(40 + 10);
+    const found = dumpsAt.map((at) => at - from);
+    expect(found[0]).toBeLessThanOrEqual(40);
+    expect(found.slice(1, 3)).toEqual([found[0]! + 5, found[0]! + 10]);
+  });
+});
