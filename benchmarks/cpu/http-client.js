@@ -4,8 +4,8 @@
 //   keepalive-fetch fetch() (undici's pool)
 //   new-connection  http.get with a new connection per request (agent: false)
 // With "measure", reports its own CPU time (user + system) per request after a warm-up; with
-// "same-process <rounds>", bare and agent blocks alternate in this one process (see sameProcess);
-// without either, it is only the load for a measured server.
+// "same-process <rounds> [settle-ms]", bare and agent blocks alternate in this one process (see
+// sameProcess); without either, it is only the load for a measured server.
 const http = require('node:http');
 const [mode, port, count, concurrency, measure] = process.argv.slice(2);
 const url = `http://127.0.0.1:${port}/`;
@@ -20,6 +20,12 @@ function get() {
     });
     request.on('error', reject);
   });
+}
+
+/** Requests for `ms` of wall time. */
+async function runFor(ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) await run(100);
 }
 
 async function run(total) {
@@ -42,8 +48,13 @@ async function cpuPerRequest(total) {
  * Bare and agent blocks in one process, the agent started and stopped through the API between
  * blocks, the order alternating: the same JIT state, heap and CPU for both, so the ratio is not
  * lost in the spread between processes. Prints one ratio per round.
+ *
+ * `settleMs`: traffic after each start() before the agent block is measured, so that what the
+ * agent adapts to the traffic has adapted, as in a service that has run for a while. (On a
+ * connection per request the TIME_WAIT check follows one client socket in 8 until its counts, 5
+ * scans apart, find none of them in TIME_WAIT, then one in 64, then one in 512: about 11 s.)
  */
-async function sameProcess(total, rounds) {
+async function sameProcess(total, rounds, settleMs) {
   const agent = require('../..');
   // Options other than the defaults, to see what one costs: BENCH_AGENT_OPTIONS='{"stacks":"off"}'.
   const options = process.env.BENCH_AGENT_OPTIONS ? JSON.parse(process.env.BENCH_AGENT_OPTIONS) : undefined;
@@ -58,6 +69,7 @@ async function sameProcess(total, rounds) {
       // Starting or stopping the agent makes V8 re-optimize the code that publishes to its
       // channels: once in a deployment, at every toggle here. That settles before the block is measured.
       await run(Math.min(1000, total));
+      if (variant === 'agent' && settleMs > 0) await runFor(settleMs);
       used[variant] = await cpuPerRequest(total);
       if (variant === 'agent') agent.stop();
     }
@@ -76,7 +88,7 @@ async function main() {
     process.exit(0);
   }
   await run(Math.min(2000, Number(count))); // warm-up: JIT, pools
-  if (measure === 'same-process') await sameProcess(Number(count), Number(process.argv[7] || 10));
+  if (measure === 'same-process') await sameProcess(Number(count), Number(process.argv[7] || 10), Number(process.argv[8] || 0));
   else console.log(`result cpu_us_per_request=${(await cpuPerRequest(Number(count))).toFixed(2)}`);
   process.exit(0);
 }
