@@ -13,10 +13,10 @@ import { httpRequestOf } from '../common/node-internals';
 /** TIME_WAIT is counted at most on every this-many scans, */
 const TIME_WAIT_EVERY_SCANS = 5;
 /**
- * and, while dumps of the namespace find none of this process's own (two in a row: the pile is a
- * neighbour's, or its peers close first), twice as far apart after each, up to every this-many.
- * A dump walks the whole namespace whatever it finds; TIME_WAIT lasts 60 s, so a pile of this
- * process's that starts in between is still all there at the next count.
+ * and, while dumps of the namespace find little of this process's own (under a quarter of the
+ * threshold, two in a row: the pile is a neighbour's, or its peers close first), twice as far
+ * apart after each, up to every this-many. A dump walks the whole namespace whatever it finds;
+ * TIME_WAIT lasts 60 s, so a pile that grows in between is still all there at the next count.
  */
 const TIME_WAIT_QUIET_EVERY_SCANS = 40;
 /**
@@ -105,7 +105,7 @@ export class ResourceChecks {
         const warning = this.timeWait.check(now);
         const tookMs = Number(process.hrtime.bigint() - started) / 1e6;
         this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;
-        this.quietDumps = this.timeWait.lastDumpFoundNone ? this.quietDumps + 1 : 0;
+        this.quietDumps = this.timeWait.lastDumpFarBelow ? this.quietDumps + 1 : 0;
         this.timeWaitEvery = this.quietDumps >= 2 ? Math.min(this.timeWaitEvery * 2, TIME_WAIT_QUIET_EVERY_SCANS) : TIME_WAIT_EVERY_SCANS;
         this.scansToTimeWait = this.timeWaitEvery;
         if (warning) notices.push(warning);

@@ -44,14 +44,16 @@ export interface ClosedClient {
  */
 export const FOLLOW_ONE_IN = 8;
 /**
- * While the sockets followed are not found in TIME_WAIT (their peers close first, and the pile is
- * someone else's), following thins out, eight times at each count that finds none, down to one
- * socket in this many: a connection-per-request client then pays about 0.02 µs a connection.
- * The first one found brings it back to FOLLOW_ONE_IN.
+ * While the sockets followed are not found in TIME_WAIT, or too few to count a quarter of the
+ * threshold (their peers close first, and the pile is someone else's), following thins out, eight
+ * times at each such count, down to one socket in this many: a connection-per-request client then
+ * pays about 0.02 µs a connection. A count of a quarter of the threshold brings it back to FOLLOW_ONE_IN.
  */
 export const FOLLOW_SPARSEST = 512;
 /** Followed closes remembered before a count that finds none of them in TIME_WAIT thins following out. */
 const FOLLOWED_BEFORE_THINNING = 32;
+/** A count is near the threshold from a quarter of it: following is dense and counts come at their usual cadence then. */
+const TIME_WAIT_NEAR = 4;
 
 /** TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed); keep closed 4-tuples a little longer. */
 const REMEMBER_MS = 90_000;
@@ -92,8 +94,8 @@ export class TimeWaitWatch {
   private lastWarnedAt = 0;
   /** The count at the last check; -1 when it did not count (no dump was needed, or none ran yet). */
   lastCount = -1;
-  /** Whether the last check dumped the namespace's TIME_WAIT and found none of this process's own. */
-  lastDumpFoundNone = false;
+  /** Whether the last check dumped the namespace's TIME_WAIT (it does only when the namespace holds at least the threshold). */
+  private lastDumped = false;
   /**
    * Whether to follow client sockets from 'connect' to close (a listener and a formatted stack
    * each): only once the namespace holds TIME_WAIT connections by the thousand, where knowing
@@ -164,14 +166,14 @@ export class TimeWaitWatch {
     }
     const total = namespaceTimeWait();
     this.followClients = total < 0 || total >= this.threshold / 2;
-    this.lastDumpFoundNone = false;
+    this.lastDumped = false;
     if (total >= 0 && total < this.threshold) {
       // No dump: not counted now (-1); a metrics collection counts for itself (countNow).
       this.lastCount = total === 0 ? 0 : -1;
       return undefined;
     }
     const { count, sources } = this.tally();
-    this.lastDumpFoundNone = count === 0;
+    this.lastDumped = true;
     if (count < this.threshold || now - this.lastWarnedAt < this.repeatMs) return undefined;
     this.lastWarnedAt = now;
     const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
@@ -208,7 +210,7 @@ export class TimeWaitWatch {
       return added;
     };
     let count = 0;
-    let clientsFound = 0;
+    let clientCount = 0;
     serverPorts.forEach((port, i) => {
       const onPort = found.serverCounts[i]!;
       if (onPort === 0) return;
@@ -221,20 +223,30 @@ export class TimeWaitWatch {
       const client = this.closed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
       if (!client) continue; // another connection on a port we once used
       count += client.oneIn;
-      clientsFound++;
+      clientCount += client.oneIn;
       const endpoint = formatEndpoint({ address: remoteAddress, port: remotePort });
       const source = add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, sampledOneIn: client.oneIn, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, client.oneIn);
       source.sampledOneIn = Math.max(source.sampledOneIn ?? 0, client.oneIn);
     }
-    this.thinFollowing(clientsFound);
+    this.thinFollowing(clientCount);
     this.lastCount = count;
     return { count, sources };
   }
 
-  /** After a count: follow fewer client sockets while none of those followed is found in TIME_WAIT. */
-  private thinFollowing(clientsFound: number): void {
-    if (clientsFound > 0) this.followOneIn = FOLLOW_ONE_IN;
+  /**
+   * After a count: follow fewer client sockets while those followed are not found in TIME_WAIT,
+   * or are found too few to come near the threshold (a client whose peer usually closes first
+   * still closes first now and then). Following one in 8 again once they count a quarter of it:
+   * the next counts are then as exact as a warning needs.
+   */
+  private thinFollowing(clientCount: number): void {
+    if (clientCount * TIME_WAIT_NEAR >= this.threshold) this.followOneIn = FOLLOW_ONE_IN;
     else if (this.closed.size >= FOLLOWED_BEFORE_THINNING) this.followOneIn = Math.min(this.followOneIn * 8, FOLLOW_SPARSEST);
+  }
+
+  /** Whether the last count was far from the threshold (under a quarter of it), when it dumped the namespace. */
+  get lastDumpFarBelow(): boolean {
+    return this.lastDumped && this.lastCount * TIME_WAIT_NEAR < this.threshold;
   }
 }
 
