@@ -1,6 +1,7 @@
 // How often TIME_WAIT is counted, on the real backend and real loopback connections: every fifth
-// scan; further apart while dumps of the namespace find none of this process's own (each dump
-// walks the whole namespace, whatever it finds); every fifth scan again once they find some.
+// scan; further apart while dumps of the namespace find little of this process's own (each dump
+// walks the whole namespace, whatever it finds); every fifth scan again once they find a quarter
+// of the threshold.
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResourceChecks } from '../src/agent/resource-checks';
@@ -52,29 +53,32 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 describe('TIME_WAIT counts', () => {
-  it("come further apart while the namespace's TIME_WAIT is none of this process's, and every fifth scan once some is", async () => {
-    const checks = new ResourceChecks(reader, resolveOptions({ timeWaitWarn: 10, fdWarnPercent: 0 }));
+  it("come further apart while little of the namespace's TIME_WAIT is this process's, and every fifth scan once a quarter of the threshold is", async () => {
+    const checks = new ResourceChecks(reader, resolveOptions({ timeWaitWarn: 40, fdWarnPercent: 0 }));
     // This process's server: its port is what the dumps look for. The connections' TIME_WAIT is
     // their clients' (they close first), on other ports: the namespace's, not this server's.
     checks.hooks().listening!(server, undefined);
-    await connections(40);
+    await connections(60);
     // Scans 10 minutes apart: the budget that spaces dumps by what the last took never decides here.
     const start = Date.now();
     const scans = (count: number) => {
+      const from = scan;
+      dumpsAt.length = 0;
       for (let i = 0; i < count; i++, scan++) checks.afterScan(0, () => [], start + scan * 600_000);
+      return dumpsAt.map((at) => at - from);
     };
-    scans(80);
     // Every fifth scan would be 16 dumps; two that find none, then 10, 20 and 40 scans apart.
-    expect(dumpsAt).toEqual([0, 5, 15, 35, 75]);
+    expect(scans(80)).toEqual([0, 5, 15, 35, 75]);
 
-    // Now the server closes first: its TIME_WAIT is this process's own, found at the next count,
-    // and the counts after it come every fifth scan.
+    // A few of its own (5, under a quarter of the threshold of 40): still 40 scans apart.
     serverClosesFirst = true;
+    await connections(5);
+    expect(scans(80)).toEqual([35, 75]);
+
+    // A quarter of the threshold and more (25 in all): found at the next count, and the counts
+    // after it come every fifth scan.
     await connections(20);
-    dumpsAt.length = 0;
-    const from = scan;
-    scans(40 + 10);
-    const found = dumpsAt.map((at) => at - from);
+    const found = scans(50);
     expect(found[0]).toBeLessThanOrEqual(40);
     expect(found.slice(1, 3)).toEqual([found[0]! + 5, found[0]! + 10]);
   });
