@@ -27,6 +27,13 @@ interface UndiciSend {
   socket?: unknown;
 }
 
+/** A listener handing on the socket that emitted the event (an event like 'agentRemove' carries no arguments). */
+function socketListener(handle: (socket: Socket) => void): (this: Socket) => void {
+  return function (this: Socket) {
+    handle(this);
+  };
+}
+
 /** fetch() sends the Fetch standard's headers (sec-fetch-mode among them); undici's request() and stream() do not. */
 function sentByFetch(headers: unknown): boolean {
   return Array.isArray(headers) ? headers.includes('sec-fetch-mode') : typeof headers === 'string' && headers.includes('sec-fetch-mode');
@@ -65,11 +72,8 @@ export class SocketSources {
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
-  // One function for every socket ('this' is the socket), so unsubscribe() can take it back.
-  private readonly onAgentRemove = ((sources: SocketSources) =>
-    function (this: Socket) {
-      sources.noteHandover(this);
-    })(this);
+  // One function for every socket, so unsubscribe() can take it back.
+  private readonly onAgentRemove = socketListener((socket) => this.noteHandover(socket));
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
   private readonly tlsServers = new WeakSet<Server>();
   private readonly onSecureConnection = (tlsSocket: Socket) => {
