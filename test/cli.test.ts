@@ -115,6 +115,17 @@ describe('a Node.js process of the command that runs without the agent', () => {
     expect(told.map((entry) => [entry.type, entry.pid])).toEqual([pids.replaced, pids.brief, pids.shell].map((pid) => ['unchecked-process', pid]));
   });
 
+  it('is found when a checked process replaces itself with it (exec), as a fork does between fork and exec', async () => {
+    // The CLI first sees the process checked; after execve it runs Node without the preload.
+    const replacement = `process.execve(process.execPath, [process.execPath, '-e', 'setTimeout(() => {}, 200)'], { ...process.env, NODE_OPTIONS: '--no-warnings' })`;
+    const run = await cli(['--', node, '-e', `setTimeout(() => { console.log(process.pid); ${replacement}; }, 300)`]);
+    expect(run.code, explain(run)).toBe(1);
+    const pid = Number(run.stdout.trim());
+    const lines = run.stderr.split('\n');
+    expect(lines[0], explain(run)).toBe('tcp-leak-agent: 1 Node.js process ran without the agent, so its sockets were not checked:');
+    expect(lines).toContain(`  pid ${pid}: ${node} -e setTimeout(() => {}, 200)  (NODE_OPTIONS="--no-warnings")`);
+  });
+
   it('is noted by its checked parent as it spawns, however briefly it runs (without the CLI watching /proc)', async () => {
     const runDir = mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-run-'));
     const register = path.join(ROOT, 'dist', 'register.js');

@@ -16,7 +16,10 @@
  *   each new process once it runs Node (a shell may exec node later, so
  *   non-Node processes are looked at again);
  * - each checked process also looks at the children it spawns (their 'spawn'
- *   event, after exec), which catches a child that lives less than a poll.
+ *   event, after exec), which catches a child that lives less than a poll;
+ * - a process judged checked is looked at again once it execs: a child caught
+ *   between fork and exec is a copy of its checked parent, and a checked
+ *   process may exec Node with NODE_OPTIONS replaced.
  * Limits: a process that lived less than a poll, started by something other
  * than a checked Node process, can be missed; so can one that dropped the marker
  * and was reparented before it was seen. Another user's processes cannot be read.
@@ -77,13 +80,25 @@ function readCommand(pid: number): string[] {
   }
 }
 
-function parentOf(pid: number): number {
+interface ProcessStat {
+  parent: number;
+  /**
+   * Where its arguments and environment start in memory: new with each exec (a fresh
+   * stack), the same in a fork's copy of its parent. Tells when a process seen as
+   * checked has since become another program.
+   */
+  image: string;
+}
+
+function readStat(pid: number): ProcessStat | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'
+    // with field 3 (state); arg_start is field 48, env_start field 50.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { parent: Number(fields[1]), image: `${fields[45]}:${fields[47]}` };
   } catch {
-    return -1;
+    return undefined;
   }
 }
 
@@ -115,9 +130,11 @@ export function lookAtProcess(pid: number, runDir: string, registerPath: string,
  * Call `poll()` every POLL_MS, and `found()` once the command has exited.
  */
 export class UncheckedProcessWatch {
-  // Processes of the run (parents whose children count), and processes already classified, by pid.
+  // Processes of the run (parents whose children count), processes already classified, and the
+  // image each checked one had when classified, by pid.
   private readonly ours = new Set<number>();
   private readonly settled = new Set<number>();
+  private readonly checkedImage = new Map<number, string>();
   private readonly unchecked = new Map<number, UncheckedProcess>();
 
   constructor(
@@ -141,9 +158,12 @@ export class UncheckedProcessWatch {
       if (first < 48 || first > 57) continue;
       const pid = Number(entry);
       listed.add(pid);
-      if (pid === process.pid || this.settled.has(pid)) continue;
-      const parentIsOurs = this.ours.has(parentOf(pid));
-      const look = lookAtProcess(pid, this.runDir, this.registerPath, parentIsOurs);
+      if (pid === process.pid) continue;
+      if (this.checkedImage.has(pid)) this.unsettleIfExecuted(pid);
+      if (this.settled.has(pid)) continue;
+      const stat = readStat(pid);
+      if (!stat) continue;
+      const look = lookAtProcess(pid, this.runDir, this.registerPath, this.ours.has(stat.parent));
       switch (look.kind) {
         case 'gone':
           break;
@@ -158,6 +178,7 @@ export class UncheckedProcessWatch {
         case 'checked':
           this.ours.add(pid);
           this.settled.add(pid);
+          this.checkedImage.set(pid, stat.image);
           break;
         case 'not-ours':
           this.settled.add(pid);
@@ -167,7 +188,20 @@ export class UncheckedProcessWatch {
     // A pid is reused once its process is gone (pid_max can be 32768): forget the ones that went,
     // or a new process of the run could inherit a stranger's verdict.
     for (const pid of this.settled) if (!listed.has(pid)) this.settled.delete(pid);
+    for (const pid of this.checkedImage.keys()) if (!listed.has(pid)) this.checkedImage.delete(pid);
     for (const pid of this.ours) if (!listed.has(pid) && !this.unchecked.has(pid)) this.ours.delete(pid);
+  }
+
+  /**
+   * A checked process can still become an unchecked one: a child caught between fork and
+   * exec looks like its checked parent, and a checked process may exec (process.execve) Node
+   * with NODE_OPTIONS replaced. Its image changes at exec: then it is looked at again.
+   */
+  private unsettleIfExecuted(pid: number): void {
+    const now = readStat(pid)?.image;
+    if (now === undefined || now === this.checkedImage.get(pid)) return;
+    this.checkedImage.delete(pid);
+    this.settled.delete(pid);
   }
 
   /** Every unchecked process, seen by the watch or noted by a checked parent. */
