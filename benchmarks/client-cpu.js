@@ -9,6 +9,10 @@
 // settle-ms (same-process): traffic after each start() before the agent block is measured, so the
 // agent's adaptive state (TIME_WAIT following on a connection per request) is as in a service
 // that has run a while; 0 measures the agent's first seconds.
+// BENCH_AGENT=none or subscribers (same-process): a stand-in for the agent, to calibrate the
+// harness (see cpu/stand-in.js); the line then names it (agent=...).
+// Named in the line when the agent blocks ran a stand-in (see cpu/stand-in.js).
+const STAND_IN = process.env.BENCH_AGENT && process.env.BENCH_AGENT !== 'agent' ? ` agent=${process.env.BENCH_AGENT}` : '';
 const { interleaved, kill, medianInterval, spread, startChild } = require('./cpu/rounds');
 
 const [modes = 'keepalive-http,keepalive-fetch,new-connection', rounds = '5', requests = '10000', placement = 'same-process', settleMs = '0'] = process.argv.slice(2);
@@ -39,7 +43,7 @@ async function main() {
     const ratios = spread(results.ratios, 3);
     const interval = medianInterval(results.ratios);
     console.log(
-      `client-cpu mode=${mode} placement=${placement} rounds=${rounds} requests=${requests} settle_ms=${settleMs} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
+      `client-cpu mode=${mode} placement=${placement}${placement === 'same-process' ? STAND_IN : ''} rounds=${rounds} requests=${requests} settle_ms=${settleMs} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
         `ratio=${ratios.median} ratio_ci95=${interval.low}..${interval.high} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
     );
   }

@@ -7,6 +7,10 @@
 // through its API between rounds, CPU read with process.cpuUsage(): the same JIT state, heap and
 // CPU for both variants. "processes": a server process per round, the agent preloaded, CPU read
 // from /proc/<pid>/stat (10 ms ticks): closer to a real deployment, and far noisier.
+// BENCH_AGENT=none or subscribers (same-process): a stand-in for the agent, to calibrate the
+// harness (see cpu/stand-in.js); the line then names it (agent=...).
+// Named in the line when the agent blocks ran a stand-in (see cpu/stand-in.js).
+const STAND_IN = process.env.BENCH_AGENT && process.env.BENCH_AGENT !== 'agent' ? ` agent=${process.env.BENCH_AGENT}` : '';
 const { cpuMsOf, interleaved, kill, medianInterval, spread, startChild } = require('./cpu/rounds');
 
 const [modes = 'keepalive-http,new-connection', rounds = '5', requests = '20000', placement = 'same-process'] = process.argv.slice(2);
@@ -62,7 +66,7 @@ async function main() {
     const ratios = spread(list, 3);
     const interval = medianInterval(list);
     console.log(
-      `server-cpu mode=${mode} placement=${placement} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
+      `server-cpu mode=${mode} placement=${placement}${placement === 'same-process' ? STAND_IN : ''} rounds=${rounds} requests=${requests} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
         `ratio=${ratios.median} ratio_ci95=${interval.low}..${interval.high} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
     );
   }

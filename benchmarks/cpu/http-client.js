@@ -7,6 +7,7 @@
 // "same-process <rounds> [settle-ms]", bare and agent blocks alternate in this one process (see
 // sameProcess); without either, it is only the load for a measured server.
 const http = require('node:http');
+const { agentOrStandIn } = require('./stand-in');
 const [mode, port, count, concurrency, measure] = process.argv.slice(2);
 const url = `http://127.0.0.1:${port}/`;
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
@@ -55,9 +56,9 @@ async function cpuPerRequest(total) {
  * scans apart, find none of them in TIME_WAIT, then one in 64, then one in 512: about 11 s.)
  */
 async function sameProcess(total, rounds, settleMs) {
-  const agent = require('../..');
   // Options other than the defaults, to see what one costs: BENCH_AGENT_OPTIONS='{"stacks":"off"}'.
   const options = process.env.BENCH_AGENT_OPTIONS ? JSON.parse(process.env.BENCH_AGENT_OPTIONS) : undefined;
+  const agent = agentOrStandIn();
   const ratios = [];
   const bare = [];
   const withAgent = [];

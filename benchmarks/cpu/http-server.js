@@ -12,7 +12,7 @@ server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => console.log(`ready port=${server.address().port} pid=${process.pid}`));
 
 if (process.argv[2] === 'controlled') {
-  const agent = require('../..');
+  const agent = require('./stand-in').agentOrStandIn();
   require('node:readline')
     .createInterface({ input: process.stdin })
     .on('line', (command) => {
