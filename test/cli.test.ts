@@ -115,7 +115,8 @@ describe('a Node.js process of the command that runs without the agent', () => {
     expect(told.map((entry) => [entry.type, entry.pid])).toEqual([pids.replaced, pids.brief, pids.shell].map((pid) => ['unchecked-process', pid]));
   });
 
-  it('is found when a checked process replaces itself with it (exec), as a fork does between fork and exec', async () => {
+  // process.execve: Node 22.15 and later.
+  it.skipIf(typeof (process as { execve?: unknown }).execve !== 'function')('is found when a checked process replaces itself with it (exec), as a fork does between fork and exec', async () => {
     // The CLI first sees the process checked; after execve it runs Node without the preload.
     const replacement = `process.execve(process.execPath, [process.execPath, '-e', 'setTimeout(() => {}, 200)'], { ...process.env, NODE_OPTIONS: '--no-warnings' })`;
     const run = await cli(['--', node, '-e', `setTimeout(() => { console.log(process.pid); ${replacement}; }, 300)`]);
