@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { handleOf } from '../common/node-internals';
+import { socketListener } from '../common/socket-listener';
 import type { StackCapture } from '../common/stack';
 import type { Origin } from '../common/types';
 import { newRecord, type SocketRecord } from './socket-record';
@@ -48,7 +49,7 @@ export class SocketRegistry {
   attribution: (() => string | undefined) | undefined;
   /** Told of each socket the TIME_WAIT check follows (its record has a tuple) at its 'close', before its record is dropped. */
   onClosed: ((socket: Socket, record: SocketRecord) => void) | undefined;
-  // One shared listener for every socket: EventEmitter calls it with `this` = the socket.
+  // One shared listener for every socket (see socketListener).
   private readonly onClose: (this: Socket) => void;
   // The client socket tracked last and its record, until it closes or is taken (takeLastClient):
   // never longer, as a record's creation stack can hold much of the program.
@@ -72,9 +73,7 @@ export class SocketRegistry {
       records.delete(socket);
       if (socket === this.lastClient) this.lastClient = this.lastClientRecord = undefined;
     };
-    this.onClose = function (this: Socket) {
-      closed(this);
-    };
+    this.onClose = socketListener(closed);
   }
 
   /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */

@@ -8,6 +8,7 @@ import { Server as TlsServer } from 'node:tls';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
 import { captureStack, type StackCapture } from '../common/stack';
+import { socketListener } from '../common/socket-listener';
 import type { StackPolicy } from './stack-policy';
 import type { CheckClock } from '../common/clock';
 
@@ -25,13 +26,6 @@ export interface SourceHooks {
 interface UndiciSend {
   request?: { method?: string; origin?: unknown; path?: string; headers?: unknown };
   socket?: unknown;
-}
-
-/** A listener handing on the socket that emitted the event (an event like 'agentRemove' carries no arguments). */
-function socketListener(handle: (socket: Socket) => void): (this: Socket) => void {
-  return function (this: Socket) {
-    handle(this);
-  };
 }
 
 /** fetch() sends the Fetch standard's headers (sec-fetch-mode among them); undici's request() and stream() do not. */
