@@ -3,9 +3,12 @@
 //   keepalive-http  http.get over a keep-alive agent
 //   keepalive-fetch fetch() (undici's pool)
 //   new-connection  http.get with a new connection per request (agent: false)
-// With "measure", reports its own CPU time (user + system) per request after a warm-up; with
+// With "measure [warm-up=2000]", reports its own CPU time (user + system) per request after a
+// warm-up of that many requests; with
 // "same-process <rounds> [settle-ms]", bare and agent blocks alternate in this one process (see
-// sameProcess); without either, it is only the load for a measured server.
+// sameProcess); with "window <warm-up>", it warms up, prints "warm", waits for "go" on stdin, then
+// makes requests for <count> ms and reports its CPU time per request (two processes measured side
+// by side, see preloaded-cpu.js); without any, it is only the load for a measured server.
 const http = require('node:http');
 const { agentOrStandIn } = require('./stand-in');
 const [mode, port, count, concurrency, measure] = process.argv.slice(2);
@@ -35,6 +38,22 @@ async function run(total) {
     while (next++ < total) await get();
   };
   await Promise.all(Array.from({ length: Number(concurrency) }, worker));
+}
+
+/** Requests until `ms` of wall time have passed, `concurrency` at a time: CPU µs per request, and how many. */
+async function cpuPerRequestFor(ms) {
+  const until = Date.now() + ms;
+  let done = 0;
+  const before = process.cpuUsage();
+  const worker = async () => {
+    while (Date.now() < until) {
+      await get();
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: Number(concurrency) }, worker));
+  const used = process.cpuUsage(before);
+  return { us: (used.user + used.system) / done, done };
 }
 
 /** CPU time (user + system) in µs per request over `total` requests. */
@@ -82,13 +101,22 @@ async function sameProcess(total, rounds, settleMs) {
 }
 
 async function main() {
+  if (measure === 'window') {
+    await run(Number(process.argv[7] || 1000));
+    console.log('warm');
+    await new Promise((resolve) => require('node:readline').createInterface({ input: process.stdin }).once('line', resolve));
+    const { us, done } = await cpuPerRequestFor(Number(count));
+    console.log(`result cpu_us_per_request=${us.toFixed(2)} requests=${done}`);
+    process.exit(0);
+  }
   if (measure !== 'measure' && measure !== 'same-process') {
     console.log('ready');
     await run(Number(count));
     console.log('result done=1');
     process.exit(0);
   }
-  await run(Math.min(2000, Number(count))); // warm-up: JIT, pools
+  // Warm-up: JIT, pools.
+  await run(measure === 'measure' && process.argv[7] ? Number(process.argv[7]) : Math.min(2000, Number(count)));
   if (measure === 'same-process') await sameProcess(Number(count), Number(process.argv[7] || 10), Number(process.argv[8] || 0));
   else console.log(`result cpu_us_per_request=${(await cpuPerRequest(Number(count))).toFixed(2)}`);
   process.exit(0);

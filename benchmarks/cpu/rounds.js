@@ -25,10 +25,11 @@ function cleanEnv(extra = {}) {
 /**
  * Starts `node [preload] script args`: the child, and nextLine(prefix), which resolves with the
  * fields of the first line it prints that starts with `prefix`, and send(command), a line to
- * its stdin when started with `control`. `agent`: preload the agent at its defaults.
+ * its stdin when started with `control`. `agent`: preload the agent at its defaults (or
+ * `preload`, the arguments that preload something else in its place).
  */
-function startChild(script, args, { agent = false, env = {}, quiet = false, control = false, cpu } = {}) {
-  const command = [process.execPath, ...(agent ? PRELOAD : []), path.join(__dirname, script), ...args];
+function startChild(script, args, { agent = false, env = {}, quiet = false, control = false, cpu, preload = PRELOAD } = {}) {
+  const command = [process.execPath, ...(agent ? preload : []), path.join(__dirname, script), ...args];
   // cpu: pinned to that CPU (taskset execs node: same pid), so that a client and a server on a
   // two-core machine stop trading places: that migration was much of the noise between blocks.
   const pinned = cpu !== undefined && PINNING ? ['taskset', '-c', String(cpu), ...command] : command;
