@@ -4,11 +4,18 @@ import { socketListener } from '../common/socket-listener';
 import type { StackCapture } from '../common/stack';
 import type { Origin } from '../common/types';
 import { newRecord, type SocketRecord } from './socket-record';
+import { realNow } from '../common/real-time';
 
 export type { SocketRecord } from './socket-record';
 
 /** Sockets seen and not yet tracked, at most this many (see defer()). */
-export const DEFERRED_AT_MOST = 8;
+export const DEFERRED_AT_MOST = 32;
+/**
+ * When the list is full, the closed ones are dropped and the newest open ones stay, up to this
+ * many; older open ones are tracked. A program with this many connections or fewer in flight
+ * (a client making 16 requests at a time on new connections) tracks none of them.
+ */
+export const DEFERRED_KEPT_OPEN = DEFERRED_AT_MOST / 2;
 
 /** Picks sockets for a visit: the socket, its record, and its position in the registry's order. */
 export type Selection = (socket: Socket, record: SocketRecord, position: number) => boolean;
@@ -37,11 +44,16 @@ export type Selection = (socket: Socket, record: SocketRecord, position: number)
  * stack captured, no test to name, not followed for TIME_WAIT; a socket
  * accepted by a plain server, whose listen() stack is shared) is deferred
  * instead: noted in a short list, and tracked only if it is still open when
- * the list is settled (at the next lookup or scan, or once DEFERRED_AT_MOST
- * wait). Where a connection lasts one request, most have closed by then, and
- * they cost a list slot rather than a record, a map entry and a listener:
- * about 10,000 instructions less per client connection (callgrind). The list
- * holds at most DEFERRED_AT_MOST closed sockets, until the next settle.
+ * the list is settled (at the next scan or count; a socket looked up is
+ * tracked alone). Where a connection lasts one request, most have closed by
+ * then, and they cost a list slot rather than a record, a map entry and a
+ * listener: about 10,000 instructions less per client connection
+ * (callgrind). Once DEFERRED_AT_MOST wait, the list is compacted rather than
+ * settled: the closed ones go, the newest DEFERRED_KEPT_OPEN open ones stay,
+ * older open ones are tracked. (Settling the whole list there tracked every
+ * connection of a client with 16 requests in flight, and settling it at each
+ * lookup every connection in flight at each fetch() request sent.) The list
+ * holds at most DEFERRED_AT_MOST closed sockets, until it is compacted.
  */
 export class SocketRegistry {
   private readonly records = new Map<Socket, SocketRecord>();
@@ -80,7 +92,7 @@ export class SocketRegistry {
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
     this.settle();
     // The time is read here, exactly: a report says how long ago the socket was opened.
-    return this.trackSince(socket, origin, creation, Date.now());
+    return this.trackSince(socket, origin, creation, realNow());
   }
 
   /** Notes a socket to track later, if it is still open then: at the next settle(). */
@@ -90,8 +102,35 @@ export class SocketRegistry {
     this.deferredOrigins.push(origin);
     this.deferredCreations.push(creation);
     // Read now, exactly, as track() does.
-    this.deferredAt.push(Date.now());
-    if (this.deferred.push(socket) >= DEFERRED_AT_MOST) this.settle();
+    this.deferredAt.push(realNow());
+    if (this.deferred.push(socket) >= DEFERRED_AT_MOST) this.compact();
+  }
+
+  /** Drops the deferred sockets that closed, keeps the newest DEFERRED_KEPT_OPEN open ones, tracks the rest. */
+  private compact(): void {
+    const sockets = this.deferred;
+    let open = 0;
+    for (const socket of sockets) if (!isClosed(socket)) open++;
+    // The oldest open ones beyond those kept are tracked; the rest move to the front, in order.
+    let toTrack = Math.max(0, open - DEFERRED_KEPT_OPEN);
+    let to = 0;
+    for (let i = 0; i < sockets.length; i++) {
+      const socket = sockets[i]!;
+      if (isClosed(socket)) continue;
+      if (toTrack > 0) {
+        toTrack--;
+        this.trackSince(socket, this.deferredOrigins[i]!, this.deferredCreations[i], this.deferredAt[i]!);
+        continue;
+      }
+      sockets[to] = socket;
+      this.deferredOrigins[to] = this.deferredOrigins[i]!;
+      this.deferredCreations[to] = this.deferredCreations[i];
+      this.deferredAt[to] = this.deferredAt[i]!;
+      to++;
+    }
+    sockets.length = this.deferredOrigins.length = this.deferredCreations.length = this.deferredAt.length = to;
+    // A socket tracked here was not connected by the request made next.
+    this.lastClient = this.lastClientRecord = undefined;
   }
 
   /** Tracks the deferred sockets still open, and forgets the rest. */
@@ -111,7 +150,7 @@ export class SocketRegistry {
   }
 
   private trackSince(socket: Socket, origin: Origin, creation: StackCapture | undefined, createdAt: number): SocketRecord | undefined {
-    if (this.records.has(socket) || (socket.destroyed && !hasHandle(socket))) return undefined;
+    if (this.records.has(socket) || isClosed(socket)) return undefined;
     const record = newRecord(origin, createdAt, creation, false);
     if (this.attribution) record.test = this.attribution();
     this.records.set(socket, record);
@@ -135,13 +174,36 @@ export class SocketRegistry {
   }
 
   has(socket: Socket): boolean {
-    this.settle();
-    return this.records.has(socket);
+    return this.recordOf(socket) !== undefined;
   }
 
+  /**
+   * The record of `socket`; a deferred socket is tracked now, alone. (Settling the whole list
+   * here tracked every connection in flight at each fetch() request sent.)
+   */
   recordOf(socket: Socket): SocketRecord | undefined {
-    this.settle();
-    return this.records.get(socket);
+    return this.records.get(socket) ?? (this.deferred.length > 0 ? this.trackDeferred(socket) : undefined);
+  }
+
+  /** Tracks `socket` now if it is deferred and still open, and takes it off the list. */
+  private trackDeferred(socket: Socket): SocketRecord | undefined {
+    const sockets = this.deferred;
+    const at = sockets.indexOf(socket);
+    if (at < 0) return undefined;
+    const origin = this.deferredOrigins[at]!;
+    const creation = this.deferredCreations[at];
+    const createdAt = this.deferredAt[at]!;
+    for (let i = at + 1; i < sockets.length; i++) {
+      sockets[i - 1] = sockets[i]!;
+      this.deferredOrigins[i - 1] = this.deferredOrigins[i]!;
+      this.deferredCreations[i - 1] = this.deferredCreations[i];
+      this.deferredAt[i - 1] = this.deferredAt[i]!;
+    }
+    sockets.length = this.deferredOrigins.length = this.deferredCreations.length = this.deferredAt.length = sockets.length - 1;
+    const record = this.trackSince(socket, origin, creation, createdAt);
+    // As in settle(): not the socket a request made next connected, as far as takeLastClient() can tell.
+    this.lastClient = this.lastClientRecord = undefined;
+    return record;
   }
 
   /** How many sockets are tracked. */
@@ -200,8 +262,9 @@ function release(socket: Socket, listener: (this: Socket) => void): void {
   if (max > 1 && Number.isFinite(max)) socket.setMaxListeners(max - 1);
 }
 
-function hasHandle(socket: Socket): boolean {
-  return Boolean(handleOf(socket));
+/** Closed for good: destroyed, and its handle gone (a socket can be destroyed before its handle closes). */
+function isClosed(socket: Socket): boolean {
+  return socket.destroyed && !handleOf(socket);
 }
 
 /**
