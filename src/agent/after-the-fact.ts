@@ -12,6 +12,7 @@ import { FunctionLocator } from '../explained/function-locations';
 import { describeLeak } from '../explained/leak';
 import { formatLeaks, formatSummaries } from '../told/format';
 import { groupReport, ReportLimiter } from '../told/report-limiter';
+import { realNow } from '../common/real-time';
 
 /** The live reports' default: here it only decides how places past the first twenty are summed up. */
 const REPORT_INTERVAL_MS = 60_000;
@@ -56,7 +57,7 @@ export function leaksAfterTheFact(candidates: readonly unknown[], format: 'text'
   const rows = new Int32Array(fds.length * reader.SAMPLE_STRIDE);
   if (fds.length > 0) reader.scanSockets(fds, fds.length, rows);
   const locator = new FunctionLocator();
-  const now = Date.now();
+  const now = realNow();
   const leaks: Leak[] = [];
   sockets.forEach((socket, i) => {
     const base = i * reader.SAMPLE_STRIDE;

@@ -33,6 +33,7 @@ import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
 import { ResourceChecks } from './resource-checks';
 import { releaseLongLeaked } from './safety-valve';
 import { waitForSettled } from './verify';
+import { realIso, realMonotonic, realNow, realTimers } from '../common/real-time';
 
 /** Places listed in a descriptor warning. */
 const TOP_SITES = 10;
@@ -118,9 +119,9 @@ export class Agent {
   start(): this {
     if (this.running || !this.kernel || this.startError) return this;
     this.running = true;
-    this.clock.set(Date.now());
+    this.clock.set(realNow());
     this.sources.subscribe();
-    this.timer = setInterval(() => this.scanPeriodically(), this.options.intervalMs);
+    this.timer = realTimers.setInterval(() => this.scanPeriodically(), this.options.intervalMs);
     // The agent must never be the reason a program keeps running.
     this.timer.unref();
     process.on('exit', this.exitListener);
@@ -135,7 +136,7 @@ export class Agent {
     if (!this.running) return;
     this.running = false;
     this.sources.unsubscribe();
-    clearInterval(this.timer);
+    realTimers.clearInterval(this.timer);
     this.timer = undefined;
     process.removeListener('exit', this.exitListener);
     process.removeListener('beforeExit', this.beforeExitListener);
@@ -188,7 +189,7 @@ export class Agent {
     this.locatedThisCheck = 0;
     return this.safely(() => {
       const { findings, unsettled } = kernel.scanner.measure((m) => {
-        const verdict = judge(m, 'now', this.judgeSettings, Date.now());
+        const verdict = judge(m, 'now', this.judgeSettings, realNow());
         const found = verdict.leaked.filter((finding) => ours(finding.record));
         if (check.strict) found.push(...stillOpen(m, new Set(found.map((finding) => finding.record)), ours));
         return { findings: found, unsettled: verdict.unsettled.filter(ours).length };
@@ -227,13 +228,13 @@ export class Agent {
    * dump includes sockets no agent tracks (origin 'unknown').
    */
   dump(): SocketDump {
-    const empty: SocketDump = { type: 'dump', pid: process.pid, at: new Date().toISOString(), backend: this.backend, descriptors: { open: -1, limit: -1 }, sites: [], sockets: [] };
+    const empty: SocketDump = { type: 'dump', pid: process.pid, at: realIso(), backend: this.backend, descriptors: { open: -1, limit: -1 }, sites: [], sockets: [] };
     const kernel = this.live();
     if (!kernel) return empty;
     return this.safely(() => {
       const { sockets, sites, tracked } = kernel.scanner.measure((m) => {
         const leakedNow = new Map<SocketRecord, Leak['kind']>();
-        for (const finding of judge(m, 'now', this.judgeSettings, Date.now()).leaked) leakedNow.set(finding.record, kindOf(finding));
+        for (const finding of judge(m, 'now', this.judgeSettings, realNow()).leaked) leakedNow.set(finding.record, kindOf(finding));
         return {
           sockets: trackedDumpRows(m, leakedNow, this.options.skipNodeModules),
           sites: socketSites(m, this.options.skipNodeModules, 20),
@@ -303,12 +304,12 @@ export class Agent {
    * scan measures every one.
    */
   private scanForReport(judgement: 'periodic' | 'exit'): { leaks: Leak[]; notices: Notice[] } {
-    const now = Date.now();
+    const now = realNow();
     this.clock.set(now);
     const kernel = this.live();
     if (!kernel) return { leaks: [], notices: [] };
     this.locatedThisCheck = 0;
-    const started = performance.now();
+    const started = realMonotonic();
     const periodic = judgement === 'periodic';
     if (periodic) this.sweep.plan(this.registry.size, now);
     const sweep = this.sweep;
@@ -321,7 +322,7 @@ export class Agent {
       return { findings: verdict.leaked, notices: released };
     }, select);
     if (periodic) {
-      this.sweep.done(performance.now() - started, measured, now);
+      this.sweep.done(realMonotonic() - started, measured, now);
       // After the scan: a descriptor warning measures every socket to name their places.
       if (this.resources) notices.unshift(...this.resources.afterScan(this.registry.size, () => this.allSites(kernel.scanner), now));
     }
@@ -374,7 +375,7 @@ export class Agent {
    */
   private readMetricsNow(): MetricsReading {
     const none: MetricsReading = { socketsByState: new Map(), descriptors: { open: -1, limit: -1 }, timeWait: -1 };
-    const now = Date.now();
+    const now = realNow();
     if (this.lastReading && now - this.lastReading.at < 1000) return this.lastReading.value;
     const kernel = this.live();
     if (!kernel) return none;

@@ -9,6 +9,7 @@ import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TimeWaitWatch } from '../measured/time-wait';
 import { httpRequestOf } from '../common/node-internals';
+import { realMonotonic, realNow } from '../common/real-time';
 
 /** TIME_WAIT is counted at most on every this-many scans, */
 const TIME_WAIT_EVERY_SCANS = 5;
@@ -75,7 +76,7 @@ export class ResourceChecks {
         if (record.creation && watch.needsPlace(tuple.remoteAddress, tuple.remotePort)) {
           watch.learnPlace(tuple.remoteAddress, tuple.remotePort, this.place(record.creation));
         }
-        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined || httpRequestOf(socket) !== undefined, at: Date.now(), oneIn: tuple.oneIn });
+        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined || httpRequestOf(socket) !== undefined, at: realNow(), oneIn: tuple.oneIn });
       },
     };
   }
@@ -101,9 +102,9 @@ export class ResourceChecks {
     if (pressure) notices.push(pressure);
     if (this.timeWait && --this.scansToTimeWait <= 0 && now >= this.nextTimeWaitAt) {
       try {
-        const started = process.hrtime.bigint();
+        const started = realMonotonic();
         const warning = this.timeWait.check(now);
-        const tookMs = Number(process.hrtime.bigint() - started) / 1e6;
+        const tookMs = realMonotonic() - started;
         this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;
         this.quietDumps = this.timeWait.lastDumpFarBelow ? this.quietDumps + 1 : 0;
         this.timeWaitEvery = this.quietDumps >= 2 ? Math.min(this.timeWaitEvery * 2, TIME_WAIT_QUIET_EVERY_SCANS) : TIME_WAIT_EVERY_SCANS;

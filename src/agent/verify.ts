@@ -1,4 +1,5 @@
 import type { Leak } from '../common/types';
+import { realNow, realTimers } from '../common/real-time';
 
 /** One look at the moment: what is leaked now, and how many sockets are not settled yet. */
 export interface MomentLook {
@@ -6,8 +7,8 @@ export interface MomentLook {
   unsettled: number;
 }
 
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const delay = (ms: number) => new Promise<void>((resolve) => realTimers.setTimeout(resolve, ms));
+const nextTurn = () => new Promise<void>((resolve) => realTimers.setImmediate(resolve));
 
 /**
  * verifyNoLeaks' wait, in the spirit of goleak's retries: looks again with
@@ -20,14 +21,14 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * silence over the wait's second half.
  */
 export async function waitForSettled(look: () => MomentLook, timeoutMs: number): Promise<Leak[]> {
-  const started = Date.now();
+  const started = realNow();
   let wait = 5;
   for (;;) {
     // Let Node read what the kernel already holds (a FIN) before looking.
     await nextTurn();
     const { leaks, unsettled } = look();
     if (leaks.length === 0 && unsettled === 0) return [];
-    const elapsed = Date.now() - started;
+    const elapsed = realNow() - started;
     if (elapsed >= timeoutMs) return leaks.filter((leak) => leak.kind === 'left-open' || leak.lastDataSentMs >= elapsed / 2);
     await delay(Math.min(wait, timeoutMs - elapsed));
     wait *= 2;

@@ -1,3 +1,5 @@
+import { realNow } from './real-time';
+
 /**
  * The agent's own clock for what happens on the hot path: the time of its last check, read as a
  * field. In a process that sleeps between requests, the first Date.now() after waking costs about
@@ -6,7 +8,7 @@
  */
 export class CheckClock {
   /** Date.now() at the last check (or at start). */
-  now = Date.now();
+  now = realNow();
 
   /** Moves the clock to `now`: at the start of each check, with the time that check uses. */
   set(now: number): void {

@@ -1,5 +1,6 @@
 import type { KernelReader } from '../measured/kernel-reader';
 import type { SocketSite } from './socket-sites';
+import { realMonotonic } from '../common/real-time';
 
 /** What the descriptor check found worth telling. */
 export interface DescriptorWarning {
@@ -48,13 +49,13 @@ export class DescriptorPressure {
   /** Counts when due; returns what to tell, if anything. `sites` is called only then. */
   check(trackedSockets: number, sites: () => SocketSite[], now: number): DescriptorWarning | undefined {
     if (!this.due(trackedSockets, now)) return undefined;
-    const started = performance.now();
+    const started = realMonotonic();
     const limit = this.binding.getDescriptorLimit().soft;
     if (!(limit > 0) || !Number.isFinite(limit)) return undefined;
     const open = this.binding.countDescriptors();
     this.last = { open, limit };
     this.trackedAtCount = trackedSockets;
-    this.nextCountAt = now + (performance.now() - started) / COUNT_BUDGET;
+    this.nextCountAt = now + (realMonotonic() - started) / COUNT_BUDGET;
     if (open < 0) return undefined;
     if (open < limit * this.warnAt * 0.95) {
       this.warned = false;

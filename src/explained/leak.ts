@@ -11,6 +11,7 @@ import { hostBesidesPeer, redactUrl, useUrl, type RequestUse } from '../seen/req
 import { formatEndpoint } from '../common/endpoints';
 import { httpRequestOf } from '../common/node-internals';
 import type { Endpoint, Leak, RequestUseReport } from '../common/types';
+import { realIso } from '../common/real-time';
 
 function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
   if (!address || port === undefined) return null;
@@ -79,8 +80,8 @@ export function describeLeak(
     closeWaitMs: finding.closeWaitMs,
     lastDataSentMs: finding.lastDataSentMs,
     ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
-    createdAt: new Date(record.createdAt).toISOString(),
-    detectedAt: new Date().toISOString(),
+    createdAt: realIso(record.createdAt),
+    detectedAt: realIso(),
     origin: record.origin,
     ...(cause ? { cause } : {}),
     ...(finding.deadPeer?.unanswered !== undefined ? { unanswered: finding.deadPeer.unanswered } : {}),
@@ -124,6 +125,6 @@ function describeUse(use: RequestUse, skipNodeModules: boolean, peer: string | u
     ...(use.trace ? { trace: { ...use.trace } } : {}),
     ...(use.served ? { served: { method: use.served.method, url: redactUrl('', use.served.url), server: locate(use.served.listen, skipNodeModules) } } : {}),
     location: locate(use.caller, skipNodeModules),
-    ...(use.at !== undefined ? { at: new Date(use.at).toISOString() } : {}),
+    ...(use.at !== undefined ? { at: realIso(use.at) } : {}),
   };
 }

@@ -4,6 +4,7 @@ import type { Measurement } from '../measured/scanner';
 import { locate } from '../common/stack';
 import { tcpStateName } from '../common/tcp-states';
 import type { SocketSnapshot } from '../common/types';
+import { realIso } from '../common/real-time';
 
 /** One row per measured socket the kernel answered for, for `snapshot()`. */
 export function describeSockets(m: Measurement, skipNodeModules: boolean): SocketSnapshot[] {
@@ -18,7 +19,7 @@ export function describeSockets(m: Measurement, skipNodeModules: boolean): Socke
       state: tcpStateName(state),
       origin: record.origin,
       ...endpointsOf(m.sockets[i]!),
-      createdAt: new Date(record.createdAt).toISOString(),
+      createdAt: realIso(record.createdAt),
       location: locate(record.creation, skipNodeModules),
       lastDataSentMs: m.rows[base + SAMPLE.lastDataSentMs]!,
       lastDataRecvMs: m.rows[base + SAMPLE.lastDataRecvMs]!,

@@ -4,6 +4,7 @@ import { newRecord, type SocketRecord } from '../remembered/socket-record';
 import { judgeUntracked } from './closed-state';
 import type { Finding } from './finding';
 import type { Judgement, JudgeSettings } from './judgement';
+import { realMonotonic } from '../common/real-time';
 
 /** The share of one core periodic looks for untracked sockets may take. */
 const LOOK_BUDGET = 1 / 500;
@@ -47,7 +48,7 @@ export class UntrackedSockets {
    */
   judge(trackedFds: () => ReadonlySet<number>, judgement: Judgement, settings: JudgeSettings, now: number, trackedWithinMs: number): Finding[] {
     if (judgement === 'now' || (judgement === 'periodic' && now < this.nextLookAt)) return [];
-    const started = performance.now();
+    const started = realMonotonic();
     const { fds, keys, rows } = this.measure(trackedFds(), trackedWithinMs);
     const records = keys.map((key) => {
       let record = this.records.get(key);
@@ -61,7 +62,7 @@ export class UntrackedSockets {
     for (const finding of findings) finding.endpoints = this.endpoints(finding.fd);
     // Within the budget, but never so far apart that a leak waits for minutes: a look that costs
     // more (procfs in a namespace of many connections) gets more than its share.
-    this.nextLookAt = now + Math.min((performance.now() - started) / LOOK_BUDGET, this.longestPauseMs);
+    this.nextLookAt = now + Math.min((realMonotonic() - started) / LOOK_BUDGET, this.longestPauseMs);
     return findings;
   }
 

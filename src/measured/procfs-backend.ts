@@ -5,6 +5,7 @@ import { constants } from 'node:os';
 import { BroadcastChannel } from 'node:worker_threads';
 import { SAMPLE, SAMPLE_STRIDE, type KernelReader, type TcpDetail } from './kernel-reader';
 import { TCP_CLOSE } from '../common/tcp-states';
+import { realNow } from '../common/real-time';
 
 /**
  * The kernel's view without the addon (Linux): each descriptor's socket inode
@@ -122,7 +123,7 @@ class TrackedAcrossThreads {
     if (!this.channel) {
       this.channel = new BroadcastChannel(THREAD_CHANNELS.trackedDescriptors);
       this.channel.onmessage = (event) => {
-        const now = Date.now();
+        const now = realNow();
         for (const fd of (event as { data: number[] }).data) this.seen.set(fd, now);
       };
       // Never the reason a thread keeps running.
@@ -138,7 +139,7 @@ class TrackedAcrossThreads {
   has(fd: number, withinMs: number): boolean {
     this.open();
     const at = this.seen.get(fd);
-    return at !== undefined && Date.now() - at <= withinMs;
+    return at !== undefined && realNow() - at <= withinMs;
   }
 }
 

@@ -1,6 +1,7 @@
 import { contextWithSpan, registeredLogger, type LogRecord } from '../common/opentelemetry';
 import type { Leak } from '../common/types';
 import { formatTextReport } from './report-text';
+import { realNow } from '../common/real-time';
 
 /** OpenTelemetry's severity number for WARN. */
 const SEVERITY_WARN = 13;
@@ -56,7 +57,7 @@ function recordOf(leak: Leak): LogRecord {
   }
   const trace = leak.lastUse?.trace;
   return {
-    timestamp: Date.now(),
+    timestamp: realNow(),
     severityNumber: SEVERITY_WARN,
     severityText: 'WARN',
     body: formatTextReport(leak).split('\n')[0],

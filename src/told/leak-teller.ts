@@ -4,6 +4,7 @@ import { emitLeakRecords } from './leak-log-records';
 import type { AgentMetrics } from './metrics';
 import { groupReport, ReportLimiter } from './report-limiter';
 import type { Reporter } from './reporter';
+import { realNow } from '../common/real-time';
 
 /**
  * Tells a scan's leaks: grouped by place and rate-limited per place
@@ -27,7 +28,7 @@ export class LeakTeller {
   }
 
   tell(leaks: Leak[], atExit: boolean, metrics: AgentMetrics | undefined): void {
-    const now = Date.now();
+    const now = realNow();
     const { groups, summaries } = this.limiter.admit(leaks, now);
     if (atExit) summaries.push(...this.limiter.flush(now));
     this.reporter.leaks(groups.map(groupReport));

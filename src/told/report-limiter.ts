@@ -1,6 +1,7 @@
 import { formatEndpoint } from '../common/endpoints';
 import { formatLocation } from '../common/stack';
 import type { Leak, LeakSummaryReport } from '../common/types';
+import { realIso } from '../common/real-time';
 
 /** Leaks of one kind from one place, told as one report: the first leak is the example. */
 export interface LeakGroup {
@@ -84,7 +85,7 @@ export class ReportLimiter {
         location: state.example.location,
         count: state.pending,
         total: state.total,
-        lastReportedAt: state.lastReportedAt === 0 ? null : new Date(state.lastReportedAt).toISOString(),
+        lastReportedAt: state.lastReportedAt === 0 ? null : realIso(state.lastReportedAt),
         pid: process.pid,
       });
       state.pending = 0;

@@ -2,6 +2,7 @@ import { formatEndpoint } from '../common/endpoints';
 import { codeFrame } from '../explained/code-frame';
 import { formatLocation } from '../common/stack';
 import type { Leak, LeakSummaryReport } from '../common/types';
+import { realIso } from '../common/real-time';
 
 /** "1.2 s" or "350 ms". */
 export function formatDuration(ms: number): string {
@@ -133,7 +134,7 @@ function genericFix(leak: Leak): string {
 function evidence(leak: Leak): string {
   const arrow = leak.origin === 'server' ? '<-' : '->';
   // As of detection: the CLI prints its summary when the command ends, long after.
-  const age = Date.parse(leak.detectedAt ?? new Date().toISOString()) - Date.parse(leak.createdAt);
+  const age = Date.parse(leak.detectedAt ?? realIso()) - Date.parse(leak.createdAt);
   return (
     `fd ${leak.fd}, ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)}, ${leak.origin} socket, ` +
     (leak.afterTheFact ? '' : `${leak.origin === 'unknown' ? 'first seen' : 'opened'} ${formatDuration(age)} ago, `) +
