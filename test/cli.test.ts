@@ -43,6 +43,17 @@ describe.concurrent('the CLI', () => {
     expect(run.stderr + run.stdout).toBe('');
   });
 
+  it('writes the --output file for a clean run too: a line saying so (text), no record (JSON lines)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-cli-output-'));
+    for (const format of ['text', 'json']) {
+      const file = path.join(dir, `summary.${format}`);
+      const run = await cli([...FAST, '--format', format, '--output', file, '--', node, path.join(FIXTURES, 'quiet-program.js')]);
+      expect(run.code, explain(run)).toBe(0);
+      expect(run.stderr + run.stdout).toBe('');
+      expect(readFileSync(file, 'utf8')).toBe(format === 'text' ? 'tcp-leak-agent: no leaked TCP socket\n' : '');
+    }
+  });
+
   it("keeps the command's own non-zero exit code", async () => {
     const run = await cli(['--', node, '-e', 'process.exit(3)']);
     expect(run.code, explain(run)).toBe(3);

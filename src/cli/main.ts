@@ -35,7 +35,7 @@ went unchecked.
 Options:
 ${FLAG_SETTINGS.map((setting) => `  --${`${setting.flag} <n>`.padEnd(21)}${setting.summary}\n${' '.repeat(25)}(${setting.variable} of each process; default ${setting.defaultText})`).join('\n')}
   --format <text|json>   the summary's format (default text)
-  --output <path>        write the summary to a file instead of stderr
+  --output <path>        write the summary to a file instead of stderr (written in every run)
   --no-fail              report leaks (and unchecked processes) but keep the command's exit code
   --allow-unchecked      accept Node.js processes that ran without the agent (still named)
   -h, --help             show this help
@@ -205,10 +205,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   let text = leaked ? summarize(found, options.format) : '';
   if (unchecked.length > 0) text += (text && options.format === 'text' ? '\n' : '') + tellUnchecked(unchecked, options.format);
-  if (text) {
-    if (options.output) fs.writeFileSync(options.output, text);
-    else process.stderr.write(text);
-  }
+  // A file is written for every run, so a job that keeps or parses it finds one: a clean run's
+  // says so in a line (text), or holds no record (JSON lines: the empty list). stderr stays quiet.
+  if (options.output) fs.writeFileSync(options.output, text || (options.format === 'text' ? 'tcp-leak-agent: no leaked TCP socket\n' : ''));
+  else if (text) process.stderr.write(text);
   const commandCode = exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : 1);
   if (commandCode !== 0) return commandCode;
   if (!options.fail) return 0;
