@@ -36,3 +36,27 @@ describe('with source maps', () => {
     expect(result.leaks[0]!.location?.line).not.toBe(markerLine('typescript/unread-body.ts'));
   });
 });
+
+// A loader that compiles each .ts file in memory as it is required (as tsx and ts-node do): V8
+// names the .ts file with positions in the compiled text, and Node applies no source map.
+describe('code compiled in memory by a loader', () => {
+  it("with the transpiler's inline source map, is located and framed in the TypeScript source", async () => {
+    const result = await runFixture('typescript/compile-in-memory.js', { args: ['inline-map'], env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
+    expect(result.code, explain(result)).toBe(0);
+    const line = markerLine('typescript/unread-body.ts');
+    const lines = result.stderr.split('\n');
+    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(source)}:${line}:\\d+ in fetchReport: `));
+    expect(result.stderr).toContain(`${line} |   http.get(request, () => {}); // LEAK`);
+  });
+
+  it('without one, names no line of the file: no code frame, and the position is said to be compiled', async () => {
+    const text = await runFixture('typescript/compile-in-memory.js', { env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
+    expect(text.code, explain(text)).toBe(0);
+    const lines = text.stderr.split('\n');
+    expect(lines[0], explain(text)).toMatch(new RegExp(`^${escapeRegExp(source)} \\(compiled \\d+:\\d+\\) in fetchReport: `));
+    expect(text.stderr, explain(text)).not.toMatch(/^\s+\d+ \| /m);
+    expect(text.stderr, explain(text)).toContain('in the code a loader compiled from');
+    const json = await runFixture('typescript/compile-in-memory.js', { env: FAST });
+    expect(json.leaks[0]!.location, explain(json)).toMatchObject({ file: source, compiled: true });
+  });
+});

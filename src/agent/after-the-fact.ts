@@ -9,6 +9,7 @@ import { processBackend } from '../measured/backend';
 import { SAMPLE } from '../measured/kernel-reader';
 import type { Finding } from '../judged/finding';
 import { FunctionLocator } from '../explained/function-locations';
+import { SourcePositions } from '../explained/source-positions';
 import { describeLeak } from '../explained/leak';
 import { formatLeaks, formatSummaries } from '../told/format';
 import { groupReport, ReportLimiter } from '../told/report-limiter';
@@ -57,6 +58,7 @@ export function leaksAfterTheFact(candidates: readonly unknown[], format: 'text'
   const rows = new Int32Array(fds.length * reader.SAMPLE_STRIDE);
   if (fds.length > 0) reader.scanSockets(fds, fds.length, rows);
   const locator = new FunctionLocator();
+  const positions = new SourcePositions();
   const now = realNow();
   const leaks: Leak[] = [];
   sockets.forEach((socket, i) => {
@@ -74,7 +76,7 @@ export function leaksAfterTheFact(candidates: readonly unknown[], format: 'text'
       closeWaitMs: heldMs >= 0 ? heldMs : 0,
       lastDataSentMs: rows[base + SAMPLE.lastDataSentMs]!,
     };
-    leaks.push({ ...describeLeak(finding, true, false, () => NO_STACK, locator), afterTheFact: true });
+    leaks.push({ ...describeLeak(finding, true, false, () => NO_STACK, locator, positions), afterTheFact: true });
   });
   // Grouped by kind and place as the live reports are: a thousand sockets from one line read as one report.
   const { groups, summaries } = new ReportLimiter(REPORT_INTERVAL_MS).admit(leaks, now);

@@ -20,6 +20,7 @@ import { UntrackedSockets } from '../judged/untracked-sockets';
 import { trackedDumpRows, untrackedDumpRows, type SocketDump } from '../explained/dump';
 import { CheckClock } from '../common/clock';
 import { FunctionLocator } from '../explained/function-locations';
+import { SourcePositions } from '../explained/source-positions';
 import { describeLeak, kindOf } from '../explained/leak';
 import { describeSockets } from '../explained/snapshot';
 import { socketSites } from '../explained/socket-sites';
@@ -84,6 +85,7 @@ export class Agent {
   };
   private readonly judgeSettings: JudgeSettings;
   private readonly locator = new FunctionLocator();
+  private readonly positions = new SourcePositions();
   private locatedThisCheck = 0;
   // A worker's tracked descriptors, for the main thread's untracked check: reused from scan to scan.
   private noted = new Int32Array(16);
@@ -265,8 +267,8 @@ export class Agent {
   private describe(finding: Finding, atExit: boolean): Leak {
     if (finding.socket) this.sources.noteHttpUse(finding.socket, finding.record);
     const policy = this.stackPolicy;
-    const locator = this.locatedThisCheck++ < LOCATED_PER_CHECK ? this.locator : undefined;
-    return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse), locator);
+    const inspect = this.locatedThisCheck++ < LOCATED_PER_CHECK;
+    return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse), inspect ? this.locator : undefined, inspect ? this.positions : undefined);
   }
 
   /**

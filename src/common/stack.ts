@@ -142,7 +142,11 @@ export function locate(capture: StackCapture | undefined, skipNodeModules: boole
   return userLocation(trimFrames(framesOf(capture)), skipNodeModules);
 }
 
-/** "file:line:column", the way editors and terminals link it. */
+/**
+ * "file:line:column", the way editors and terminals link it. A position in compiled code (see
+ * Location.compiled) is not the file's line, and is not written as one: "file (compiled 9:10)".
+ */
 export function formatLocation(location: Location | null): string {
-  return location ? `${location.file}:${location.line}:${location.column}` : '<unknown location>';
+  if (!location) return '<unknown location>';
+  return location.compiled ? `${location.file} (compiled ${location.line}:${location.column})` : `${location.file}:${location.line}:${location.column}`;
 }

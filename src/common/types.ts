@@ -9,6 +9,13 @@ export interface Location {
   column: number;
   /** The function at that frame, when V8 names one. */
   function?: string;
+  /**
+   * The position is in code a loader compiled from this file in memory (tsx, ts-node, babel's
+   * require hook), not in the file on disk, and no source map maps it back: the line and column
+   * are not the file's. (Where the transpiler left an inline source map, the location is mapped
+   * through it instead.)
+   */
+  compiled?: true;
 }
 
 /** One end of a connection. */

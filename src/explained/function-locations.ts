@@ -1,12 +1,12 @@
 import { toPath } from '../common/stack';
 import type { Location } from '../common/types';
 
-/** The slice of node:inspector's in-process Session this file uses. */
-interface InspectorSession {
+/** The slice of node:inspector's in-process Session the agent uses. */
+export interface InspectorSession {
   connect(): void;
   disconnect(): void;
   post(method: string, params: object, callback: (error: Error | null, result?: unknown) => void): void;
-  on(event: string, listener: (message: { params: { scriptId: string; url: string } }) => void): void;
+  on(event: string, listener: (message: { params: { scriptId: string; url: string; sourceMapURL?: string } }) => void): void;
 }
 
 /** Properties set on globalThis for the moment the inspector reads a function: unlikely to clash with a program's. */
@@ -86,7 +86,7 @@ export class FunctionLocator {
 type Post = (method: string, params: object) => unknown;
 
 /** An in-process session answers synchronously: the callback has run when post() returns. */
-function postSync(session: InspectorSession): Post {
+export function postSync(session: InspectorSession): Post {
   return (method, params) => {
     let failure: Error | null = null;
     let answer: unknown;

@@ -3,6 +3,7 @@ import { threadId } from 'node:worker_threads';
 import { classifyLeak } from './cause';
 import { clientLibraryOf, inLibraryTerms } from './client-library';
 import type { FunctionLocator } from './function-locations';
+import type { SourcePositions } from './source-positions';
 import { listenerEvidence } from './listener-evidence';
 import type { Finding } from '../judged/detector';
 import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
@@ -10,7 +11,7 @@ import { formatLocation, framesOf, isDependency, locate, trimFrames, userLocatio
 import { hostBesidesPeer, redactUrl, useUrl, type RequestUse } from '../seen/request-uses';
 import { formatEndpoint } from '../common/endpoints';
 import { httpRequestOf } from '../common/node-internals';
-import type { Endpoint, Leak, RequestUseReport } from '../common/types';
+import type { Endpoint, Leak, Location, RequestUseReport } from '../common/types';
 import { realIso } from '../common/real-time';
 
 function endpoint(address: string | undefined, port: number | undefined): Endpoint | null {
@@ -42,6 +43,9 @@ export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: E
  * last, not by the one that opened it), else the creation site. A last request whose caller
  * was not captured leaves the location empty rather than falling back to the creation site, as
  * does a pooled socket whose last request is not known.
+ *
+ * `positions` (with `locator`, when the check may use the inspector) puts positions a loader
+ * compiled in memory back into the source, or marks them compiled (see SourcePositions).
  */
 export function describeLeak(
   finding: Finding,
@@ -49,16 +53,21 @@ export function describeLeak(
   atExit: boolean,
   noteWithoutLine?: (lastUse: RequestUseReport | undefined) => string,
   locator?: FunctionLocator,
+  positions?: SourcePositions,
 ): Leak {
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = socket ? endpointsOf(socket) : (finding.endpoints ?? { local: null, remote: null });
-  const creation = userLocation(frames, skipNodeModules);
+  const inSource = (location: Location | null) => (positions ? positions.inSource(location) : location);
+  const creation = inSource(userLocation(frames, skipNodeModules));
   const peer = remote ? formatEndpoint(remote) : undefined;
-  const uses = record.uses?.map((use) => describeUse(use, skipNodeModules, peer));
+  const uses = record.uses?.map((use) => describeUse(use, skipNodeModules, peer, inSource));
   const lastUse = uses?.[uses.length - 1];
   const plainCause = !socket || finding.leftOpen || finding.deadPeer ? undefined : classifyLeak(socket, record);
-  const { listener, located } = socket && locator ? listenerEvidence(socket, plainCause, locator, skipNodeModules) : { listener: undefined, located: [] };
+  const evidence = socket && locator ? listenerEvidence(socket, plainCause, locator, skipNodeModules) : { listener: undefined, located: [] };
+  const { located } = evidence;
+  // A function's location is V8's, in the code that ran: compiled, when a loader compiled it.
+  const listener = evidence.listener && { ...evidence.listener, location: inSource(evidence.listener.location) ?? evidence.listener.location };
   const lastCaller = record.uses?.[record.uses.length - 1]?.caller;
   const library = listener?.routesWebSockets ? 'ws' : socket ? clientLibraryOf(socket, record, located, [...framesOf(lastCaller), ...frames]) : undefined;
   const cause = plainCause && inLibraryTerms(plainCause, library);
@@ -116,7 +125,7 @@ export function kindOf(finding: Finding): Leak['kind'] {
   return finding.state === TCP_ESTABLISHED ? 'stalled-reader' : 'close-wait';
 }
 
-function describeUse(use: RequestUse, skipNodeModules: boolean, peer: string | undefined): RequestUseReport {
+function describeUse(use: RequestUse, skipNodeModules: boolean, peer: string | undefined, inSource: (location: Location | null) => Location | null): RequestUseReport {
   const host = hostBesidesPeer(use, peer);
   return {
     method: use.method,
@@ -124,7 +133,7 @@ function describeUse(use: RequestUse, skipNodeModules: boolean, peer: string | u
     ...(host !== undefined ? { host } : {}),
     ...(use.trace ? { trace: { ...use.trace } } : {}),
     ...(use.served ? { served: { method: use.served.method, url: redactUrl('', use.served.url), server: locate(use.served.listen, skipNodeModules) } } : {}),
-    location: locate(use.caller, skipNodeModules),
+    location: inSource(locate(use.caller, skipNodeModules)),
     ...(use.at !== undefined ? { at: realIso(use.at) } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { formatEndpoint } from '../common/endpoints';
-import { codeFrame } from '../explained/code-frame';
+import { codeFrame, compiledNote } from '../explained/code-frame';
 import { formatLocation } from '../common/stack';
 import type { Leak, LeakSummaryReport } from '../common/types';
 import { realIso } from '../common/real-time';
@@ -173,7 +173,9 @@ export function formatTextReport(leak: Leak): string {
   }
   lines.push(`  ${whatHappened(leak)}${why}`, `  What to do: ${whatToDo(leak)}`);
   const frame = codeFrame(leak.location);
+  const compiled = frame ? undefined : compiledNote(leak.location);
   if (frame) lines.push(frame);
+  else if (compiled) lines.push(`  ${compiled}`);
   lines.push(`  ${evidence(leak)}`);
   if (leak.count !== undefined && leak.count > 1) lines.push(`  ${othersLine(leak)}`);
   if (leak.stack) lines.push(`  ${stackTitle}`, leak.stack.replace(/^ {4}/gm, '      '));
