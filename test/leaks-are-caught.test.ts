@@ -36,7 +36,9 @@ const cases: Array<{
   // when it reused a pooled socket another request opened (whose line the creation stack holds).
   { fixture: 'client-upgrade-dropped.js', origin: 'client', cause: 'request-upgrade-not-closed' },
   { fixture: 'client-upgrade-dropped.js', origin: 'client', args: ['pooled'], cause: 'request-upgrade-not-closed', stackMarker: 'OPENED' },
-  { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection', cause: 'unread' },
+  { fixture: 'end-without-reading.js', origin: 'client', kind: 'descriptor-without-connection', cause: 'ended-unread' },
+  // Ended by its 'upgrade' listener with bytes unread (engine.io's refusal of unknown upgrades): told as ended, not as never closed.
+  { fixture: 'upgrade-ended-unread.js', origin: 'server', kind: 'descriptor-without-connection', cause: 'ended-unread', marker: 'UPGRADE', stackMarker: 'LISTEN' },
   { fixture: 'throttled-reader-stops.js', origin: 'client', orStalled: true, cause: 'unread-http-response' },
   { fixture: 'download-never-consumed.js', origin: 'client', kind: 'stalled-reader', cause: 'unread-http-response' },
   { fixture: 'esm-http-get-unread-body.mjs', origin: 'client', nodeArgs: ['--import', 'tcp-leak-agent/register'], cause: 'unread-http-response' },

@@ -172,7 +172,8 @@ export interface LeakCause {
    * recognised libraries 'unread-node-fetch-body', 'unread-undici-body', 'unread-axios-stream',
    * 'unread-got-stream', 'proxy-response-abandoned' (http-proxy), 'upgrade-not-routed' (an
    * 'upgrade' listener that hands some sockets to ws's handleUpgrade() and leaves others);
-   * 'eof-not-ended' (allowHalfOpen: 'end' seen, end() never called),
+   * 'eof-not-ended' (allowHalfOpen: 'end' seen, end() never called), 'ended-unread' (end()
+   * called with data or the EOF unread, so the socket is never destroyed),
    * 'upgrade-not-closed', 'connect-not-closed', 'upgrade-or-connect-not-closed', or 'unknown'.
    */
   code: string;

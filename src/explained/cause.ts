@@ -11,6 +11,18 @@ function isHttpServer(server: unknown): boolean {
 }
 
 /**
+ * The listener an http server handed an accepted socket to ('upgrade' or 'connect'), when the
+ * server has listeners for only one of them; undefined when not handed over, or either could be.
+ */
+export function handedOverTo(socket: Socket): 'upgrade' | 'connect' | undefined {
+  const server = serverOf(socket);
+  if (httpParserOf(socket) !== null || !isHttpServer(server)) return undefined;
+  const upgrade = (server?.listenerCount('upgrade') ?? 0) > 0;
+  const connect = (server?.listenerCount('connect') ?? 0) > 0;
+  return upgrade === connect ? undefined : upgrade ? 'upgrade' : 'connect';
+}
+
+/**
  * Why the socket leaked, from what its JavaScript side shows, with the fix
  * in one line. Runs only when a leak is reported. Says only what it knows:
  * when nothing specific fits, it lists the socket's state instead of guessing.
@@ -22,6 +34,20 @@ export function classifyLeak(socket: Socket, record: SocketRecord): LeakCause {
   const server = serverOf(socket);
   const eofSeen = readable.ended === true;
   const endDelivered = readable.endEmitted === true;
+
+  // The program ended its side while what the peer sent waits unread: Node reads no further, so
+  // it never sees the peer's FIN and never destroys the socket. (engine.io refused unknown
+  // upgrades this way.) Told before who was handed the socket: that listener did end it.
+  if (socket.writableEnded && !endDelivered && ((readable.length ?? 0) > 0 || !isReading(socket))) {
+    const buffered = readable.length ?? 0;
+    return {
+      code: 'ended-unread',
+      summary:
+        `the program ended its side (socket.end()) while what the peer sent was left unread${buffered > 0 ? ` (${buffered} bytes in Node's buffer)` : ''}: ` +
+        "Node reads no further, never sees the peer's FIN, and so never destroys the socket",
+      fix: 'call socket.destroy() instead of socket.end() when nothing more will be read (after writing a last answer, if any), or read the socket to its end (socket.resume())',
+    };
+  }
 
   // A server socket an http server no longer parses: it was handed to 'upgrade' or 'connect'.
   if (record.origin === 'server' && httpParserOf(socket) === null && isHttpServer(server)) {

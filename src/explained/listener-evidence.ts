@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { httpRequestOf, httpResponseOf, serverOf } from '../common/node-internals';
 import type { LeakCause, Location } from '../common/types';
 import type { FunctionLocator } from './function-locations';
+import { handedOverTo } from './cause';
 
 /** A function of the program that was handed the leaked socket (or its response) and let it go. */
 export interface ListenerEvidence {
@@ -25,7 +26,7 @@ function isProgramCode(location: Location, skipNodeModules: boolean): boolean {
 /**
  * The program's function that held the socket last, by the cause: the
  * server's 'upgrade' or 'connect' listener for a socket the http server handed
- * over and nobody closed; the request's 'response' callback for a response
+ * over and nobody closed (or that listener ended with data unread); the request's 'response' callback for a response
  * body nobody read. Read from the functions V8 knows (FunctionLocator), the
  * first one in the program's own code: none when there is none, or it cannot
  * be told (two listeners for an ambiguous cause). `located`: every listener
@@ -40,8 +41,9 @@ export function listenerEvidence(
   let event: ListenerEvidence['event'];
   // Each candidate function with its description, in the order they are preferred.
   const candidates: Array<{ fn: unknown; what: string }> = [];
-  if (cause?.code === 'upgrade-not-closed' || cause?.code === 'connect-not-closed') {
-    event = cause.code === 'upgrade-not-closed' ? 'upgrade' : 'connect';
+  const handedTo = cause?.code === 'upgrade-not-closed' ? 'upgrade' : cause?.code === 'connect-not-closed' ? 'connect' : cause?.code === 'ended-unread' ? handedOverTo(socket) : undefined;
+  if (handedTo) {
+    event = handedTo;
     for (const fn of serverOf(socket)?.listeners(event) ?? []) candidates.push({ fn, what: `the server's '${event}' listener` });
   } else if (cause !== undefined && (cause.code === 'unread-http-response' || cause.code.startsWith('unread-') || cause.code === 'proxy-response-abandoned')) {
     event = 'response';
