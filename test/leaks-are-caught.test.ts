@@ -25,9 +25,10 @@ const cases: Array<{
   { fixture: 'net-banner-never-read.js', origin: 'client', cause: 'unread' },
   { fixture: 'net-banner-never-read.js', origin: 'client', args: ['::1'], family: 'IPv6', cause: 'unread' },
   { fixture: 'half-open-client-never-ends.js', origin: 'client', cause: 'eof-not-ended' },
-  { fixture: 'half-open-server-never-ends.js', origin: 'server', cause: 'eof-not-ended' },
-  // Judged and explained through the TLS socket that reads the accepted socket's stream.
-  { fixture: 'tls-server-half-open-never-ends.js', origin: 'server', cause: 'eof-not-ended' },
+  // Located at the server's 'connection' listener, which V8 names without a stack; listen() is its creation.
+  { fixture: 'half-open-server-never-ends.js', origin: 'server', cause: 'eof-not-ended', stackMarker: 'LISTEN' },
+  // Judged and explained through the TLS socket that reads the accepted socket's stream; located at 'secureConnection'.
+  { fixture: 'tls-server-half-open-never-ends.js', origin: 'server', cause: 'eof-not-ended', stackMarker: 'LISTEN' },
   // The 'upgrade' listener that dropped it, located by V8 (the server's listen() is its creation).
   { fixture: 'upgrade-socket-dropped.js', origin: 'server', cause: 'upgrade-not-closed', marker: 'UPGRADE', stackMarker: 'LISTEN' },
   // Both listeners: the socket does not show which one took it, and the report says so, at listen().

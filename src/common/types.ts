@@ -39,6 +39,9 @@ export interface Endpoint {
 export type LeakKind = 'close-wait' | 'descriptor-without-connection' | 'stalled-reader' | 'left-open' | 'dead-peer';
 
 /** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
+/** The event whose listener the program was handed a socket (or its response) through. */
+export type ListenerEvent = 'upgrade' | 'connect' | 'connection' | 'secureConnection' | 'request' | 'response';
+
 export interface Leak {
   kind: LeakKind;
   /** Kernel TCP state when the leak was found: 'CLOSE_WAIT', 'CLOSE', 'ESTABLISHED' (left-open: any state). */
@@ -86,10 +89,12 @@ export interface Leak {
   lastUse?: RequestUseReport;
   /**
    * The program's function that was handed the socket (a server's 'upgrade' or 'connect'
-   * listener) or its response (a request's 'response' callback) and let it go, located by V8
-   * when the report was built. For 'upgrade' and 'connect' it is the location too.
+   * listener; for any other accepted socket, the server's 'connection', 'secureConnection' or
+   * 'request' listener) or its response (a request's 'response' callback) and let it go,
+   * located by V8 when the report was built. For all but 'response' it is the location too
+   * (an accepted socket's listen() call stays its `creation`).
    */
-  listener?: { event: 'upgrade' | 'connect' | 'response'; what: string; location: Location };
+  listener?: { event: ListenerEvent; what: string; location: Location };
   /** The HTTP requests sent over it, oldest first: fetch()'s and undici's last few (at most 4); http's, the one in flight. */
   uses?: RequestUseReport[];
   /** The creation stack (accepted sockets: the listen() stack), agent frames removed. */

@@ -58,7 +58,7 @@ export function describeLeak(
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
   const { local, remote } = socket ? endpointsOf(socket) : (finding.endpoints ?? { local: null, remote: null });
-  const inSource = (location: Location | null) => (positions ? positions.inSource(location) : location);
+  const inSource = (location: Location | null, from: 'stack' | 'function' = 'stack') => (positions ? positions.inSource(location, from) : location);
   const creation = inSource(userLocation(frames, skipNodeModules));
   const peer = remote ? formatEndpoint(remote) : undefined;
   const uses = record.uses?.map((use) => describeUse(use, skipNodeModules, peer, inSource));
@@ -67,7 +67,7 @@ export function describeLeak(
   const evidence = socket && locator ? listenerEvidence(socket, plainCause, locator, skipNodeModules) : { listener: undefined, located: [] };
   const { located } = evidence;
   // A function's location is V8's, in the code that ran: compiled, when a loader compiled it.
-  const listener = evidence.listener && { ...evidence.listener, location: inSource(evidence.listener.location) ?? evidence.listener.location };
+  const listener = evidence.listener && { ...evidence.listener, location: inSource(evidence.listener.location, 'function') ?? evidence.listener.location };
   const lastCaller = record.uses?.[record.uses.length - 1]?.caller;
   const library = listener?.routesWebSockets ? 'ws' : socket ? clientLibraryOf(socket, record, located, [...framesOf(lastCaller), ...frames]) : undefined;
   const cause = plainCause && inLibraryTerms(plainCause, library);

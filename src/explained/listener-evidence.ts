@@ -1,18 +1,39 @@
 import type { Socket } from 'node:net';
-import { httpRequestOf, httpResponseOf, serverOf } from '../common/node-internals';
-import type { LeakCause, Location } from '../common/types';
+import { httpParserOf, httpRequestOf, httpResponseOf, serverOf } from '../common/node-internals';
+import type { LeakCause, ListenerEvent, Location } from '../common/types';
 import type { FunctionLocator } from './function-locations';
 import { handedOverTo } from './cause';
 
 /** A function of the program that was handed the leaked socket (or its response) and let it go. */
 export interface ListenerEvidence {
-  /** 'upgrade' or 'connect' (a server's listener), or 'response' (a request's callback, or a listener on its response). */
-  event: 'upgrade' | 'connect' | 'response';
+  /**
+   * 'upgrade' or 'connect' (a server's listener), 'connection', 'secureConnection' or 'request'
+   * (the listener a server gave any other accepted socket to), or 'response' (a request's
+   * callback, or a listener on its response).
+   */
+  event: ListenerEvent;
   /** Which function, in words: "the server's 'upgrade' listener", "a 'data' listener on the response". */
   what: string;
   location: Location;
   /** The listener hands sockets to a WebSocketServer (its code calls ws's handleUpgrade()). */
   routesWebSockets?: true;
+}
+
+/**
+ * The event whose listeners a server handed an accepted socket to, for a socket no more specific
+ * listener took: an http(s) server's 'request' (its 'connection' listener is Node's own), a TLS
+ * server's 'secureConnection', a net server's 'connection'. Undefined for a client socket.
+ */
+function acceptedBy(socket: Socket): 'connection' | 'secureConnection' | 'request' | undefined {
+  const server = serverOf(socket);
+  if (!server) return undefined;
+  const http = require('node:http') as typeof import('node:http');
+  const https = require('node:https') as typeof import('node:https');
+  const tls = require('node:tls') as typeof import('node:tls');
+  // One the http server handed over (its parser gone) went to 'upgrade' or 'connect', not to a request handler.
+  if (server instanceof http.Server || server instanceof https.Server) return httpParserOf(socket) === null ? undefined : 'request';
+  if (server instanceof tls.Server) return 'secureConnection';
+  return 'connection';
 }
 
 /** A response's events whose listeners are the program's handling of its body. */
@@ -26,7 +47,10 @@ function isProgramCode(location: Location, skipNodeModules: boolean): boolean {
 /**
  * The program's function that held the socket last, by the cause: the
  * server's 'upgrade' or 'connect' listener for a socket the http server handed
- * over and nobody closed (or that listener ended with data unread); the request's 'response' callback for a response
+ * over and nobody closed (or that listener ended with data unread); for any
+ * other accepted socket, the listener its server gave it to (a raw server's
+ * 'connection' callback, a TLS server's 'secureConnection', an http server's
+ * 'request' handler), whose location V8 knows at no cost; the request's 'response' callback for a response
  * body nobody read. Read from the functions V8 knows (FunctionLocator), the
  * first one in the program's own code: none when there is none, or it cannot
  * be told (two listeners for an ambiguous cause). `located`: every listener
@@ -54,7 +78,10 @@ export function listenerEvidence(
       for (const fn of response?.listeners?.(name) ?? []) candidates.push({ fn, what: `a '${name}' listener on the response` });
     }
   } else {
-    return { located: [] };
+    const accepted = acceptedBy(socket);
+    if (!accepted) return { located: [] };
+    event = accepted;
+    for (const fn of serverOf(socket)?.listeners(event) ?? []) candidates.push({ fn, what: `the server's '${event}' listener` });
   }
   if (candidates.length === 0) return { located: [] };
   const found = locator.locate(candidates.map((candidate) => candidate.fn));

@@ -34,9 +34,16 @@ interface SourceMapLike {
 export class SourcePositions {
   private readonly verdicts = new Map<string, Verdict>();
 
-  /** `location` in the source, or marked compiled; unchanged when nothing says otherwise. */
-  inSource(location: Location | null): Location | null {
+  /**
+   * `location` in the source, or marked compiled; unchanged when nothing says otherwise. `from`:
+   * a stack's position, which a source-map hook may have mapped already, or a function's
+   * location as V8 keeps it, always in the code that ran.
+   */
+  inSource(location: Location | null, from: 'stack' | 'function'): Location | null {
     if (!location || location.compiled) return location;
+    // Mapped while the stack was formatted (Node's source maps, or a hook such as vitest's or
+    // source-map-support's): the position is the source's already, and must not be mapped twice.
+    if (from === 'stack' && stacksAreMapped()) return location;
     const verdict = this.verdictFor(location.file);
     if (verdict.kind === 'as-is') return location;
     if (verdict.kind === 'compiled') return { ...location, compiled: true };
@@ -73,6 +80,15 @@ export class SourcePositions {
     }
     return { kind: 'compiled' };
   }
+}
+
+/** Node's own Error.prepareStackTrace: any other is a hook that may map positions. */
+const NODE_PREPARE_STACK_TRACE = 'ErrorPrepareStackTrace';
+
+/** Whether stacks are formatted with source maps applied (Node's, or a hook's). */
+function stacksAreMapped(): boolean {
+  const prepare = (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+  return (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true || (typeof prepare === 'function' && prepare.name !== NODE_PREPARE_STACK_TRACE);
 }
 
 /** The same text, or every line the same length (Node's type stripping blanks types out in place). */

@@ -168,8 +168,11 @@ export function formatTextReport(leak: Leak): string {
     );
   }
   if (leak.listener) {
-    const what = leak.listener.event === 'response' ? `Its response is handled by ${leak.listener.what} at` : `Handed to ${leak.listener.what} at`;
-    lines.push(`  ${what} ${formatLocation(leak.listener.location)}.`);
+    const event = leak.listener.event;
+    const accepted = event === 'connection' || event === 'secureConnection' || event === 'request';
+    const what = event === 'response' ? `Its response is handled by ${leak.listener.what} at` : accepted ? `Accepted and handed to ${leak.listener.what} at` : `Handed to ${leak.listener.what} at`;
+    const listening = accepted && leak.creation ? `; the server listens at ${formatLocation(leak.creation)}` : '';
+    lines.push(`  ${what} ${formatLocation(leak.listener.location)}${listening}.`);
   }
   lines.push(`  ${whatHappened(leak)}${why}`, `  What to do: ${whatToDo(leak)}`);
   const frame = codeFrame(leak.location);
