@@ -115,6 +115,15 @@ describe('a Node.js process of the command that runs without the agent', () => {
     expect(run.stderr).toContain('NODE_OPTIONS="$NODE_OPTIONS --flag"');
   });
 
+  it('counts once, as what it finally runs: not again for each child it forks before that child execs another program', async () => {
+    const run = await cli(['--', node, path.join(FIXTURES, 'unchecked-forker.js')]);
+    expect(run.code, explain(run)).toBe(1);
+    const { unchecked } = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { unchecked: number };
+    const lines = run.stderr.split('\n');
+    expect(lines[0], explain(run)).toBe('tcp-leak-agent: 1 Node.js process ran without the agent, so its sockets were not checked:');
+    expect(lines[1], explain(run)).toBe(`  pid ${unchecked}: ${node} ${path.join(FIXTURES, 'unchecked-forker.js')} child  (NODE_OPTIONS="--no-deprecation")`);
+  });
+
   it('is accepted with --allow-unchecked (still named), and told as JSON lines with --format json', async () => {
     const allowed = await cli(['--allow-unchecked', '--', node, parent]);
     expect(allowed.code, explain(allowed)).toBe(0);

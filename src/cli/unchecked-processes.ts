@@ -17,9 +17,12 @@
  *   non-Node processes are looked at again);
  * - each checked process also looks at the children it spawns (their 'spawn'
  *   event, after exec), which catches a child that lives less than a poll;
- * - a process judged checked is looked at again once it execs: a child caught
- *   between fork and exec is a copy of its checked parent, and a checked
- *   process may exec Node with NODE_OPTIONS replaced.
+ * - a child between fork and exec (the same image as its parent) is not judged
+ *   until it execs: it is not yet the program it will run;
+ * - a process judged checked or unchecked is looked at again once it execs (a
+ *   checked process may exec Node with NODE_OPTIONS replaced; an unchecked one
+ *   caught before its exec may become openssl): each counts once, as what it
+ *   finally runs.
  * Limits: a process that lived less than a poll, started by something other
  * than a checked Node process, can be missed; so can one that dropped the marker
  * and was reparented before it was seen. Another user's processes cannot be read.
@@ -136,6 +139,8 @@ export class UncheckedProcessWatch {
   private readonly settled = new Set<number>();
   private readonly checkedImage = new Map<number, string>();
   private readonly unchecked = new Map<number, UncheckedProcess>();
+  // The image each unchecked one had when judged, while it runs (see forgetIfExecuted).
+  private readonly uncheckedImage = new Map<number, string>();
 
   constructor(
     private readonly runDir: string,
@@ -160,9 +165,13 @@ export class UncheckedProcessWatch {
       listed.add(pid);
       if (pid === process.pid) continue;
       if (this.checkedImage.has(pid)) this.unsettleIfExecuted(pid);
+      if (this.uncheckedImage.has(pid)) this.forgetIfExecuted(pid);
       if (this.settled.has(pid)) continue;
       const stat = readStat(pid);
       if (!stat) continue;
+      // Between fork and exec a child is a copy of its parent (the same image): not yet the
+      // program it will run. Judged once it execs; if it never does, it never ran anything else.
+      if (stat.image === readStat(stat.parent)?.image) continue;
       const look = lookAtProcess(pid, this.runDir, this.registerPath, this.ours.has(stat.parent));
       switch (look.kind) {
         case 'gone':
@@ -172,6 +181,7 @@ export class UncheckedProcessWatch {
           break;
         case 'unchecked':
           this.unchecked.set(pid, look.process);
+          this.uncheckedImage.set(pid, stat.image);
           this.ours.add(pid);
           this.settled.add(pid);
           break;
@@ -189,6 +199,7 @@ export class UncheckedProcessWatch {
     // or a new process of the run could inherit a stranger's verdict.
     for (const pid of this.settled) if (!listed.has(pid)) this.settled.delete(pid);
     for (const pid of this.checkedImage.keys()) if (!listed.has(pid)) this.checkedImage.delete(pid);
+    for (const pid of this.uncheckedImage.keys()) if (!listed.has(pid)) this.uncheckedImage.delete(pid);
     for (const pid of this.ours) if (!listed.has(pid) && !this.unchecked.has(pid)) this.ours.delete(pid);
   }
 
@@ -201,6 +212,19 @@ export class UncheckedProcessWatch {
     const now = readStat(pid)?.image;
     if (now === undefined || now === this.checkedImage.get(pid)) return;
     this.checkedImage.delete(pid);
+    this.settled.delete(pid);
+  }
+
+  /**
+   * A process counts once, as what it finally runs: one judged unchecked that then execs
+   * another program (a fork of an unchecked process caught before its exec, or a process that
+   * replaces itself) is judged again as that program.
+   */
+  private forgetIfExecuted(pid: number): void {
+    const now = readStat(pid)?.image;
+    if (now === undefined || now === this.uncheckedImage.get(pid)) return;
+    this.uncheckedImage.delete(pid);
+    this.unchecked.delete(pid);
     this.settled.delete(pid);
   }
 
