@@ -58,6 +58,27 @@ export interface ClientRequestLike {
   upgradeOrConnect?: boolean;
 }
 
+/** Where the functions a request was handed for its response are kept (see keepResponseHandlers). */
+const RESPONSE_HANDLERS = Symbol('tcp-leak-agent.responseHandlers');
+
+/**
+ * Keeps, on the request itself, the functions it holds for its 'response' event as it is made
+ * (http.get(url, callback) registers the callback with once(), which drops it as the response
+ * arrives, before any report could read it): one field store, no copy, no stack. They live as
+ * long as the request does: while its socket holds it, and while the program keeps it.
+ */
+export function keepResponseHandlers(request: object): void {
+  const handlers = (request as { _events?: Record<string, unknown> })._events?.response;
+  if (handlers !== undefined) (request as Record<symbol, unknown>)[RESPONSE_HANDLERS] = handlers;
+}
+
+/** The functions kept by keepResponseHandlers, unwrapped from once()'s wrapper. */
+export function keptResponseHandlers(request: object): unknown[] {
+  const kept = (request as Record<symbol, unknown>)[RESPONSE_HANDLERS];
+  const list = Array.isArray(kept) ? kept : kept === undefined ? [] : [kept];
+  return list.map((fn) => (fn as { listener?: unknown }).listener ?? fn);
+}
+
 /**
  * A client socket's current request (an http.ClientRequest), if any: set while a request is in
  * flight and until its response has been read; null once http let go of the socket (back in a

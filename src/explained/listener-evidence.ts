@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { httpParserOf, httpRequestOf, httpResponseOf, serverOf } from '../common/node-internals';
+import { httpParserOf, httpRequestOf, httpResponseOf, keptResponseHandlers, serverOf } from '../common/node-internals';
 import type { LeakCause, ListenerEvent, Location } from '../common/types';
 import type { FunctionLocator } from './function-locations';
 import { handedOverTo } from './cause';
@@ -72,7 +72,10 @@ export function listenerEvidence(
   } else if (cause !== undefined && (cause.code === 'unread-http-response' || cause.code.startsWith('unread-') || cause.code === 'proxy-response-abandoned')) {
     event = 'response';
     // The callback goes once the response arrived (http.get's is a once listener); listeners on the response stay.
-    for (const fn of httpRequestOf(socket)?.listeners?.('response') ?? []) candidates.push({ fn, what: "the request's 'response' callback" });
+    const request = httpRequestOf(socket);
+    for (const fn of request?.listeners?.('response') ?? []) candidates.push({ fn, what: "the request's 'response' callback" });
+    // The callback once() dropped as the response arrived, kept as the request was made.
+    if (request) for (const fn of keptResponseHandlers(request)) candidates.push({ fn, what: "the request's 'response' callback" });
     const response = httpResponseOf(socket) as { listeners?(event: string): unknown[] } | null | undefined;
     for (const name of RESPONSE_EVENTS) {
       for (const fn of response?.listeners?.(name) ?? []) candidates.push({ fn, what: `a '${name}' listener on the response` });

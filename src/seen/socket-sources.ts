@@ -1,7 +1,7 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
 import { executionAsyncResource } from 'node:async_hooks';
-import { httpRequestOf, parentOf, requestBeingServed, serverOf, type ClientRequestLike } from '../common/node-internals';
+import { httpRequestOf, keepResponseHandlers, parentOf, requestBeingServed, serverOf, type ClientRequestLike } from '../common/node-internals';
 import { activeSpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
@@ -209,6 +209,8 @@ export class SocketSources {
     // it connected one, as a request does inside its own call, before Node announces the request.
     const tracked = this.registry.takeLastClient();
     if (!request) return;
+    // The response callback, evidence of where the response is handled when no stack names the caller.
+    if (!undici) keepResponseHandlers(request);
     const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
     const trace = activeSpanContext();
     // One property read when the request is made outside a server's handler: the usual case.
