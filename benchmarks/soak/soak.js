@@ -68,19 +68,14 @@ function startService(agent, ports) {
   const args = [...profile, ...(agent ? PRELOAD : []), SERVICE, ports.upstream, ports.big, ports.bigFetch, ports.banner].map(String);
   const child = require('node:child_process').spawn(process.execPath, args, { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
   const service = { agent, child, leaks: [], stats: [], stderr: '', ready: undefined };
-  let buffered = '';
   service.ready = new Promise((resolve) => {
-    child.stdout.on('data', (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
+    require('node:readline')
+      .createInterface({ input: child.stdout })
+      .on('line', (line) => {
         if (line.startsWith('ready ')) resolve(fields(line));
         if (line.startsWith('leak ')) service.leaks.push({ ...JSON.parse(line.slice(5)), seenAt: Date.now() });
         if (line.startsWith('stats ')) service.stats.push({ at: Date.now(), ...fields(line) });
-      }
-    });
+      });
   });
   // The agent's own reports: kept to show when something is off, not parsed.
   child.stderr.on('data', (chunk) => (service.stderr += chunk));
