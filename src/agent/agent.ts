@@ -272,7 +272,7 @@ export class Agent {
   }
 
   /**
-   * After a told leak: one named ends a hunt begun before it was made; one without a line whose
+   * After a told client leak: one named ends a hunt begun before it was made; one without a line whose
    * stack was not captured starts a hunt for its key (one whose stack was captured and shows only
    * a library's code would gain nothing from more stacks).
    */
@@ -281,8 +281,12 @@ export class Agent {
     const lastUse = record.uses?.[record.uses.length - 1];
     const key = lastUse ? useKey(lastUse) : undefined;
     const captured = lastUse ? lastUse.caller !== undefined : record.creation !== undefined;
+    // Hunts are for client sockets and their requests: an accepted socket named at its server's
+    // line says nothing of them (it used to end the hunt over new sockets that a leaked client
+    // socket with no request had begun).
+    if (record.origin !== 'client') return;
     if (leak.location) this.stackPolicy.named(key, lastUse?.at ?? record.createdAt);
-    else if (record.origin === 'client' && !captured) this.stackPolicy.hunt(key, now);
+    else if (!captured) this.stackPolicy.hunt(key, now);
   }
 
   private scanPeriodically(): void {
