@@ -41,7 +41,7 @@ describe('with source maps', () => {
 // names the .ts file with positions in the compiled text, and Node applies no source map.
 describe('code compiled in memory by a loader', () => {
   it("with the transpiler's inline source map, is located and framed in the TypeScript source", async () => {
-    const result = await runFixture('typescript/compile-in-memory.js', { args: ['inline-map'], env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
+    const result = await runFixture('compile-ts-in-memory.js', { args: ['inline-map'], env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
     expect(result.code, explain(result)).toBe(0);
     const line = markerLine('typescript/unread-body.ts');
     const lines = result.stderr.split('\n');
@@ -50,13 +50,13 @@ describe('code compiled in memory by a loader', () => {
   });
 
   it('without one, names no line of the file: no code frame, and the position is said to be compiled', async () => {
-    const text = await runFixture('typescript/compile-in-memory.js', { env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
+    const text = await runFixture('compile-ts-in-memory.js', { env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
     expect(text.code, explain(text)).toBe(0);
     const lines = text.stderr.split('\n');
     expect(lines[0], explain(text)).toMatch(new RegExp(`^${escapeRegExp(source)} \\(compiled \\d+:\\d+\\) in fetchReport: `));
     expect(text.stderr, explain(text)).not.toMatch(/^\s+\d+ \| /m);
     expect(text.stderr, explain(text)).toContain('in the code a loader compiled from');
-    const json = await runFixture('typescript/compile-in-memory.js', { env: FAST });
+    const json = await runFixture('compile-ts-in-memory.js', { env: FAST });
     expect(json.leaks[0]!.location, explain(json)).toMatchObject({ file: source, compiled: true });
   });
 });

@@ -93,12 +93,18 @@ interface ProcessStat {
   image: string;
 }
 
+/**
+ * The process's parent and image; undefined when it is gone, or has no whole image right now:
+ * the kernel shows 0 for arg_start or env_start while an exec is setting up the new program and
+ * once an exiting process has let go of its memory. Neither is a program to judge, nor an exec.
+ */
 function readStat(pid: number): ProcessStat | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'
     // with field 3 (state); arg_start is field 48, env_start field 50.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[45] === '0' || fields[47] === '0') return undefined;
     return { parent: Number(fields[1]), image: `${fields[45]}:${fields[47]}` };
   } catch {
     return undefined;
