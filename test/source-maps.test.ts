@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { escapeRegExp, explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
+import { escapeRegExp, explain, FAST, FIXTURES, markerLine, runFixture, type RunResult } from './helpers';
 
 const source = path.join(FIXTURES, 'typescript', 'unread-body.ts');
 
@@ -16,17 +16,22 @@ beforeAll(() => {
   writeFileSync(source.replace(/\.ts$/, '.js.map'), output.sourceMapText!);
 });
 
+/** A text run that exited 0, its report located and framed at the TypeScript file's LEAK line. */
+function expectLocatedInTypeScript(result: RunResult): void {
+    expect(result.code, explain(result)).toBe(0);
+    const line = markerLine('typescript/unread-body.ts');
+    const lines = result.stderr.split('\n');
+    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(source)}:${line}:\\d+ in fetchReport: `));
+    expect(result.stderr).toContain(`${line} |   http.get(request, () => {}); // LEAK`);
+}
+
 describe('with source maps', () => {
   it('the location and the code frame point into the original TypeScript', async () => {
     const result = await runFixture('typescript/unread-body.js', {
       env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' },
       nodeArgs: ['--enable-source-maps', '--require', 'tcp-leak-agent/register'],
     });
-    expect(result.code, explain(result)).toBe(0);
-    const line = markerLine('typescript/unread-body.ts');
-    const lines = result.stderr.split('\n');
-    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(source)}:${line}:\\d+ in fetchReport: `));
-    expect(result.stderr).toContain(`${line} |   http.get(request, () => {}); // LEAK`);
+    expectLocatedInTypeScript(result);
   });
 
   it('without them, the location is the compiled JavaScript line', async () => {
@@ -42,11 +47,7 @@ describe('with source maps', () => {
 describe('code compiled in memory by a loader', () => {
   it("with the transpiler's inline source map, is located and framed in the TypeScript source", async () => {
     const result = await runFixture('compile-ts-in-memory.js', { args: ['inline-map'], env: { ...FAST, TCP_LEAK_AGENT_FORMAT: 'text' } });
-    expect(result.code, explain(result)).toBe(0);
-    const line = markerLine('typescript/unread-body.ts');
-    const lines = result.stderr.split('\n');
-    expect(lines[0], explain(result)).toMatch(new RegExp(`^${escapeRegExp(source)}:${line}:\\d+ in fetchReport: `));
-    expect(result.stderr).toContain(`${line} |   http.get(request, () => {}); // LEAK`);
+    expectLocatedInTypeScript(result);
   });
 
   it('without one, names no line of the file: no code frame, and the position is said to be compiled', async () => {

@@ -69,7 +69,8 @@ const RESPONSE_HANDLERS = Symbol('tcp-leak-agent.responseHandlers');
  */
 export function keepResponseHandlers(request: object): void {
   const handlers = (request as { _events?: Record<string, unknown> })._events?.response;
-  if (handlers !== undefined) (request as Record<symbol, unknown>)[RESPONSE_HANDLERS] = handlers;
+  // Several listeners are kept in an array that removeListener() splices in place: copied then.
+  if (handlers !== undefined) (request as Record<symbol, unknown>)[RESPONSE_HANDLERS] = Array.isArray(handlers) ? handlers.slice() : handlers;
 }
 
 /** The functions kept by keepResponseHandlers, unwrapped from once()'s wrapper. */

@@ -24,8 +24,8 @@ function original<T>(current: T, name: string): T {
 
 const RealDate = original(Date, 'Date');
 const dateNow = RealDate.now.bind(RealDate);
-const perf = original(perfHooksPerformance, 'performance');
-const perfNow = (original(perf.now, 'now') === perf.now ? perf.now : perfHooksPerformance.now).bind(perf);
+// fake-timers shadows `now` with a property of the performance object itself: the prototype's is the real one.
+const perfNow = (Object.getPrototypeOf(perfHooksPerformance) as { now(): number }).now.bind(perfHooksPerformance);
 const realSetInterval = original(timers.setInterval, 'setInterval');
 const realClearInterval = original(timers.clearInterval, 'clearInterval');
 const realSetTimeout = original(timers.setTimeout, 'setTimeout');

@@ -38,10 +38,10 @@ export interface Endpoint {
  */
 export type LeakKind = 'close-wait' | 'descriptor-without-connection' | 'stalled-reader' | 'left-open' | 'dead-peer';
 
-/** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
 /** The event whose listener the program was handed a socket (or its response) through. */
 export type ListenerEvent = 'upgrade' | 'connect' | 'connection' | 'secureConnection' | 'request' | 'response';
 
+/** A leaked socket, as reported by the text and JSON reporters and `onLeak`. */
 export interface Leak {
   kind: LeakKind;
   /** Kernel TCP state when the leak was found: 'CLOSE_WAIT', 'CLOSE', 'ESTABLISHED' (left-open: any state). */
