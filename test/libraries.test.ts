@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Leak } from '../src/common/types';
+import { carriedByContextFrames } from '../src/seen/served-requests';
+import { formatTextReport } from '../src/told/report-text';
 import { explain, FAST, markerLine, runFixture } from './helpers';
 
 // Real client libraries at the versions in package.json: the report names the library's own
@@ -72,6 +74,41 @@ describe.concurrent('a gateway on http-proxy whose client leaves mid-response', 
   });
 
   it('leaks nothing with the fix the report gives', () => expectNoLeakWithFix(fixture));
+});
+
+// Where continuations carry context frames (Node 24 and later), the endpoint being served is
+// followed through the handler's async code; on Node 22 only its synchronous turn is (see ServedRequests).
+const followsAsyncCode = carriedByContextFrames();
+
+describe.concurrent('a gateway whose proxying runs in async code, at the production defaults', () => {
+  const fixture = 'gateway-async-proxy.js';
+  const endpoint = { method: 'GET', url: '/reports/monthly?token=…', server: { line: markerLine(fixture, 'LISTEN') } };
+
+  it('express 4 + http-proxy-middleware 2 (the proxy request is made after an await, in the library): the endpoint is named, and no line', async () => {
+    const result = await runFixture(fixture, { args: ['express4-hpm'], env: { ...PRODUCTION, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    expect(result.code, explain(result)).toBe(0);
+    const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'lastUse' | 'cause'>;
+    expect(leak.cause?.code, explain(result)).toBe('proxy-response-abandoned');
+    // Only the library's code is on the stack: no line of the program to name.
+    expect(leak.location).toBeNull();
+    if (followsAsyncCode) {
+      expect(leak.lastUse?.served, explain(result)).toMatchObject(endpoint);
+      // The text report's first line names the endpoint when it has no line to name.
+      expect(formatTextReport(result.leaks[0]!).split('\n')[0]).toContain(' (made while serving GET /reports/monthly?token=…) over fd ');
+    } else {
+      expect(leak.lastUse?.served).toBeUndefined();
+    }
+  });
+
+  it('express 5, an async route handler that awaits, then proxies: the handler\'s line and the endpoint', async () => {
+    const result = await runFixture(fixture, { args: ['express5-async'], env: { ...PRODUCTION, TCP_LEAK_AGENT_STALL_MS: '60000' } });
+    expect(result.code, explain(result)).toBe(0);
+    const leak = JSON.parse(result.stdout.trim().split('\n').pop()!) as Pick<Leak, 'location' | 'lastUse' | 'cause'>;
+    expect(leak.cause?.code, explain(result)).toBe('proxy-response-abandoned');
+    expect(leak.location?.line, explain(result)).toBe(markerLine(fixture));
+    if (followsAsyncCode) expect(leak.lastUse?.served, explain(result)).toMatchObject(endpoint);
+    else expect(leak.lastUse?.served).toBeUndefined();
+  });
 });
 
 describe.concurrent('at the production defaults (no stack setting)', () => {

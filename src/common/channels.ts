@@ -16,6 +16,8 @@ export const NODE_CHANNELS = {
   listenStart: 'tracing:net.server.listen:asyncStart',
   /** Once bound (the port is known): `{ server }`. */
   listenEnd: 'tracing:net.server.listen:asyncEnd',
+  /** An http server starts a request, just before its 'request' event, in the same turn: `{ request, response, socket, server }`. */
+  httpServerRequestStart: 'http.server.request.start',
   /** Inside the caller's http.request(): `{ request }`. */
   httpRequestCreated: 'http.client.request.created',
   /** Inside the caller's fetch() / undici call: `{ request }`. */

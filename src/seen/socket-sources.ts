@@ -1,12 +1,12 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
-import { executionAsyncResource } from 'node:async_hooks';
-import { httpRequestOf, keepResponseHandlers, parentOf, requestBeingServed, serverOf, type ClientRequestLike } from '../common/node-internals';
+import { httpRequestOf, keepResponseHandlers, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
 import { activeSpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
+import { ServedRequests } from './served-requests';
 import { captureStack, type StackCapture } from '../common/stack';
 import { socketListener } from '../common/socket-listener';
 import type { StackPolicy } from './stack-policy';
@@ -42,6 +42,9 @@ function sentByFetch(headers: unknown): boolean {
  * - net.server.socket: an accepted socket; attributed to its server's listen() call.
  * - tracing:net.server.listen:asyncStart: published inside listen(), where the
  *   stack still holds the caller.
+ * - http.server.request.start: a server starts a request; its response is carried
+ *   through the handler's async code, so a client request made there names the
+ *   endpoint being served (see ServedRequests).
  * - http.client.request.created, undici:request:create: inside the caller's
  *   request call, where its stack is captured (when sampled).
  * - undici:client:sendHeaders: each undici request as it is written, on its socket.
@@ -62,6 +65,8 @@ export class SocketSources {
   // Whether this process has a server: until it has, no request can be made while serving one.
   // (A server listening since before start() counts from its first connection accepted after it.)
   private serves = false;
+  // Which request a server is serving where a client request is made, through async code too.
+  private readonly served = new ServedRequests();
   // undici requests noted and not yet sent: while none is, a send's lookup is skipped. (A request
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
@@ -89,6 +94,9 @@ export class SocketSources {
     this.on(NODE_CHANNELS.clientSocket, (message) => this.onClientSocket(message));
     this.on(NODE_CHANNELS.serverSocket, (message) => this.onServerSocket(message));
     this.on(NODE_CHANNELS.listenStart, (message) => this.onListen(message));
+    if (this.served.followsContinuations) {
+      this.on(NODE_CHANNELS.httpServerRequestStart, (message) => this.served.started((message as { response?: unknown }).response));
+    }
     if (this.hooks.listening) {
       // Bound by now: the port is known.
       this.on(NODE_CHANNELS.listenEnd, (message) => {
@@ -124,6 +132,7 @@ export class SocketSources {
     for (const [name, listener] of this.subscriptions) diagnosticsChannel.unsubscribe(name, listener);
     this.subscriptions.length = 0;
     for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
+    this.served.stop();
   }
 
   private on(name: string, handler: Listener): void {
@@ -213,8 +222,8 @@ export class SocketSources {
     if (!undici) keepResponseHandlers(request);
     const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
     const trace = activeSpanContext();
-    // One property read when the request is made outside a server's handler: the usual case.
-    const being = this.serves ? requestBeingServed(executionAsyncResource()) : undefined;
+    // Nothing to look up in a process that serves nothing: the usual client.
+    const being = this.serves ? this.served.current() : undefined;
     let served: RequestUse['served'];
     if (being) {
       const server = serverOf(being.socket);

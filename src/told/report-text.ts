@@ -22,7 +22,9 @@ function headline(leak: Leak): string {
     // No line to name: the request that last used it, then the connection, are the best handles on it.
     const arrow = leak.origin === 'server' ? '<-' : '->';
     const count = leak.count !== undefined && leak.count > 1 ? ` (and ${leak.count - 1} more like it)` : '';
-    const request = leak.lastUse ? `${leak.lastUse.method} ${leak.lastUse.url} over ` : '';
+    // The application's endpoint that made the request, when known: the first place to look.
+    const served = leak.lastUse?.served ? ` (made while serving ${leak.lastUse.served.method} ${leak.lastUse.served.url})` : '';
+    const request = leak.lastUse ? `${leak.lastUse.method} ${leak.lastUse.url}${served} over ` : '';
     const why = leak.afterTheFact
       ? 'no line: found after the fact, and no function attached to it names one'
       : leak.pooled
