@@ -42,6 +42,23 @@ describe.concurrent('descriptors running out', () => {
   });
 });
 
+describe.concurrent('a program leaking from one line until descriptors run out, at the production defaults', () => {
+  const fixture = 'leaks-until-descriptors-run-out.js';
+
+  it('the dump at the limit names the leaking line (every stack is captured past the warning level); sockets from before go by their request, not one anonymous row', async () => {
+    const result = await runWithDescriptorLimit(128, fixture, { NODE_ENV: 'production', TCP_LEAK_AGENT_FORMAT: 'json' });
+    const last = JSON.parse(result.stdout.trim().split('\n').pop() ?? 'null') as { sites: Array<{ place: string; location: { line: number } | null; count: number; states: Record<string, number> }> } | null;
+    expect(last, explain({ ...result, leaks: [] })).not.toBeNull();
+    const named = last!.sites.filter((site) => site.location !== null);
+    const unnamed = last!.sites.filter((site) => site.location === null);
+    // Past the warning level (80% of 128), every new socket is captured (and each leak told with no line hunts its host).
+    expect(named.map((site) => site.location!.line)).toEqual([markerLine(fixture)]);
+    expect(named[0]!.count).toBeGreaterThanOrEqual(3);
+    for (const site of unnamed) expect(site.place).toMatch(/^no creation stack \(not sampled\): GET http:\/\/127\.0\.0\.1:\d+\/reports\/daily$/);
+    expect(last!.sites.reduce((sum, site) => sum + (site.states.CLOSE_WAIT ?? 0), 0)).toBeGreaterThanOrEqual(90);
+  });
+});
+
 describe.concurrent('TIME_WAIT', () => {
   const fixture = 'time-wait-storm.js';
   // Each run leaves its connections in TIME_WAIT for 60 s, and the procfs backend reads the

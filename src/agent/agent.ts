@@ -23,7 +23,7 @@ import { FunctionLocator } from '../explained/function-locations';
 import { SourcePositions } from '../explained/source-positions';
 import { describeLeak, kindOf } from '../explained/leak';
 import { describeSockets } from '../explained/snapshot';
-import { socketSites } from '../explained/socket-sites';
+import { socketSites, type RequestCaller } from '../explained/socket-sites';
 import { formatLeaks } from '../told/format';
 import { LeakTeller } from '../told/leak-teller';
 import { AgentMetrics, readingOf, type MetricsReading } from '../told/metrics';
@@ -239,7 +239,7 @@ export class Agent {
         for (const finding of judge(m, 'now', this.judgeSettings, realNow()).leaked) leakedNow.set(finding.record, kindOf(finding));
         return {
           sockets: trackedDumpRows(m, leakedNow, this.options.skipNodeModules),
-          sites: socketSites(m, this.options.skipNodeModules, 20),
+          sites: socketSites(m, this.options.skipNodeModules, 20, this.requestCaller),
           tracked: new Set(m.fds.subarray(0, m.count)),
         };
       });
@@ -330,7 +330,11 @@ export class Agent {
     if (periodic) {
       this.sweep.done(realMonotonic() - started, measured, now);
       // After the scan: a descriptor warning measures every socket to name their places.
-      if (this.resources) notices.unshift(...this.resources.afterScan(this.registry.size, () => this.allSites(kernel.scanner), now));
+      if (this.resources) {
+        notices.unshift(...this.resources.afterScan(this.registry.size, () => this.allSites(kernel.scanner), now));
+        // Short of descriptors, every new socket and request gets its stack, so that the dump at the limit names them.
+        this.stackPolicy.pressure = this.resources.descriptorsShort;
+      }
     }
     // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
     if (this.untracked) findings.push(...this.untracked.judge(() => this.trackedFds(), judgement, this.judgeSettings, now, this.trackedElsewhereWithinMs()));
@@ -364,9 +368,11 @@ export class Agent {
     reader.noteTracked(fds, count);
   }
 
+  private readonly requestCaller: RequestCaller = (socket, record) => this.sources.requestCaller(socket, record);
+
   /** Which places hold the tracked sockets (a descriptor warning names them): every socket measured. */
   private allSites(scanner: Scanner): ReturnType<typeof socketSites> {
-    return scanner.measure((m) => socketSites(m, this.options.skipNodeModules, TOP_SITES));
+    return scanner.measure((m) => socketSites(m, this.options.skipNodeModules, TOP_SITES, this.requestCaller));
   }
 
   /** Tells a notice (descriptor pressure, TIME_WAIT, a dump, a destroyed socket) like the reports. */

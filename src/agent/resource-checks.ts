@@ -95,6 +95,11 @@ export class ResourceChecks {
     }
   }
 
+  /** Whether open descriptors are past the warning level (and have not eased since). */
+  get descriptorsShort(): boolean {
+    return this.descriptorsCheck?.underPressure ?? false;
+  }
+
   /** Runs after a periodic scan: `sites` names where the tracked sockets come from, measuring them all. */
   afterScan(trackedSockets: number, sites: () => SocketSite[], now: number): Notice[] {
     const notices: Notice[] = [];

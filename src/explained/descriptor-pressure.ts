@@ -71,6 +71,11 @@ export class DescriptorPressure {
     return { type: 'descriptor-pressure', level, open, limit, warnAt: this.warnAt, trackedSockets, sites: sites() };
   }
 
+  /** Whether the last count was past the warning level, and has not eased below it since. */
+  get underPressure(): boolean {
+    return this.warned;
+  }
+
   private due(trackedSockets: number, now: number): boolean {
     const { open, limit } = this.last;
     if (now >= this.nextCountAt || open < 0) return true;

@@ -1,8 +1,13 @@
 import type { Measurement } from '../measured/scanner';
-import { formatLocation, locate } from '../common/stack';
+import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { slotOf } from '../measured/kernel-reader';
 import { tcpStateName } from '../common/tcp-states';
 import type { Location } from '../common/types';
+import type { Socket } from 'node:net';
+import type { SocketRecord } from '../remembered/registry';
+import { formatEndpoint } from '../common/endpoints';
+import { httpRequestOf } from '../common/node-internals';
+import { httpUse, useUrl, type RequestUse } from '../seen/request-uses';
 
 /** Tracked sockets opened at one place, by kernel state. */
 export interface SocketSite {
@@ -15,6 +20,9 @@ export interface SocketSite {
   states: Record<string, number>;
 }
 
+/** The captured caller of the request a socket carries, if any (see SocketSources.requestCaller). */
+export type RequestCaller = (socket: Socket, record: SocketRecord) => StackCapture | undefined;
+
 /** Stacks formatted per call at most: formatting costs 10-40 µs each, and this runs while descriptors run out. */
 const MAX_STACKS_FORMATTED = 5000;
 
@@ -23,7 +31,7 @@ const MAX_STACKS_FORMATTED = 5000;
  * operator needs when descriptors run out. Sockets accepted by one server
  * share one listen() stack, so they cost one format.
  */
-export function socketSites(m: Measurement, skipNodeModules: boolean, top: number): SocketSite[] {
+export function socketSites(m: Measurement, skipNodeModules: boolean, top: number, requestCaller?: RequestCaller): SocketSite[] {
   const sites = new Map<string, SocketSite>();
   const formatted = new Map<object, Location | null>();
   for (let i = 0; i < m.count; i++) {
@@ -32,15 +40,17 @@ export function socketSites(m: Measurement, skipNodeModules: boolean, top: numbe
     if (state < 0) continue;
     let location: Location | null = null;
     let place: string;
-    if (record.creation) {
-      location = formatted.get(record.creation) ?? null;
-      if (!formatted.has(record.creation) && formatted.size < MAX_STACKS_FORMATTED) {
-        location = locate(record.creation, skipNodeModules);
-        formatted.set(record.creation, location);
+    // Without a creation stack, the caller of the request using it, when captured, is where it was put to use.
+    const stack = record.creation ?? requestCaller?.(m.sockets[i]!, record);
+    if (stack) {
+      location = formatted.get(stack) ?? null;
+      if (!formatted.has(stack) && formatted.size < MAX_STACKS_FORMATTED) {
+        location = locate(stack, skipNodeModules);
+        formatted.set(stack, location);
       }
       place = location ? formatLocation(location) : 'where no user code was on the stack';
     } else {
-      place = 'no creation stack (not sampled)';
+      place = `no creation stack (not sampled)${whatIsKnown(m.sockets[i]!, record)}`;
     }
     const key = `${record.origin} ${place}`;
     let site = sites.get(key);
@@ -53,6 +63,24 @@ export function socketSites(m: Measurement, skipNodeModules: boolean, top: numbe
     site.states[name] = (site.states[name] ?? 0) + 1;
   }
   return [...sites.values()].sort((a, b) => b.count - a.count).slice(0, top);
+}
+
+/**
+ * For a socket with no creation stack, what else groups it with its like: the request that last
+ * used it (method and URL, the query left out so that one endpoint is one row), else, for a
+ * client, the peer it connected to. Read only for a dump or a descriptor warning.
+ */
+function whatIsKnown(socket: Socket, record: SocketRecord): string {
+  const request = record.uses?.at(-1) ?? requestUseOf(socket);
+  const peer = socket.remoteAddress && socket.remotePort ? formatEndpoint({ address: socket.remoteAddress, port: socket.remotePort }) : undefined;
+  if (request) return `: ${request.method} ${useUrl({ ...request, path: request.path.split('?')[0]! }, peer)}`;
+  return record.origin === 'client' && peer ? `: connected to ${peer}` : '';
+}
+
+/** The http request in flight on a client socket, if any, as a use. */
+function requestUseOf(socket: Socket): RequestUse | undefined {
+  const request = httpRequestOf(socket);
+  return request && typeof request.getHeader === 'function' ? httpUse(request, undefined, undefined) : undefined;
 }
 
 /** The sites as indented lines: count, place, states. */

@@ -249,6 +249,17 @@ export class SocketSources {
     if (request && typeof request.getHeader === 'function') record.uses = [httpUse(request, this.made.get(request), record)];
   }
 
+  /**
+   * The stack of the caller of the request on `socket` (the one in flight, or the newest undici
+   * one), when it was captured: where a socket with no creation stack was last put to use.
+   */
+  requestCaller(socket: Socket, record: SocketRecord): StackCapture | undefined {
+    const undici = record.uses?.at(-1)?.caller;
+    if (undici) return undici;
+    const request = httpRequestOf(socket);
+    return request ? this.made.get(request)?.caller : undefined;
+  }
+
   private onUndiciSend(message: UndiciSend): void {
     const { request, socket } = message;
     if (!request || !(socket instanceof Socket)) return;

@@ -28,6 +28,9 @@ const KEYS_REMEMBERED = 4096;
  *   or always). The gaps between chosen calls are drawn at random (geometric,
  *   mean `every`): the same odds for every call, one random draw per capture
  *   instead of one per call;
+ * - every call while descriptors run short (see `pressure`): the process is about to
+ *   fail, its next sockets are the ones a dump at the limit has to name, and a
+ *   stack costs nothing next to EMFILE;
  * - every call of a hunted key: after a leak whose line was not captured,
  *   every request to its host (or every socket, for a leak with no request)
  *   until a leak of that key is named, for at most HUNT_CAPTURES stacks. A
@@ -45,6 +48,8 @@ export class StackPolicy {
   private lastKey: string | undefined;
   /** Calls left until the next random capture (see nextGap). */
   private untilSample: number;
+  /** Set while open descriptors are past the warning level: every call is captured until it eases. */
+  pressure = false;
 
   constructor(
     readonly level: StackLevel,
@@ -75,7 +80,9 @@ export class StackPolicy {
   forSocket(): StackCapture | undefined {
     if (this.level !== 'sampled') return this.level === 'all' ? captureStack(this.depth) : undefined;
     let chosen: boolean;
-    if (this.socketHunt) {
+    if (this.pressure) {
+      chosen = true;
+    } else if (this.socketHunt) {
       chosen = true;
       if (--this.socketHunt.left <= 0) this.socketHunt = undefined;
     } else if (!this.firstSocketSeen) {
@@ -93,6 +100,7 @@ export class StackPolicy {
   }
 
   private requestChosen(key: string | undefined): boolean {
+    if (this.pressure) return true;
     if (key !== undefined) {
       if (this.hunts.size > 0) {
         const hunt = this.hunts.get(key);

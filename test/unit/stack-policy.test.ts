@@ -33,6 +33,18 @@ describe('the stack policy (stacks: "sampled")', () => {
     expect(captured(20, () => always.forRequest('a.example:80'))).toBe(20);
   });
 
+  it('captures every call while descriptors run short, and samples again once they ease', () => {
+    const policy = new StackPolicy('sampled', 50, 10, () => 0.99);
+    policy.forRequest('a.example:80');
+    policy.forSocket();
+    policy.pressure = true;
+    expect(captured(100, () => policy.forSocket())).toBe(100);
+    expect(captured(100, () => policy.forRequest('a.example:80'))).toBe(100);
+    policy.pressure = false;
+    expect(captured(100, () => policy.forSocket())).toBe(0);
+    expect(captured(100, () => policy.forRequest('a.example:80'))).toBe(0);
+  });
+
   it('samples one call in `every` at random, which a periodic workload cannot line up with', () => {
     const policy = new StackPolicy('sampled', 50, 10, seeded(13));
     policy.forRequest('a.example:80');
