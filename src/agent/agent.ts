@@ -159,11 +159,12 @@ export class Agent {
     return this.judgeNow(resolveCheck(options, 'findLeaks')).leaks;
   }
 
-  /** The sockets tracked right now (for ignoreCurrent). */
-  openSockets(): Socket[] {
+  /** The sockets tracked right now, and the "fd:inode" of the untracked ones (for ignoreCurrent). */
+  openSockets(): { sockets: Socket[]; untracked: string[] } {
     const sockets: Socket[] = [];
     this.registry.forEachOpen((socket) => sockets.push(socket));
-    return sockets;
+    const untracked = this.live() && this.untracked ? this.safely(() => this.untracked!.currentKeys(this.trackedFds(), this.trackedElsewhereWithinMs()), []) : [];
+    return { sockets, untracked };
   }
 
   /**
@@ -196,16 +197,24 @@ export class Agent {
         if (check.strict) found.push(...stillOpen(m, new Set(found.map((finding) => finding.record)), ours));
         return { findings: found, unsettled: verdict.unsettled.filter(ours).length };
       });
+      // Sockets no agent tracks (opened before start(), or where no channel announced them) belong
+      // to no test: a check of the whole process (no test named) counts them, as the scans do.
+      let untrackedUnsettled = 0;
+      if (this.untracked && check.test === undefined) {
+        const untracked = this.untracked.judgeNow(this.trackedFds(), this.judgeSettings, realNow(), this.trackedElsewhereWithinMs());
+        findings.push(...untracked.findings);
+        untrackedUnsettled = untracked.unsettled;
+      }
       const leaks: Leak[] = [];
       const sockets: Socket[] = [];
       for (const finding of findings) {
         const leak = this.describe(finding, false);
         const socket = finding.socket;
-        if (!socket || check.ignore.some((ignore) => ignore.matches(leak, socket))) continue;
+        if (check.ignore.some((ignore) => ignore.matches(leak, socket, finding.untrackedKey))) continue;
         leaks.push(leak);
-        sockets.push(socket);
+        if (socket) sockets.push(socket);
       }
-      return { leaks, sockets, unsettled };
+      return { leaks, sockets, unsettled: unsettled + untrackedUnsettled };
     }, none);
   }
 

@@ -100,8 +100,8 @@ export function findLeaks(options?: Pick<VerifyOptions, 'ignore' | 'strict' | 't
  * before the code under test runs, pass it to verifyNoLeaks after.
  */
 export function ignoreCurrent(): SocketIgnore {
-  const sockets = currentAgent()?.openSockets() ?? [];
-  return ignoreSockets(sockets, `the ${sockets.length} socket(s) open when ignoreCurrent() was called`);
+  const { sockets, untracked } = currentAgent()?.openSockets() ?? { sockets: [], untracked: [] };
+  return ignoreSockets(sockets, `the ${sockets.length + untracked.length} socket(s) open when ignoreCurrent() was called`, untracked);
 }
 
 /**

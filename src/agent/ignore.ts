@@ -11,8 +11,11 @@ import type { Leak } from '../common/types';
 export interface SocketIgnore {
   /** What it ignores, in words (shown when a check is described). */
   readonly description: string;
-  /** True when this leak must not be counted. */
-  matches(leak: Leak, socket: Socket): boolean;
+  /**
+   * True when this leak must not be counted. `socket` is absent for a socket no agent tracks
+   * (found among the process's descriptors), which `untrackedKey` ("fd:inode") names instead.
+   */
+  matches(leak: Leak, socket: Socket | undefined, untrackedKey?: string): boolean;
 }
 
 /**
@@ -72,10 +75,11 @@ export function ignoreRemote(remote: RemoteMatch): SocketIgnore {
   };
 }
 
-/** Ignores exactly these sockets (ignoreCurrent passes the agent's open sockets). */
-export function ignoreSockets(sockets: Iterable<Socket>, description: string): SocketIgnore {
+/** Ignores exactly these sockets (ignoreCurrent passes the agent's open sockets, and the "fd:inode" of untracked ones). */
+export function ignoreSockets(sockets: Iterable<Socket>, description: string, untracked: Iterable<string> = []): SocketIgnore {
   const known = new WeakSet<Socket>(sockets);
-  return { description, matches: (_leak, socket) => known.has(socket) };
+  const knownUntracked = new Set(untracked);
+  return { description, matches: (_leak, socket, untrackedKey) => (socket ? known.has(socket) : untrackedKey !== undefined && knownUntracked.has(untrackedKey)) };
 }
 
 /** Checks an `ignore` list; throws InvalidSettingError naming the setting. */

@@ -83,7 +83,12 @@ export function judgeClosed(look: ClosedLook, judgement: Judgement, settings: Ju
       leaked = !record.reported && age >= closeWaitMs && quiet && taking !== 'quiet-since-first-look';
       break;
     case 'now':
-      leaked = socket !== undefined && !look.sending();
+      // A socket no agent tracks has no JavaScript side to say whether Node is about to read its
+      // FIN: an earlier look must have seen it closed already (a check's retry, or a scan). The
+      // kernel's clocks cannot stand in: tcpi_last_data_recv moves with data, not with a FIN, so
+      // an idle connection whose peer closed a moment ago looks as old as its last byte.
+      if (!socket && !seenBefore) return 'unsettled';
+      leaked = !look.sending();
       break;
     case 'exit':
       leaked = !record.reported && (socket !== undefined || seenBefore);
@@ -105,9 +110,9 @@ export function judgeUntracked(
   judgement: Judgement,
   settings: JudgeSettings,
   now: number,
-): Finding[] {
+): { findings: Finding[]; unsettled: number } {
   const findings: Finding[] = [];
-  if (judgement === 'now') return findings;
+  let unsettled = 0;
   for (let i = 0; i < fds.length; i++) {
     const state = rows[i * stride + SAMPLE.state]!;
     const record = records[i]!;
@@ -116,8 +121,11 @@ export function judgeUntracked(
       continue;
     }
     const kernelSentMs = rows[i * stride + SAMPLE.lastDataSentMs]!;
-    const verdict = judgeClosed({ socket: undefined, record, state, kernelSentMs, sending: () => false }, judgement, settings, now);
-    if (verdict && verdict !== 'unsettled') findings.push({ record, fd: fds[i]!, state, closeWaitMs: verdict.age, lastDataSentMs: verdict.lastDataSentMs });
+    // What the kernel still has to send (a check's look): it has no JavaScript side to ask.
+    const sending = () => rows[i * stride + SAMPLE.unacked]! > 0 || rows[i * stride + SAMPLE.notsentBytes]! > 0;
+    const verdict = judgeClosed({ socket: undefined, record, state, kernelSentMs, sending }, judgement, settings, now);
+    if (verdict === 'unsettled') unsettled++;
+    else if (verdict) findings.push({ record, fd: fds[i]!, state, closeWaitMs: verdict.age, lastDataSentMs: verdict.lastDataSentMs });
   }
-  return findings;
+  return { findings, unsettled };
 }

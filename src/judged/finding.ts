@@ -9,6 +9,8 @@ export interface Finding {
   /** The addresses, read from the kernel, of a socket with no JavaScript side. */
   endpoints?: { local: Endpoint | null; remote: Endpoint | null };
   record: SocketRecord;
+  /** A socket no agent tracks: its "fd:inode" (ignoreCurrent() names such sockets this way). */
+  untrackedKey?: string;
   fd: number;
   /** The kernel state: TCP_CLOSE_WAIT, TCP_CLOSE, or TCP_ESTABLISHED for a stalled reader. */
   state: number;

@@ -47,9 +47,32 @@ export class UntrackedSockets {
    * process with a thousand descriptors, every ~30 s with 18,000. The exit look always runs.
    */
   judge(trackedFds: () => ReadonlySet<number>, judgement: Judgement, settings: JudgeSettings, now: number, trackedWithinMs: number): Finding[] {
-    if (judgement === 'now' || (judgement === 'periodic' && now < this.nextLookAt)) return [];
+    if (judgement === 'periodic' && now < this.nextLookAt) return [];
     const started = realMonotonic();
-    const { fds, keys, rows } = this.measure(trackedFds(), trackedWithinMs);
+    const { findings } = this.look(trackedFds(), judgement, settings, now, trackedWithinMs);
+    if (judgement !== 'now') {
+      // Within the budget, but never so far apart that a leak waits for minutes: a look that costs
+      // more (procfs in a namespace of many connections) gets more than its share.
+      this.nextLookAt = now + Math.min((realMonotonic() - started) / LOOK_BUDGET, this.longestPauseMs);
+    }
+    return findings;
+  }
+
+  /**
+   * A check's look (findLeaks, verifyNoLeaks): the untracked sockets leaked now, and how many sit
+   * closed unseen by any earlier look (a retry, or the next scan, decides those).
+   */
+  judgeNow(trackedFds: ReadonlySet<number>, settings: JudgeSettings, now: number, trackedWithinMs: number): { findings: Finding[]; unsettled: number } {
+    return this.look(trackedFds, 'now', settings, now, trackedWithinMs);
+  }
+
+  /** The fd:inode keys of the untracked TCP descriptors open now (ignoreCurrent). */
+  currentKeys(trackedFds: ReadonlySet<number>, trackedWithinMs: number): string[] {
+    return this.measure(trackedFds, trackedWithinMs).keys;
+  }
+
+  private look(trackedFds: ReadonlySet<number>, judgement: Judgement, settings: JudgeSettings, now: number, trackedWithinMs: number): { findings: Finding[]; unsettled: number } {
+    const { fds, keys, rows } = this.measure(trackedFds, trackedWithinMs);
     const records = keys.map((key) => {
       let record = this.records.get(key);
       if (!record) this.records.set(key, (record = untrackedRecord(now)));
@@ -58,12 +81,12 @@ export class UntrackedSockets {
     // Descriptors gone (or reused for another socket) take their records with them.
     const listed = new Set(keys);
     for (const key of this.records.keys()) if (!listed.has(key)) this.records.delete(key);
-    const findings = judgeUntracked(rows, this.binding.SAMPLE_STRIDE, fds, records, judgement, settings, now);
-    for (const finding of findings) finding.endpoints = this.endpoints(finding.fd);
-    // Within the budget, but never so far apart that a leak waits for minutes: a look that costs
-    // more (procfs in a namespace of many connections) gets more than its share.
-    this.nextLookAt = now + Math.min((realMonotonic() - started) / LOOK_BUDGET, this.longestPauseMs);
-    return findings;
+    const verdict = judgeUntracked(rows, this.binding.SAMPLE_STRIDE, fds, records, judgement, settings, now);
+    for (const finding of verdict.findings) {
+      finding.endpoints = this.endpoints(finding.fd);
+      finding.untrackedKey = keys[fds.indexOf(finding.fd)];
+    }
+    return verdict;
   }
 
   /**
