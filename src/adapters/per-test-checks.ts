@@ -3,6 +3,8 @@ import { testChecks } from '../agent/checks';
 import { isSocketLeakError, SocketLeakError } from '../common/errors';
 import { start } from '../agent/api';
 import { formatLeaks } from '../told/format';
+import { tellFailedCheck } from '../told/ci-teller';
+import { annotationsRequested } from '../agent/environment';
 
 /**
  * What every test-runner adapter does, whatever the runner: start the agent
@@ -17,8 +19,20 @@ export class PerTestChecks {
   private readonly failed = new Set<string>();
 
   /** @param currentTest the name of the test running in the current async context. */
+  // Under GitHub Actions, a failing check also annotates the leaking line (TCP_LEAK_AGENT_ANNOTATIONS=0: not).
+  private readonly annotations: boolean;
+  private readonly settingError: Error | undefined;
+
   constructor(currentTest: () => string | undefined) {
-    this.agent = start({ output: 'none', stacks: 'all' });
+    let annotations = true;
+    try {
+      annotations = annotationsRequested(process.env);
+    } catch (error) {
+      this.settingError = error as Error;
+    }
+    this.annotations = annotations;
+    // The agent's own reports stay silent: the checks tell, each failing test once.
+    this.agent = start({ output: 'none', stacks: 'all', annotations: false });
     if (this.agent.running) this.agent.attributeSocketsTo(currentTest);
   }
 
@@ -38,6 +52,7 @@ export class PerTestChecks {
       if (isSocketLeakError(error)) {
         this.failed.add(name);
         this.agent.destroyLeaked(checks);
+        tellFailedCheck(error.leaks, process.env, this.annotations);
       }
       throw error;
     }
@@ -50,13 +65,15 @@ export class PerTestChecks {
    * nothing would let CI pass blind).
    */
   async afterFile(): Promise<Error | undefined> {
+    if (this.settingError) return new Error(`tcp-leak-agent could not check these tests for leaked sockets: ${this.settingError.message}`);
     if (this.agent.startError) {
       return new Error(`tcp-leak-agent could not check these tests for leaked sockets: ${this.agent.startError.message}`);
     }
     if (!this.agent.running) return undefined;
     const { ignore, timeoutMs } = testChecks();
     try {
-      await this.agent.verifyNoLeaks({ ignore, timeoutMs });
+      // Tracked sockets only: one no agent tracks belongs to no test, and would only hold the check up.
+      await this.agent.verifyNoLeaks({ ignore, timeoutMs }, false);
       return undefined;
     } catch (error) {
       if (!isSocketLeakError(error)) return error instanceof Error ? error : new Error(String(error));
@@ -64,6 +81,7 @@ export class PerTestChecks {
       const late = error.leaks.filter((leak) => leak.test !== undefined && this.ended.has(leak.test) && !this.failed.has(leak.test));
       for (const test of new Set(late.map((leak) => leak.test!))) this.agent.destroyLeaked({ ignore, test });
       if (late.length === 0) return undefined;
+      tellFailedCheck(late, process.env, this.annotations);
       const tests = [...new Set(late.map((leak) => leak.test))].join('", "');
       return new SocketLeakError(late, `${formatLeaks(late, 'text').trimEnd()}\n(found after the test "${tests}" had ended)`);
     }

@@ -26,6 +26,7 @@ import { describeSockets } from '../explained/snapshot';
 import { socketSites, type RequestCaller } from '../explained/socket-sites';
 import { formatLeaks } from '../told/format';
 import { LeakTeller } from '../told/leak-teller';
+import { CiTeller } from '../told/ci-teller';
 import { AgentMetrics, readingOf, type MetricsReading } from '../told/metrics';
 import type { Notice } from '../told/notices';
 import type { Output } from '../told/output';
@@ -104,7 +105,7 @@ export class Agent {
     readonly startError?: Error,
     readonly backend: BackendName = 'native',
   ) {
-    this.reporter = new Reporter(output, options.format, options.logger);
+    this.reporter = new Reporter(output, options.format, options.logger, new CiTeller(process.env, options.annotations, options.junit));
     this.teller = new LeakTeller(this.reporter, options.reportIntervalMs, options.onLeak, (error) => this.internalError(error, 'the onLeak callback threw'), packageVersion());
     this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
@@ -184,7 +185,7 @@ export class Agent {
    * any report is built); strict adds every such socket still open; ignored
    * ones are dropped.
    */
-  private judgeNow(check: ResolvedCheck): { leaks: Leak[]; sockets: Socket[]; unsettled: number } {
+  private judgeNow(check: ResolvedCheck, untrackedToo = true): { leaks: Leak[]; sockets: Socket[]; unsettled: number } {
     const none = { leaks: [], sockets: [], unsettled: 0 };
     const kernel = this.live();
     if (!kernel) return none;
@@ -200,7 +201,7 @@ export class Agent {
       // Sockets no agent tracks (opened before start(), or where no channel announced them) belong
       // to no test: a check of the whole process (no test named) counts them, as the scans do.
       let untrackedUnsettled = 0;
-      if (this.untracked && check.test === undefined) {
+      if (this.untracked && untrackedToo && check.test === undefined) {
         const untracked = this.untracked.judgeNow(this.trackedFds(), this.judgeSettings, realNow(), this.trackedElsewhereWithinMs());
         findings.push(...untracked.findings);
         untrackedUnsettled = untracked.unsettled;
@@ -223,13 +224,14 @@ export class Agent {
    * read its FIN. Retries with backoff for up to `timeoutMs`, so such a socket
    * gets the chance to close (or to show it will not); rejects with
    * SocketLeakError for what remains leaked and sent nothing for the second
-   * half of the wait (strict: also what remains open).
+   * half of the wait (strict: also what remains open). A check of the whole process (no test
+   * named) counts the sockets no agent tracks too, unless `untrackedToo` is false.
    * Rejects with InvalidSettingError on a bad option.
    */
-  async verifyNoLeaks(options: VerifyOptions = {}): Promise<void> {
+  async verifyNoLeaks(options: VerifyOptions = {}, untrackedToo = true): Promise<void> {
     if (!this.running) throw new AgentNotRunningError();
     const check = resolveCheck(options);
-    const leaks = await waitForSettled(() => this.judgeNow(check), check.timeoutMs);
+    const leaks = await waitForSettled(() => this.judgeNow(check, untrackedToo), check.timeoutMs);
     if (leaks.length > 0) throw new SocketLeakError(leaks, formatLeaks(leaks, 'text').trimEnd());
   }
 
@@ -310,6 +312,7 @@ export class Agent {
 
   private onExit(): void {
     this.safely(() => this.teller.tell(this.scanForReport('exit').leaks, true, this.metrics), undefined);
+    this.safely(() => this.reporter.finish(), undefined);
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 

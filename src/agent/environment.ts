@@ -28,3 +28,13 @@ export function optionsFromEnvironment(env: NodeJS.ProcessEnv): AgentOptions {
   return options as AgentOptions;
 }
 
+
+/**
+ * TCP_LEAK_AGENT_ANNOTATIONS as the test-runner adapters read it (their agent takes no options from
+ * the environment). Throws InvalidSettingError naming the variable on a bad value.
+ */
+export function annotationsRequested(env: NodeJS.ProcessEnv): boolean {
+  const setting = SETTINGS.find((candidate) => candidate.option === 'annotations')!;
+  const raw = env[setting.variable!];
+  return raw === undefined || raw === '' ? (setting.default as boolean) : (setting.fromText!(raw, setting.variable!) as boolean);
+}

@@ -12,6 +12,9 @@ import { UsageError } from '../common/errors';
 import { packageVersion, REGISTER_PATH } from '../common/package-paths';
 import { SETTINGS } from '../common/settings';
 import { formatLeaks, formatSummaries } from '../told/format';
+import { escapeData, escapeProperty, githubActionsWanted, jobSummary, junitXml, leakPlaces, sarifLog, workflowCommands, type UncheckedLine } from '../told/ci-formats';
+import { appendSummary } from '../told/ci-teller';
+import { annotationsRequested } from '../agent/environment';
 import type { Leak, LeakSummaryReport } from '../common/types';
 import { readArguments } from './arguments';
 import { attach } from './attach';
@@ -36,6 +39,10 @@ Options:
 ${FLAG_SETTINGS.map((setting) => `  --${`${setting.flag} <n>`.padEnd(21)}${setting.summary}\n${' '.repeat(25)}(${setting.variable} of each process; default ${setting.defaultText})`).join('\n')}
   --format <text|json>   the summary's format (default text)
   --output <path>        write the summary to a file instead of stderr (written in every run)
+  --junit <path>         also write JUnit XML: a failing test case per leaking place and per
+                         unchecked process, or one passing case (written in every run)
+  --sarif <path>         also write SARIF 2.1.0 for code scanning: a result per leaking line
+                         (written in every run)
   --no-fail              report leaks (and unchecked processes) but keep the command's exit code
   --allow-unchecked      accept Node.js processes that ran without the agent (still named)
   -h, --help             show this help
@@ -50,6 +57,8 @@ interface CliOptions {
   env: Record<string, string>;
   format: 'text' | 'json';
   output: string | undefined;
+  junit: string | undefined;
+  sarif: string | undefined;
   fail: boolean;
   allowUnchecked: boolean;
   command: string[];
@@ -67,6 +76,8 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
         ...Object.fromEntries(FLAG_SETTINGS.map((setting) => [setting.flag!, { type: 'string' as const }])),
         format: { type: 'string' },
         output: { type: 'string' },
+        junit: { type: 'string' },
+        sarif: { type: 'string' },
         'no-fail': { type: 'boolean' },
         'allow-unchecked': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -95,7 +106,15 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
     }
     env[setting.variable!] = value;
   }
-  return { env, format, output: values.output, fail: !values['no-fail'], allowUnchecked: Boolean(values['allow-unchecked']), command };
+  try {
+    annotationsRequested(process.env);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  for (const flag of ['output', 'junit', 'sarif'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag}="" is not accepted: expected a file path`);
+  }
+  return { env, format, output: values.output, junit: values.junit, sarif: values.sarif, fail: !values['no-fail'], allowUnchecked: Boolean(values['allow-unchecked']), command };
 }
 
 const REGISTER = REGISTER_PATH;
@@ -151,6 +170,27 @@ function tellUnchecked(unchecked: UncheckedProcess[], format: 'text' | 'json'): 
   return unchecked.map((process) => `${JSON.stringify({ type: 'unchecked-process', ...process })}\n`).join('');
 }
 
+/**
+ * Where CI users look: under GitHub Actions an annotation per place and a job summary (unless
+ * TCP_LEAK_AGENT_ANNOTATIONS=0); --junit and --sarif files, written in every run.
+ */
+function tellCi(found: Reports, unchecked: UncheckedProcess[], options: CliOptions): void {
+  const places = leakPlaces(found.leaks, found.summaries);
+  const lines: UncheckedLine[] = unchecked.map((process) => ({
+    title: `pid ${process.pid}: ${process.command.join(' ') || '(command line unknown)'}`,
+    detail: `ran without the agent (${process.nodeOptions === undefined ? 'NODE_OPTIONS unset' : `NODE_OPTIONS=${JSON.stringify(process.nodeOptions)}`}): something in the command set NODE_OPTIONS instead of adding to it`,
+  }));
+  const env = process.env;
+  const root = env.GITHUB_WORKSPACE ?? process.cwd();
+  if (githubActionsWanted(env, annotationsRequested(env))) {
+    const commands = workflowCommands(places, env) + lines.map((line) => `::error title=${escapeProperty('Node.js process ran without tcp-leak-agent')}::${escapeData(`${line.title}: ${line.detail}`)}\n`).join('');
+    process.stdout.write(commands);
+    if (places.length > 0 || lines.length > 0) appendSummary(env, jobSummary(places, lines, env.GITHUB_WORKSPACE));
+  }
+  if (options.junit) fs.writeFileSync(options.junit, junitXml(places, lines, root));
+  if (options.sarif) fs.writeFileSync(options.sarif, `${JSON.stringify(sarifLog(places, root, packageVersion()), null, 2)}\n`);
+}
+
 /** Runs the CLI with its arguments; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'attach') return attach(argv.slice(1));
@@ -175,8 +215,10 @@ export async function main(argv: string[]): Promise<number> {
     // Survives a replaced NODE_OPTIONS: how the run's processes are recognised.
     [RUN_MARKER]: dir,
   };
-  // The children report; the summary decides the exit code.
+  // The children report; the summary decides the exit code, and tells CI (annotations, files) once.
   delete env.TCP_LEAK_AGENT_FAIL_ON_LEAK;
+  delete env.TCP_LEAK_AGENT_JUNIT;
+  env.TCP_LEAK_AGENT_ANNOTATIONS = '0';
 
   const [command, ...args] = options.command as [string, ...string[]];
   const child = spawn(command, args, { stdio: 'inherit', env });
@@ -209,6 +251,7 @@ export async function main(argv: string[]): Promise<number> {
   // says so in a line (text), or holds no record (JSON lines: the empty list). stderr stays quiet.
   if (options.output) fs.writeFileSync(options.output, text || (options.format === 'text' ? 'tcp-leak-agent: no leaked TCP socket\n' : ''));
   else if (text) process.stderr.write(text);
+  tellCi(found, unchecked, options);
   const commandCode = exit.code ?? (exit.signal ? 128 + (os.constants.signals[exit.signal] ?? 0) : 1);
   if (commandCode !== 0) return commandCode;
   if (!options.fail) return 0;

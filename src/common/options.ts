@@ -23,6 +23,10 @@ export interface AgentOptions {
   onLeak?: (leak: Leak) => void;
   /** Set the exit code to 1 when any leak was reported during the run or at exit. Default false. */
   failOnLeak?: boolean;
+  /** Under GitHub Actions: annotations on the leaking lines and a job summary (default true). */
+  annotations?: boolean;
+  /** A JUnit XML file to write when the process exits. */
+  junit?: string;
   /** Frames captured at socket creation. Deep enough to reach user code through fetch(). Default 50. */
   stackDepth?: number;
   /** Skip frames inside node_modules when choosing the location. Default true. */
@@ -94,6 +98,8 @@ export interface ResolvedOptions {
   output: string;
   onLeak: ((leak: Leak) => void) | undefined;
   failOnLeak: boolean;
+  annotations: boolean;
+  junit: string | undefined;
   stackDepth: number;
   skipNodeModules: boolean;
   stacks: StackLevel;

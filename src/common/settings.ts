@@ -137,6 +137,28 @@ export const SETTINGS: readonly Setting[] = [
     ...booleanSetting,
   },
   {
+    option: 'annotations',
+    variable: 'TCP_LEAK_AGENT_ANNOTATIONS',
+    default: true,
+    defaultText: 'true',
+    summary: 'under GitHub Actions (`GITHUB_ACTIONS=true`): an annotation on each leaking line and a job summary (`0` turns both off)',
+    ...booleanSetting,
+  },
+  {
+    option: 'junit',
+    variable: 'TCP_LEAK_AGENT_JUNIT',
+    default: undefined,
+    defaultText: '',
+    summary: 'a JUnit XML file written when the process exits: a failing test case per leaking place, or one passing case',
+    check(value, name) {
+      if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new InvalidSettingError(name, value, 'expected a file path');
+      return value;
+    },
+    fromText(raw, name) {
+      return this.check(raw, name);
+    },
+  },
+  {
     option: 'onLeak',
     default: undefined,
     defaultText: '',

@@ -1,6 +1,7 @@
 import { formatLeaks, formatSummaries } from './format';
 import { formatNotice, noticeHeadline, type Notice } from './notices';
 import type { Output } from './output';
+import type { CiTeller } from './ci-teller';
 import type { AgentLogger, Leak, LeakSummaryReport, ReportFormat } from '../common/types';
 
 /**
@@ -14,23 +15,33 @@ export class Reporter {
     private readonly output: Output,
     private readonly format: ReportFormat,
     private readonly logger: AgentLogger | undefined,
+    /** Where CI users look (annotations, job summary, JUnit), besides the output. */
+    private readonly ci?: CiTeller,
   ) {}
 
   leaks(leaks: Leak[]): void {
     if (leaks.length === 0) return;
+    this.ci?.leaks(leaks);
     if (!this.logger) return this.output(formatLeaks(leaks, this.format));
     for (const leak of leaks) this.log('warn', { tool: 'tcp-leak-agent', ...leak }, formatLeaks([leak], 'text').split('\n', 1)[0]!);
   }
 
   summaries(summaries: LeakSummaryReport[]): void {
     if (summaries.length === 0) return;
+    this.ci?.summaries(summaries);
     if (!this.logger) return this.output(formatSummaries(summaries, this.format));
     for (const summary of summaries) this.log('warn', { tool: 'tcp-leak-agent', ...summary }, formatSummaries([summary], 'text').trimEnd());
   }
 
   notice(notice: Notice): void {
+    this.ci?.notice(notice);
     if (!this.logger) return this.output(formatNotice(notice, this.format));
     this.log(notice.type === 'dump' ? 'info' : 'warn', { tool: 'tcp-leak-agent', ...notice }, noticeHeadline(notice));
+  }
+
+  /** The process is exiting: the files CI reads at the end of a run. */
+  finish(): void {
+    this.ci?.finish();
   }
 
   /** The agent's own trouble (shown once): always to the output, which the operator chose for the agent. */
