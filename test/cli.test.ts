@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, markerLine, parseLeaks, ROOT } from './helpers';
+import { FIXTURES, markerLine, parseLeaks, ROOT, withoutCi } from './helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const FAST = ['--interval-ms', '50', '--close-wait-ms', '300', '--stall-ms', '300'];
@@ -15,7 +15,7 @@ interface CliRun {
 }
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  const childEnv: NodeJS.ProcessEnv = { ...withoutCi(process.env), ...env };
   for (const key of Object.keys(childEnv)) if (key.startsWith('VITEST') || key === 'NODE_OPTIONS') delete childEnv[key];
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv, timeout: 45_000 }, (error, stdout, stderr) => {

@@ -50,11 +50,17 @@ export async function runFixture(fixture: string, options: RunOptions = {}): Pro
  * environment without what would make it part of this test run: vitest's
  * variables, NODE_OPTIONS and node:test's child marker.
  */
+/** The environment without what GitHub Actions sets (GITHUB_ACTIONS, GITHUB_STEP_SUMMARY, GITHUB_WORKSPACE...). */
+export function withoutCi(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('GITHUB_')));
+}
+
 export function runNode(
   args: string[],
   options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  // The suite's own CI (GitHub Actions among them) stays out of the programs it runs, unless a test sets it.
+  const env: NodeJS.ProcessEnv = { ...withoutCi(process.env), ...options.env };
   for (const key of Object.keys(env)) {
     if (key.startsWith('VITEST') || key.startsWith('NODE_OPTIONS') || key === 'NODE_TEST_CONTEXT') delete env[key];
   }

@@ -141,13 +141,13 @@ export function repositoryPath(file: string, root: string | undefined): string {
 export function workflowCommands(places: readonly CiPlace[], env: NodeJS.ProcessEnv): string {
   return places
     .map((place) => {
-      const properties: string[] = [];
+      // In @actions/core's order: title, file, line, col.
+      const count = place.count > 1 ? ` (${place.count})` : '';
+      const properties = [`title=${escapeProperty(`${place.title}${count}`)}`];
       if (place.location) {
         properties.push(`file=${escapeProperty(repositoryPath(place.location.file, env.GITHUB_WORKSPACE))}`);
         if (!place.location.compiled) properties.push(`line=${place.location.line}`, `col=${place.location.column}`);
       }
-      const count = place.count > 1 ? ` (${place.count})` : '';
-      properties.push(`title=${escapeProperty(`${place.title}${count}`)}`);
       return `::${place.level} ${properties.join(',')}::${escapeData(place.message)}\n`;
     })
     .join('');

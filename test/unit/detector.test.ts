@@ -173,7 +173,7 @@ describe('sockets no agent tracks (kernel rows only)', () => {
     const record = untracked();
     return times.map((at) => {
       const m = measurement([{ socket: socketLike({ reading: false, ended: true }), record, row }]);
-      return judgeUntracked(m.rows, m.stride, [10], [record], mode, settings(), T0 + at).length > 0 ? 'leaked' : 'fine';
+      return judgeUntracked(m.rows, m.stride, [10], [record], mode, settings(), T0 + at).findings.length > 0 ? 'leaked' : 'fine';
     });
   }
 
@@ -184,5 +184,10 @@ describe('sockets no agent tracks (kernel rows only)', () => {
 
   it('at exit, only once an earlier look saw them closed: Node may have been about to read the FIN', () => {
     expect(untrackedLooks({ state: TCP_CLOSE_WAIT }, [0, 10], 'exit')).toEqual(['fine', 'leaked']);
+  });
+
+  it("in a check's look (findLeaks, verifyNoLeaks), once an earlier look saw them closed and the kernel has nothing left to send", () => {
+    expect(untrackedLooks({ state: TCP_CLOSE_WAIT }, [0, 5], 'now')).toEqual(['fine', 'leaked']);
+    expect(untrackedLooks({ state: TCP_CLOSE_WAIT, unacked: 2 }, [0, 5], 'now')).toEqual(['fine', 'fine']);
   });
 });
