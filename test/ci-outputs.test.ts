@@ -152,14 +152,20 @@ describe.concurrent('the preload under GitHub Actions', () => {
   });
 });
 
-describe.concurrent('a test-runner adapter under GitHub Actions (vitest)', () => {
-  it("annotates the leaking line of the test that failed, and adds the failure to the job summary", async () => {
+// Each runner, on its fixture project (the same leaking line): the command, and where it runs.
+const RUNNERS: Record<string, () => { args: string[]; cwd: string }> = {
+  vitest: () => ({ args: [path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', path.join(FIXTURES, 'vitest-project'), '--pool', 'forks', '--reporter=json', `--outputFile=${reportFile('vitest')}`], cwd: ROOT }),
+  jest: () => ({ args: [path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--rootDir', path.join(FIXTURES, 'jest-project'), '--ci', '--maxWorkers=2'], cwd: path.join(FIXTURES, 'jest-project') }),
+  mocha: () => ({ args: [path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js')], cwd: path.join(FIXTURES, 'mocha-project') }),
+  'node:test': () => ({ args: ['--test', '--import', 'tcp-leak-agent/node-test', 'orders.test.mjs'], cwd: path.join(FIXTURES, 'node-test-project') }),
+};
+
+describe.concurrent('each test-runner adapter under GitHub Actions', () => {
+  it.for(Object.keys(RUNNERS))("%s: annotates the leaking line of the test that failed, and adds the failure to the job summary", async (runner) => {
     const job = githubJob();
-    const outputFile = reportFile('vitest');
-    const vitest = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
-    const project = path.join(FIXTURES, 'vitest-project');
-    const run = await runNode([vitest, 'run', '--root', project, '--pool', 'forks', '--reporter=json', `--outputFile=${outputFile}`], { cwd: ROOT, env: job.env });
-    expect(run.code).toBe(1);
+    const { args, cwd } = RUNNERS[runner]!();
+    const run = await runNode(args, { cwd, env: job.env, timeoutMs: 90_000 });
+    expect(run.code).toBeGreaterThan(0); // (mocha exits with the number of failures)
     const ours = annotations(run.stdout).filter((line) => line.includes('title=Leaked TCP socket'));
     expect(ours.length, run.stdout).toBeGreaterThanOrEqual(1);
     expect(ours[0]).toContain(`file=test/fixtures/orders-api.cjs,line=${markerLine('orders-api.cjs')},`);
