@@ -296,6 +296,8 @@ export class Agent {
     // line says nothing of them (it used to end the hunt over new sockets that a leaked client
     // socket with no request had begun).
     if (record.origin !== 'client') return;
+    // A request made in a process that serves, with no endpoint found: follow them from now on.
+    if (leak.lastUse && !leak.lastUse.served && this.sources.serves) this.sources.followServedRequests();
     if (leak.location) this.stackPolicy.named(key, lastUse?.at ?? record.createdAt);
     else if (!captured) this.stackPolicy.hunt(key, now);
   }

@@ -17,10 +17,10 @@ export interface BeingServed {
 
 /**
  * Whether AsyncLocalStorage rides on AsyncContextFrame here (Node 24 and later, unless
- * --no-async-context-frame): entering a store then costs one small frame per request (about
- * 0.1 µs on Node 24 and 26 here), and continuations carry it for free. (Entering it only from a
- * server's first client request on would spare servers that make none, and miss the endpoint of
- * a gateway's first leak.) The older implementation (Node 22) installs async hooks
+ * --no-async-context-frame): entering a store then costs one small frame per request served,
+ * and continuations carry it for free. (About 0.1 µs per enterWith in a loop, but about 2 µs per
+ * request in a real keep-alive server, measured out of process: SocketSources.followServedRequests
+ * says when it is paid.) The older implementation (Node 22) installs async hooks
  * that run for every promise the process makes, a cost no server should pay for a report's
  * detail: it is recognised by the methods only it has.
  */

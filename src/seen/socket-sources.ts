@@ -64,9 +64,10 @@ export class SocketSources {
   private readonly made = new WeakMap<object, RequestMade>();
   // Whether this process has a server: until it has, no request can be made while serving one.
   // (A server listening since before start() counts from its first connection accepted after it.)
-  private serves = false;
+  private serving = false;
   // Which request a server is serving where a client request is made, through async code too.
   private readonly served = new ServedRequests();
+  private followsServed = false;
   // undici requests noted and not yet sent: while none is, a send's lookup is skipped. (A request
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
@@ -94,9 +95,8 @@ export class SocketSources {
     this.on(NODE_CHANNELS.clientSocket, (message) => this.onClientSocket(message));
     this.on(NODE_CHANNELS.serverSocket, (message) => this.onServerSocket(message));
     this.on(NODE_CHANNELS.listenStart, (message) => this.onListen(message));
-    if (this.served.followsContinuations) {
-      this.on(NODE_CHANNELS.httpServerRequestStart, (message) => this.served.started((message as { response?: unknown }).response));
-    }
+    // Where precision is worth microseconds (stacks: "all": test runs, the CLI), from the start.
+    if (this.stacks.level === 'all') this.followServedRequests();
     if (this.hooks.listening) {
       // Bound by now: the port is known.
       this.on(NODE_CHANNELS.listenEnd, (message) => {
@@ -133,6 +133,7 @@ export class SocketSources {
     this.subscriptions.length = 0;
     for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
     this.served.stop();
+    this.followsServed = false;
   }
 
   private on(name: string, handler: Listener): void {
@@ -188,7 +189,7 @@ export class SocketSources {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket)) return;
     const server = serverOf(socket);
-    this.serves = true;
+    this.serving = true;
     const listenStack = server ? this.listenStacks.get(server) : undefined;
     // A TLS server's socket needs its record now (see onSecureConnection); a test's, its name.
     if (!(server instanceof TlsServer) && this.registry.attribution === undefined) {
@@ -201,7 +202,7 @@ export class SocketSources {
 
   private onListen(message: unknown): void {
     const server = (message as { server?: Server }).server;
-    this.serves = true;
+    this.serving = true;
     // One stack per server, whatever the sampling: every socket it accepts shares it.
     if (server && !this.listenStacks.has(server) && this.stacks.level !== 'off') {
       this.listenStacks.set(server, captureStack(this.stacks.depth));
@@ -211,6 +212,23 @@ export class SocketSources {
       this.tlsServers.add(server);
       server.on('secureConnection', this.onSecureConnection);
     }
+  }
+
+  /** Whether this process has a server. */
+  get serves(): boolean {
+    return this.serving;
+  }
+
+  /**
+   * Follows the request each server is serving through its handler's async code (see
+   * ServedRequests). Entering it costs every request served about 2 µs here (4-5% of a minimal
+   * keep-alive server's CPU), so out of test runs it starts only once a leak was told whose
+   * request's endpoint was not found, as stacks are hunted: the next one names it.
+   */
+  followServedRequests(): void {
+    if (this.followsServed || !this.served.followsContinuations || this.subscriptions.length === 0) return;
+    this.followsServed = true;
+    this.on(NODE_CHANNELS.httpServerRequestStart, (message) => this.served.started((message as { response?: unknown }).response));
   }
 
   private onRequestMade(request: (ClientRequestLike & { origin?: unknown }) | undefined, undici: boolean): void {
@@ -223,7 +241,7 @@ export class SocketSources {
     const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
     const trace = activeSpanContext();
     // Nothing to look up in a process that serves nothing: the usual client.
-    const being = this.serves ? this.served.current() : undefined;
+    const being = this.serving ? this.served.current() : undefined;
     let served: RequestUse['served'];
     if (being) {
       const server = serverOf(being.socket);
