@@ -157,7 +157,9 @@ const RUNNERS: Record<string, () => { args: string[]; cwd: string }> = {
   vitest: () => ({ args: [path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', path.join(FIXTURES, 'vitest-project'), '--pool', 'forks', '--reporter=json', `--outputFile=${reportFile('vitest')}`], cwd: ROOT }),
   jest: () => ({ args: [path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--rootDir', path.join(FIXTURES, 'jest-project'), '--ci', '--maxWorkers=2'], cwd: path.join(FIXTURES, 'jest-project') }),
   mocha: () => ({ args: [path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js')], cwd: path.join(FIXTURES, 'mocha-project') }),
-  'node:test': () => ({ args: ['--test', '--import', 'tcp-leak-agent/node-test', 'orders.test.mjs'], cwd: path.join(FIXTURES, 'node-test-project') }),
+  // The spec reporter (the default from Node 24): Node 22's default out of a terminal is TAP, which
+  // prints a test file's output as TAP comments ("# ::error ..."), where the runner does not read them.
+  'node:test': () => ({ args: ['--test', '--test-reporter=spec', '--import', 'tcp-leak-agent/node-test', 'orders.test.mjs'], cwd: path.join(FIXTURES, 'node-test-project') }),
 };
 
 describe.concurrent('each test-runner adapter under GitHub Actions', () => {
