@@ -7,6 +7,12 @@ export interface MomentLook {
   unsettled: number;
 }
 
+/**
+ * A socket no agent tracks under procfs: the kernel tables cannot say when it last sent (-1), and
+ * its silence is taken as given, as the scans take it.
+ */
+const silenceUnknown = (leak: Leak) => leak.origin === 'unknown' && leak.lastDataSentMs < 0;
+
 const delay = (ms: number) => new Promise<void>((resolve) => realTimers.setTimeout(resolve, ms));
 const nextTurn = () => new Promise<void>((resolve) => realTimers.setImmediate(resolve));
 
@@ -29,8 +35,7 @@ export async function waitForSettled(look: () => MomentLook, timeoutMs: number):
     const { leaks, unsettled } = look();
     if (leaks.length === 0 && unsettled === 0) return [];
     const elapsed = realNow() - started;
-    // (-1: the kernel cannot say, for a socket no agent tracks under procfs: its silence is taken as given, as in the scans.)
-    if (elapsed >= timeoutMs) return leaks.filter((leak) => leak.kind === 'left-open' || leak.lastDataSentMs < 0 || leak.lastDataSentMs >= elapsed / 2);
+    if (elapsed >= timeoutMs) return leaks.filter((leak) => leak.kind === 'left-open' || leak.lastDataSentMs >= elapsed / 2 || silenceUnknown(leak));
     await delay(Math.min(wait, timeoutMs - elapsed));
     wait *= 2;
   }

@@ -12,7 +12,7 @@ import { UsageError } from '../common/errors';
 import { packageVersion, REGISTER_PATH } from '../common/package-paths';
 import { SETTINGS } from '../common/settings';
 import { formatLeaks, formatSummaries } from '../told/format';
-import { escapeData, escapeProperty, githubActionsWanted, jobSummary, junitXml, leakPlaces, sarifLog, workflowCommands, type UncheckedLine } from '../told/ci-formats';
+import { githubActionsWanted, jobSummary, junitXml, leakPlaces, sarifLog, workflowCommands, type UncheckedLine } from '../told/ci-formats';
 import { appendSummary } from '../told/ci-teller';
 import { annotationsRequested } from '../agent/environment';
 import type { Leak, LeakSummaryReport } from '../common/types';
@@ -183,8 +183,7 @@ function tellCi(found: Reports, unchecked: UncheckedProcess[], options: CliOptio
   const env = process.env;
   const root = env.GITHUB_WORKSPACE ?? process.cwd();
   if (githubActionsWanted(env, annotationsRequested(env))) {
-    const commands = workflowCommands(places, env) + lines.map((line) => `::error title=${escapeProperty('Node.js process ran without tcp-leak-agent')}::${escapeData(`${line.title}: ${line.detail}`)}\n`).join('');
-    process.stdout.write(commands);
+    process.stdout.write(workflowCommands(places, env, lines));
     if (places.length > 0 || lines.length > 0) appendSummary(env, jobSummary(places, lines, env.GITHUB_WORKSPACE));
   }
   if (options.junit) fs.writeFileSync(options.junit, junitXml(places, lines, root));

@@ -41,17 +41,22 @@ export function carriedByContextFrames(): boolean {
  * for one made while serving: "made while serving" would then say more than is known.
  */
 export class ServedRequests {
-  /** Undefined where continuations would cost every promise (see carriedByContextFrames). */
-  private readonly storage = carriedByContextFrames() ? new AsyncLocalStorage<ResponseLike>() : undefined;
+  // Made once following starts (see follow()): until then a look costs one property read.
+  private storage: AsyncLocalStorage<ResponseLike> | undefined;
 
-  /** Whether a served request is followed through async code here. */
-  get followsContinuations(): boolean {
-    return this.storage !== undefined;
+  /**
+   * Starts following served requests through async code. False when it already was, or where it
+   * would cost every promise (see carriedByContextFrames): then nothing is to be entered.
+   */
+  follow(): boolean {
+    if (this.storage || !carriedByContextFrames()) return false;
+    this.storage = new AsyncLocalStorage<ResponseLike>();
+    return true;
   }
 
   /** The server starts a request: its response is entered for the handler and its continuations. */
   started(response: unknown): void {
-    if (this.storage && response) this.storage.enterWith(response as ResponseLike);
+    if (response) this.storage?.enterWith(response as ResponseLike);
   }
 
   /** The request being served where the caller runs, if any. */
@@ -67,5 +72,6 @@ export class ServedRequests {
   /** Leaves the current context: a stopped agent must not keep a response alive through it. */
   stop(): void {
     this.storage?.disable();
+    this.storage = undefined;
   }
 }

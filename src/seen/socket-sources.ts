@@ -67,7 +67,6 @@ export class SocketSources {
   private serving = false;
   // Which request a server is serving where a client request is made, through async code too.
   private readonly served = new ServedRequests();
-  private followsServed = false;
   // undici requests noted and not yet sent: while none is, a send's lookup is skipped. (A request
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
@@ -133,7 +132,6 @@ export class SocketSources {
     this.subscriptions.length = 0;
     for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
     this.served.stop();
-    this.followsServed = false;
   }
 
   private on(name: string, handler: Listener): void {
@@ -226,8 +224,7 @@ export class SocketSources {
    * request's endpoint was not found, as stacks are hunted: the next one names it.
    */
   followServedRequests(): void {
-    if (this.followsServed || !this.served.followsContinuations || this.subscriptions.length === 0) return;
-    this.followsServed = true;
+    if (this.subscriptions.length === 0 || !this.served.follow()) return;
     this.on(NODE_CHANNELS.httpServerRequestStart, (message) => this.served.started((message as { response?: unknown }).response));
   }
 

@@ -58,11 +58,10 @@ const KIND_HELP: Record<CiPlace['kind'], string> = {
   'descriptor-pressure': 'Open file descriptors are near RLIMIT_NOFILE: at the limit, connects and accepts fail with EMFILE. The dump names where the sockets were opened.',
 };
 
-function leakMessage(leak: Leak): string {
-  const lines = formatTextReport(leak).split('\n');
+/** The cause and what to do; with no known cause, what the text report says after its first line. */
+function leakMessage(leak: Leak, report: string): string {
   if (leak.cause) return `${leak.cause.summary}. Fix: ${leak.cause.fix}.`;
-  // No known cause: the report's second line says what happened.
-  return lines.slice(1, 3).join(' ').trim();
+  return report.split('\n').slice(1, 3).join(' ').trim();
 }
 
 /** What names a leak with no line: the request that last used its socket, else its peer. */
@@ -84,7 +83,7 @@ export function leakPlaces(leaks: readonly Leak[], summaries: readonly LeakSumma
     }
     const report = formatTextReport(leak);
     // With no line, the report's first line says why, and what is known instead.
-    const message = leak.location ? leakMessage(leak) : `${report.split('\n', 1)[0]!}. ${leakMessage(leak)}`;
+    const message = leak.location ? leakMessage(leak, report) : `${report.split('\n', 1)[0]!}. ${leakMessage(leak, report)}`;
     places.set(key, { kind: leak.kind, level: 'error', title: TITLES[leak.kind], location: leak.location, place: where, count: leak.count ?? 1, message, report });
   }
   for (const summary of summaries) {
@@ -108,7 +107,8 @@ export function noticePlaces(notices: readonly Notice[], report: (notice: Notice
     const top = notice.type === 'descriptor-pressure' ? notice.sites[0] : undefined;
     const location = top?.location ?? null;
     const count = notice.type === 'time-wait' ? notice.count : notice.open;
-    places.push({ kind: notice.type, level: 'warning', title: TITLES[notice.type], location, place: location ? formatLocation(location) : '', count, message: text.split('\n', 1)[0]!.replace(/^tcp-leak-agent: /, ''), report: text });
+    const headline = text.split('\n', 1)[0]!.replace(/^tcp-leak-agent: /, '');
+    places.push({ kind: notice.type, level: 'warning', title: TITLES[notice.type], location, place: location ? formatLocation(location) : headline, count, message: headline, report: text });
   }
   return places;
 }
@@ -137,8 +137,12 @@ export function repositoryPath(file: string, root: string | undefined): string {
   return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative.split(path.sep).join('/') : file;
 }
 
-/** One `::error` or `::warning` line per place, at its line (a place with no line gets no file). */
-export function workflowCommands(places: readonly CiPlace[], env: NodeJS.ProcessEnv): string {
+/**
+ * One `::error` or `::warning` line per place, at its line (a place with no line gets no file), and
+ * one `::error` per process that ran without the agent.
+ */
+export function workflowCommands(places: readonly CiPlace[], env: NodeJS.ProcessEnv, unchecked: readonly UncheckedLine[] = []): string {
+  const processes = unchecked.map((process) => `::error title=${escapeProperty('Node.js process ran without tcp-leak-agent')}::${escapeData(`${process.title}: ${process.detail}`)}\n`);
   return places
     .map((place) => {
       // In @actions/core's order: title, file, line, col.
@@ -150,7 +154,7 @@ export function workflowCommands(places: readonly CiPlace[], env: NodeJS.Process
       }
       return `::${place.level} ${properties.join(',')}::${escapeData(place.message)}\n`;
     })
-    .join('');
+    .join('') + processes.join('');
 }
 
 /** A Markdown table cell: one line, pipes escaped. */
