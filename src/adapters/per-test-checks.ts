@@ -18,11 +18,12 @@ export class PerTestChecks {
   // Tests already failed on a leak: a later look at the same sockets must not tell them twice.
   private readonly failed = new Set<string>();
 
-  /** @param currentTest the name of the test running in the current async context. */
   // Under GitHub Actions, a failing check also annotates the leaking line (TCP_LEAK_AGENT_ANNOTATIONS=0: not).
   private readonly annotations: boolean;
+  // A bad TCP_LEAK_AGENT_ANNOTATIONS: told by the file's check, as an agent that could not start is.
   private readonly settingError: Error | undefined;
 
+  /** @param currentTest the name of the test running in the current async context. */
   constructor(currentTest: () => string | undefined) {
     let annotations = true;
     try {
