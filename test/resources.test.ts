@@ -52,7 +52,7 @@ describe.concurrent('a program leaking from one line until descriptors run out, 
     const named = last!.sites.filter((site) => site.location !== null);
     const unnamed = last!.sites.filter((site) => site.location === null);
     // Past the warning level (80% of 128), every new socket is captured (and each leak told with no line hunts its host).
-    expect(named.map((site) => site.location!.line)).toEqual([markerLine(fixture)]);
+    expect(named.map((site) => site.location!.line), JSON.stringify(last!.sites)).toEqual([markerLine(fixture)]);
     expect(named[0]!.count).toBeGreaterThanOrEqual(3);
     for (const site of unnamed) expect(site.place).toMatch(/^no creation stack \(not sampled\): GET http:\/\/127\.0\.0\.1:\d+\/reports\/daily$/);
     expect(last!.sites.reduce((sum, site) => sum + (site.states.CLOSE_WAIT ?? 0), 0)).toBeGreaterThanOrEqual(90);

@@ -34,24 +34,23 @@ const MAX_STACKS_FORMATTED = 5000;
 export function socketSites(m: Measurement, skipNodeModules: boolean, top: number, requestCaller?: RequestCaller): SocketSite[] {
   const sites = new Map<string, SocketSite>();
   const formatted = new Map<object, Location | null>();
+  const locateOnce = (stack: StackCapture): Location | null => {
+    if (!formatted.has(stack) && formatted.size < MAX_STACKS_FORMATTED) formatted.set(stack, locate(stack, skipNodeModules));
+    return formatted.get(stack) ?? null;
+  };
   for (let i = 0; i < m.count; i++) {
     const record = m.records[i]!;
     const state = slotOf(m.rows, m.stride, i, 'state');
     if (state < 0) continue;
-    let location: Location | null = null;
+    let location = record.creation ? locateOnce(record.creation) : null;
+    // Where the creation stack names no line of the program (or none was captured), the captured
+    // caller of the request using the socket may: where it was put to use.
+    const caller = location ? undefined : requestCaller?.(m.sockets[i]!, record);
+    if (caller) location = locateOnce(caller);
     let place: string;
-    // Without a creation stack, the caller of the request using it, when captured, is where it was put to use.
-    const stack = record.creation ?? requestCaller?.(m.sockets[i]!, record);
-    if (stack) {
-      location = formatted.get(stack) ?? null;
-      if (!formatted.has(stack) && formatted.size < MAX_STACKS_FORMATTED) {
-        location = locate(stack, skipNodeModules);
-        formatted.set(stack, location);
-      }
-      place = location ? formatLocation(location) : 'where no user code was on the stack';
-    } else {
-      place = `no creation stack (not sampled)${whatIsKnown(m.sockets[i]!, record)}`;
-    }
+    if (location) place = formatLocation(location);
+    else if (record.creation || caller) place = 'where no user code was on the stack';
+    else place = `no creation stack (not sampled)${whatIsKnown(m.sockets[i]!, record)}`;
     const key = `${record.origin} ${place}`;
     let site = sites.get(key);
     if (!site) {
