@@ -29,21 +29,13 @@ async function closeAndWait(socket: net.Socket): Promise<void> {
 }
 
 describe('the socket registry', () => {
-  it('drops each closed socket, tells onClosed of the followed ones once, and never drops an open one', async () => {
+  it('drops each closed socket and never drops an open one', async () => {
     const port = await quietServer();
     const registry = new SocketRegistry();
-    const closed: net.Socket[] = [];
-    registry.onClosed = (socket) => closed.push(socket);
     for (let i = 0; i < 20; i++) open.push(await trackAndConnect(registry, port));
     let largest = 0;
-    const followed: net.Socket[] = [];
     for (let i = 0; i < 200; i++) {
       const socket = await trackAndConnect(registry, port);
-      if (i % 2 === 0) {
-        // As the TIME_WAIT check marks the sockets it follows.
-        registry.recordOf(socket)!.tuple = { localPort: socket.localPort!, remoteAddress: '127.0.0.1', remotePort: port, oneIn: 8 };
-        followed.push(socket);
-      }
       await closeAndWait(socket);
       largest = Math.max(largest, registry.size);
     }
@@ -54,8 +46,6 @@ describe('the socket registry', () => {
     registry.forEachOpen((socket) => visited.push(socket));
     expect(registry.size).toBe(20);
     expect(new Set(visited)).toEqual(new Set(open));
-    expect(closed).toHaveLength(100);
-    expect(new Set(closed)).toEqual(new Set(followed));
   });
 });
 

@@ -111,7 +111,6 @@ export class Agent {
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
     this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options) : undefined;
     const hooks = this.resources?.hooks() ?? {};
-    this.registry.onClosed = hooks.closed;
     this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), this.clock, hooks);
     this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding, Math.max(1000, 20 * options.intervalMs)) : undefined;
@@ -308,7 +307,7 @@ export class Agent {
       this.teller.tell(leaks, false, this.metrics);
       for (const notice of notices) this.tell(notice);
       this.metrics?.refresh();
-      if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length });
+      if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length, followed: this.resources?.clientsFollowed ?? 0 });
     }, undefined);
   }
 

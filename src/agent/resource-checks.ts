@@ -1,15 +1,14 @@
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { DescriptorPressure } from '../explained/descriptor-pressure';
 import type { KernelReader } from '../measured/kernel-reader';
 import type { Notice } from '../told/notices';
 import type { ResolvedOptions } from '../common/options';
-import type { SocketRecord } from '../remembered/registry';
 import type { SocketSite } from '../explained/socket-sites';
 import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TimeWaitWatch } from '../measured/time-wait';
-import { httpRequestOf } from '../common/node-internals';
-import { realMonotonic, realNow } from '../common/real-time';
+import { FollowedClients } from '../measured/followed-clients';
+import { realMonotonic } from '../common/real-time';
 
 /** TIME_WAIT is counted at most on every this-many scans, */
 const TIME_WAIT_EVERY_SCANS = 5;
@@ -35,6 +34,7 @@ const TIME_WAIT_BUDGET = 1 / 200;
 export class ResourceChecks {
   private readonly descriptorsCheck: DescriptorPressure | undefined;
   private timeWait: TimeWaitWatch | undefined;
+  private readonly followed: FollowedClients | undefined;
   private nextTimeWaitAt = 0;
   /** Scans until TIME_WAIT is counted next, and how many apart counts are now (see TIME_WAIT_QUIET_EVERY_SCANS). */
   private scansToTimeWait = 1;
@@ -47,38 +47,28 @@ export class ResourceChecks {
   ) {
     this.descriptorsCheck = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
     this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs) : undefined;
+    this.followed = this.timeWait && new FollowedClients(this.timeWait, binding, (stack) => this.place(stack));
   }
 
-  /** What the socket sources and the registry must tell these checks. */
-  hooks(): SourceHooks & { closed?: (socket: Socket, record: SocketRecord) => void } {
+  /** What the socket sources must tell these checks. */
+  hooks(): SourceHooks {
     const watch = this.timeWait;
-    if (!watch) return {};
+    const followed = this.followed;
+    if (!watch || !followed) return {};
     return {
       listening: (server: Server, listenStack: StackCapture | undefined) => {
         const address = server.address();
         if (address && typeof address === 'object') watch.addListeningPort(address.port, this.place(listenStack));
       },
-      // A client's 4-tuple is known from 'connect' on. Followed only while TIME_WAIT piles up
-      // in the namespace, and one socket in some (see follows()): each costs a listener and two address reads.
+      // Followed only while TIME_WAIT piles up in the namespace, and one socket in some (see follows()).
       followsClient: () => watch.follows(),
-      followClient: (socket: Socket, record: SocketRecord, oneIn: number) => {
-        socket.once('connect', function (this: Socket) {
-          if (this.localPort && this.remoteAddress && this.remotePort) {
-            record.tuple = { localPort: this.localPort, remoteAddress: this.remoteAddress, remotePort: this.remotePort, oneIn };
-          }
-        });
-      },
-      // Whether this side closed first is the kernel's to say: the check looks the 4-tuple up among
-      // the TIME_WAIT connections, which hold only connections closed first here.
-      closed: (socket: Socket, record: SocketRecord) => {
-        const tuple = record.tuple;
-        if (!tuple) return;
-        if (record.creation && watch.needsPlace(tuple.remoteAddress, tuple.remotePort)) {
-          watch.learnPlace(tuple.remoteAddress, tuple.remotePort, this.place(record.creation));
-        }
-        watch.clientClosed(tuple.remoteAddress, tuple.remotePort, { localPort: tuple.localPort, http: record.uses !== undefined || httpRequestOf(socket) !== undefined, at: realNow(), oneIn: tuple.oneIn });
-      },
+      followClient: (socket, oneIn, creation, usedForHttp) => followed.add(socket, oneIn, creation, usedForHttp),
     };
+  }
+
+  /** Client sockets followed for TIME_WAIT so far (their 4-tuples read). */
+  get clientsFollowed(): number {
+    return this.followed?.followed ?? 0;
   }
 
   /** Open descriptors and the limit at the last check (-1: not counted), for metrics. */
@@ -105,6 +95,7 @@ export class ResourceChecks {
     const notices: Notice[] = [];
     const pressure = this.descriptorsCheck?.check(trackedSockets, sites, now);
     if (pressure) notices.push(pressure);
+    this.timeWait?.pace(now);
     if (this.timeWait && --this.scansToTimeWait <= 0 && now >= this.nextTimeWaitAt) {
       try {
         const started = realMonotonic();

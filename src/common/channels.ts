@@ -36,7 +36,10 @@ export const AGENT_CHANNELS = {
   leak: 'tcp-leak-agent:leak',
   /** Every notice told (descriptor pressure, TIME_WAIT, a dump, a destroyed socket): `{ notice }`. */
   notice: 'tcp-leak-agent:notice',
-  /** After each periodic scan: `{ sockets, leaks }` (counts). Lets tests and tools wait for a scan. */
+  /**
+   * After each periodic scan: `{ sockets, leaks, followed }` (counts; `followed`: client sockets
+   * followed for TIME_WAIT since start). Lets tests and tools wait for a scan.
+   */
   scan: 'tcp-leak-agent:scan',
 } as const;
 
@@ -50,5 +53,5 @@ export const THREAD_CHANNELS = {
 export const leakChannel = diagnosticsChannel.channel(AGENT_CHANNELS.leak);
 /** Every notice the agent tells is also published here, as `{ notice }`. */
 export const noticeChannel = diagnosticsChannel.channel(AGENT_CHANNELS.notice);
-/** After each periodic scan: `{ sockets, leaks }`. */
+/** After each periodic scan: `{ sockets, leaks, followed }`. */
 export const scanChannel = diagnosticsChannel.channel(AGENT_CHANNELS.scan);

@@ -27,20 +27,21 @@ export interface TimeWaitWarning {
   sources: TimeWaitSource[];
 }
 
-/** What the agent knows of a client socket it saw close, for attributing its TIME_WAIT. */
-export interface ClosedClient {
+/** What the agent knows of a client socket it followed, for attributing its TIME_WAIT. */
+export interface FollowedClient {
   localPort: number;
   http: boolean;
+  /** When its 4-tuple was read (soon after it connected). */
   at: number;
   /** It was followed as one in this many: found in TIME_WAIT, it counts this many. */
   oneIn: number;
 }
 
 /**
- * Client sockets followed while TIME_WAIT piles up: one in this many. Following one costs a
- * 'connect' listener and two address reads (getsockname, getpeername: about 8 µs with the
- * garbage), a cost a connection-per-request client would pay on every request; counting one in
- * eight and scaling keeps the estimate within a few percent at the thousands a warning needs.
+ * Client sockets followed while TIME_WAIT piles up: one in this many. Following one costs two
+ * address reads through the kernel (getsockname, getpeername: see FollowedClients), a cost a
+ * connection-per-request client would pay on every request; counting one in eight and scaling
+ * keeps the estimate within a few percent at the thousands a warning needs.
  */
 export const FOLLOW_ONE_IN = 8;
 /**
@@ -50,13 +51,26 @@ export const FOLLOW_ONE_IN = 8;
  * pays about 0.02 µs a connection. A count of a quarter of the threshold brings it back to FOLLOW_ONE_IN.
  */
 export const FOLLOW_SPARSEST = 512;
-/** Followed closes remembered before a count that finds none of them in TIME_WAIT thins following out. */
+/**
+ * And at most about this many a second, whatever the rate of new connections: each costs about
+ * 6 µs (two address reads through the kernel, see FollowedClients), so following takes a bounded
+ * share of a core however fast a client connects. At such rates, this many a second still count a
+ * pile within a few percent.
+ */
+export const FOLLOWED_PER_SECOND = 100;
+/** The sparsest following the rate can ask for. */
+const PACED_SPARSEST = 8192;
+
+/** Followed sockets remembered before a count that finds none of them in TIME_WAIT thins following out. */
 const FOLLOWED_BEFORE_THINNING = 32;
 /** A count is near the threshold from a quarter of it: following is dense and counts come at their usual cadence then. */
 const TIME_WAIT_NEAR = 4;
 
-/** TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed); keep closed 4-tuples a little longer. */
-const REMEMBER_MS = 90_000;
+/**
+ * TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed). A 4-tuple is remembered from when it connected
+ * (when it closes is not watched): for as long as a short connection's TIME_WAIT lasts, and a minute more.
+ */
+const REMEMBER_MS = 120_000;
 /**
  * A bound on remembered 4-tuples: beyond it the oldest go first. Each check lists the TIME_WAIT
  * rows on their ports one by one, so this also bounds a check's work.
@@ -78,14 +92,14 @@ const CLIENT_HINT =
  * the kernel keeps each 4-tuple for 60 s with no descriptor, invisible to
  * every per-socket check. On this process's listening ports they are its
  * server's active closes; for client sockets the agent remembers the 4-tuples
- * of those it saw close.
+ * of those it followed (see FollowedClients).
  */
 export class TimeWaitWatch {
   /** Listening port -> its listen() call, when known. */
   private readonly listening = new Map<number, string | null>();
-  private readonly closed = new Map<string, ClosedClient & { remotePort: number }>();
+  private readonly followed = new Map<string, FollowedClient & { remotePort: number }>();
   /** Remote ports of the remembered 4-tuples, with how many use each: the kernel filters the dump by them. */
-  private readonly closedPorts = new Map<number, number>();
+  private readonly followedPorts = new Map<number, number>();
   /**
    * Where the code closing connections to each remote end was opened: one formatted stack per
    * remote end (formatting costs 10-40 µs; following every socket must not).
@@ -102,9 +116,14 @@ export class TimeWaitWatch {
    * which of them are ours, and from where, is worth it.
    */
   followClients = false;
-  /** One client socket in this many is followed (FOLLOW_ONE_IN to FOLLOW_SPARSEST). */
+  /** One client socket in this many is followed: as counts thinned it (FOLLOW_ONE_IN to FOLLOW_SPARSEST), or as the rate asks, the sparser. */
+  private thinnedOneIn = FOLLOW_ONE_IN;
+  private pacedOneIn = 1;
   followOneIn = FOLLOW_ONE_IN;
   private clientsSeen = 0;
+  /** When pace() last measured the rate of new client sockets, and clientsSeen then. */
+  private pacedAt = 0;
+  private seenAtPace = 0;
 
   constructor(
     private readonly binding: KernelReader,
@@ -118,8 +137,24 @@ export class TimeWaitWatch {
 
   /** Whether to follow this new client socket, as one in how many (0: not followed). */
   follows(): number {
-    if (!this.followClients || this.clientsSeen++ % this.followOneIn !== 0) return 0;
+    if (this.clientsSeen++ % this.followOneIn !== 0 || !this.followClients) return 0;
     return this.followOneIn;
+  }
+
+  /**
+   * Measures the rate of new client sockets since the last call (at least a second before) and
+   * follows sparsely enough to follow about FOLLOWED_PER_SECOND of them a second.
+   */
+  pace(now: number): void {
+    const elapsed = now - this.pacedAt;
+    if (elapsed < 1000) return;
+    const perSecond = ((this.clientsSeen - this.seenAtPace) * 1000) / elapsed;
+    this.pacedAt = now;
+    this.seenAtPace = this.clientsSeen;
+    let oneIn = 1;
+    while (oneIn < PACED_SPARSEST && perSecond / oneIn > FOLLOWED_PER_SECOND) oneIn *= 2;
+    this.pacedOneIn = oneIn;
+    this.followOneIn = Math.max(this.thinnedOneIn, this.pacedOneIn);
   }
 
   /** Whether the place of closes to this remote end is still to be learned (so a stack is worth formatting). */
@@ -133,25 +168,25 @@ export class TimeWaitWatch {
     this.places.set(formatEndpoint({ address: remoteAddress, port: remotePort }), place);
   }
 
-  /** A client socket closed: if it closed first, its 4-tuple is in TIME_WAIT now. */
-  clientClosed(remoteAddress: string, remotePort: number, client: ClosedClient): void {
-    if (this.closed.size >= MAX_REMEMBERED) {
-      const oldest = this.closed.keys().next().value;
+  /** A client socket followed: once it has closed, its 4-tuple is in TIME_WAIT if it closed first. */
+  clientFollowed(remoteAddress: string, remotePort: number, client: FollowedClient): void {
+    if (this.followed.size >= MAX_REMEMBERED) {
+      const oldest = this.followed.keys().next().value;
       if (oldest !== undefined) this.forget(oldest);
     }
     const key = tupleKey(client.localPort, remoteAddress, remotePort);
-    if (this.closed.has(key)) return;
-    this.closed.set(key, { ...client, remotePort });
-    this.closedPorts.set(remotePort, (this.closedPorts.get(remotePort) ?? 0) + 1);
+    if (this.followed.has(key)) return;
+    this.followed.set(key, { ...client, remotePort });
+    this.followedPorts.set(remotePort, (this.followedPorts.get(remotePort) ?? 0) + 1);
   }
 
   private forget(key: string): void {
-    const client = this.closed.get(key);
+    const client = this.followed.get(key);
     if (!client) return;
-    this.closed.delete(key);
-    const users = (this.closedPorts.get(client.remotePort) ?? 1) - 1;
-    if (users > 0) this.closedPorts.set(client.remotePort, users);
-    else this.closedPorts.delete(client.remotePort);
+    this.followed.delete(key);
+    const users = (this.followedPorts.get(client.remotePort) ?? 1) - 1;
+    if (users > 0) this.followedPorts.set(client.remotePort, users);
+    else this.followedPorts.delete(client.remotePort);
   }
 
   /**
@@ -160,7 +195,7 @@ export class TimeWaitWatch {
    * this process cannot have more than it, so below the threshold there is nothing to dump.
    */
   check(now: number): TimeWaitWarning | undefined {
-    for (const [key, client] of this.closed) {
+    for (const [key, client] of this.followed) {
       if (now - client.at <= REMEMBER_MS) break; // insertion order is closing order
       this.forget(key);
     }
@@ -192,7 +227,7 @@ export class TimeWaitWatch {
   private tally(): { count: number; sources: Map<string, TimeWaitSource> } {
     const sources = new Map<string, TimeWaitSource>();
     const serverPorts = Int32Array.from(this.listening.keys()).sort();
-    const remotePorts = Int32Array.from(this.closedPorts.keys()).sort();
+    const remotePorts = Int32Array.from(this.followedPorts.keys()).sort();
     if (serverPorts.length === 0 && remotePorts.length === 0) {
       this.lastCount = 0;
       return { count: 0, sources };
@@ -220,7 +255,7 @@ export class TimeWaitWatch {
     for (let i = 0; i < found.localPorts.length; i++) {
       const remoteAddress = found.remoteAddresses[i]!;
       const remotePort = found.remotePorts[i]!;
-      const client = this.closed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
+      const client = this.followed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
       if (!client) continue; // another connection on a port we once used
       count += client.oneIn;
       clientCount += client.oneIn;
@@ -240,8 +275,9 @@ export class TimeWaitWatch {
    * the next counts are then as exact as a warning needs.
    */
   private thinFollowing(clientCount: number): void {
-    if (clientCount * TIME_WAIT_NEAR >= this.threshold) this.followOneIn = FOLLOW_ONE_IN;
-    else if (this.closed.size >= FOLLOWED_BEFORE_THINNING) this.followOneIn = Math.min(this.followOneIn * 8, FOLLOW_SPARSEST);
+    if (clientCount * TIME_WAIT_NEAR >= this.threshold) this.thinnedOneIn = FOLLOW_ONE_IN;
+    else if (this.followed.size >= FOLLOWED_BEFORE_THINNING) this.thinnedOneIn = Math.min(this.thinnedOneIn * 8, FOLLOW_SPARSEST);
+    this.followOneIn = Math.max(this.thinnedOneIn, this.pacedOneIn);
   }
 
   /** Whether the last count was far from the threshold (under a quarter of it), when it dumped the namespace. */

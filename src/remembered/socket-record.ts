@@ -7,7 +7,7 @@ import type { Leak, Origin } from '../common/types';
  * Which stage writes which field: seen, through the registry (origin,
  * createdAt, creation, test, client, undici's uses, handedTo and the use that came with it);
  * judged (closeWaitSince, consumption, stall*, written*, peerKnown); the agent once a leak is told
- * (reported, reportedLeak, an http request's use) and the TIME_WAIT check (tuple).
+ * (reported, reportedLeak, an http request's use).
  */
 
 /** What the agent remembers about one socket, from when it is seen until it closes. */
@@ -56,8 +56,6 @@ export interface SocketRecord {
    * the handshake has completed. Absent for a socket JavaScript reads itself.
    */
   reader?: Socket | null;
-  /** The connection's ports and peer, read at 'connect' when the TIME_WAIT check follows it as one socket in `oneIn`. */
-  tuple?: { localPort: number; remoteAddress: string; remotePort: number; oneIn: number };
 }
 
 /**
@@ -84,7 +82,6 @@ export function newRecord(origin: Origin, createdAt: number, creation: StackCapt
     peerKnown,
     reportedLeak: undefined,
     reader: undefined,
-    tuple: undefined,
   };
 }
 

@@ -18,8 +18,11 @@ type Listener = (message: unknown) => void;
 export interface SourceHooks {
   /** Whether to follow the next client socket (see followClient): 0 for no, else one in how many are. */
   followsClient?(): number;
-  /** A client socket to follow, tracked: one in `oneIn` of those seen. */
-  followClient?(socket: Socket, record: SocketRecord, oneIn: number): void;
+  /**
+   * A client socket to follow, one in `oneIn` of those seen, with its creation stack when one was
+   * captured; `usedForHttp` says, when asked later, whether it carried HTTP requests.
+   */
+  followClient?(socket: Socket, oneIn: number, creation: StackCapture | undefined, usedForHttp: (socket: Socket) => boolean): void;
   /** A server is listening; its listen() stack, when captured. */
   listening?(server: Server, listenStack: StackCapture | undefined): void;
 }
@@ -150,16 +153,17 @@ export class SocketSources {
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket)) return;
     const creation = this.stacks.forSocket();
+    // Following for TIME_WAIT needs no record: its 4-tuple is read once it has connected.
     const oneIn = this.hooks.followsClient ? this.hooks.followsClient() : 0;
+    if (oneIn > 0) this.hooks.followClient!(socket, oneIn, creation, this.usedForHttp);
     // Nothing to remember of it yet: tracked later if it is still open then (see the registry).
-    if (creation === undefined && oneIn === 0 && this.registry.attribution === undefined) {
+    if (creation === undefined && this.registry.attribution === undefined) {
       this.registry.defer(socket, 'client', undefined);
       return;
     }
     // track() returns nothing for a socket already tracked: one lookup, not two.
     const record = this.registry.track(socket, 'client', creation);
     if (record === undefined) return;
-    if (oneIn > 0) this.hooks.followClient!(socket, record, oneIn);
     // A creation stack names the request that opened the socket. Should http hand the socket to
     // a request's 'upgrade' or 'connect' listener, that request (a later one, on a pooled socket)
     // is noted then: http keeps no trace of it afterwards. Only where a line could be named.
@@ -211,6 +215,9 @@ export class SocketSources {
       server.on('secureConnection', this.onSecureConnection);
     }
   }
+
+  /** Whether a client socket carried HTTP requests: http's request on it, or undici's noted. */
+  private readonly usedForHttp = (socket: Socket): boolean => httpRequestOf(socket) !== undefined || this.registry.peek(socket)?.uses !== undefined;
 
   /** Whether this process has a server. */
   get serves(): boolean {
