@@ -162,6 +162,7 @@ export class Agent {
   /** The sockets tracked right now, and the "fd:inode" of the untracked ones (for ignoreCurrent). */
   openSockets(): { sockets: Socket[]; untracked: string[] } {
     const sockets: Socket[] = [];
+    this.registry.discover();
     this.registry.forEachOpen((socket) => sockets.push(socket));
     const untracked = this.live() && this.untracked ? this.safely(() => this.untracked!.currentKeys(this.trackedFds(), this.trackedElsewhereWithinMs()), []) : [];
     return { sockets, untracked };

@@ -44,10 +44,13 @@ export class Scanner {
   }
 
   /**
-   * Measures the open tracked sockets `select` picks (all without it) and hands the result to
+   * Measures the open tracked sockets (after discovering the untracked ones, see
+   * SocketRegistry.discover) `select` picks (all without it) and hands the result to
    * `judge`, then lets go of the sockets. With none picked the kernel is not asked.
    */
   measure<T>(judge: (measurement: Measurement) => T, select?: Selection): T {
+    // The sockets not tracked as they were made are found first.
+    this.registry.discover();
     const sockets = this.sockets;
     const records = this.records;
     let count = 0;

@@ -1,10 +1,10 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
-import { httpRequestOf, keepResponseHandlers, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
+import { httpRequestOf, keepResponseHandlers, openSocketsOf, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
 import { activeSpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import type { SocketRecord, SocketRegistry } from '../remembered/registry';
+import { isClosed, type SocketRecord, type SocketRegistry } from '../remembered/registry';
 import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
 import { ServedRequests } from './served-requests';
 import { captureStack, type StackCapture } from '../common/stack';
@@ -74,6 +74,8 @@ export class SocketSources {
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
+  // The sockets open when subscribe() ran: discover() leaves them to the untracked check.
+  private before: WeakSet<Socket> | undefined;
   // One function for every socket, so unsubscribe() can take it back.
   private readonly onAgentRemove = socketListener((socket) => this.noteHandover(socket));
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
@@ -112,6 +114,24 @@ export class SocketSources {
     this.on(NODE_CHANNELS.undiciConnected, (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
     this.on(NODE_CHANNELS.undiciSendHeaders, (message) => this.onUndiciSend(message as UndiciSend));
     this.adoptPooledSockets();
+    // Sockets open before now are not ours to find: no channel saw them made (the untracked check judges them).
+    this.before = new WeakSet(openSocketsOf(process));
+    this.registry.discoverer = () => this.discover();
+  }
+
+  /**
+   * Tracks the open TCP sockets of this thread that were not tracked as they were made (see
+   * onClientSocket, onServerSocket): listed by Node's handles, so nothing per connection holds
+   * them meanwhile. A socket with its handle unreferenced (socket.unref(), an idle pooled
+   * socket) is not listed: while it is not found, the untracked check (by descriptor) speaks for it.
+   */
+  private discover(): void {
+    const before = this.before;
+    for (const socket of openSocketsOf(process)) {
+      if (before?.has(socket) || this.registry.has(socket) || isClosed(socket)) continue;
+      const server = serverOf(socket);
+      this.registry.trackFound(socket, server ? 'server' : 'client', server ? this.listenStacks.get(server) : undefined);
+    }
   }
 
   /**
@@ -135,6 +155,8 @@ export class SocketSources {
     this.subscriptions.length = 0;
     for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
     this.served.stop();
+    this.registry.discoverer = undefined;
+    this.before = undefined;
   }
 
   private on(name: string, handler: Listener): void {
@@ -156,9 +178,9 @@ export class SocketSources {
     // Following for TIME_WAIT needs no record: its 4-tuple is read once it has connected.
     const oneIn = this.hooks.followsClient ? this.hooks.followsClient() : 0;
     if (oneIn > 0) this.hooks.followClient!(socket, oneIn, creation, this.usedForHttp);
-    // Nothing to remember of it yet: tracked later if it is still open then (see the registry).
+    // Nothing to remember of it yet: found at the next check if it is still open then (see discover()).
     if (creation === undefined && this.registry.attribution === undefined) {
-      this.registry.defer(socket, 'client', undefined);
+      this.registry.seenUntracked();
       return;
     }
     // track() returns nothing for a socket already tracked: one lookup, not two.
@@ -194,10 +216,8 @@ export class SocketSources {
     this.serving = true;
     const listenStack = server ? this.listenStacks.get(server) : undefined;
     // A TLS server's socket needs its record now (see onSecureConnection); a test's, its name.
-    if (!(server instanceof TlsServer) && this.registry.attribution === undefined) {
-      this.registry.defer(socket, 'server', listenStack);
-      return;
-    }
+    // Any other is found at the next check if it is still open then (see discover()).
+    if (!(server instanceof TlsServer) && this.registry.attribution === undefined) return;
     const record = this.registry.track(socket, 'server', listenStack);
     if (record && server instanceof TlsServer) record.reader = null;
   }
@@ -217,7 +237,7 @@ export class SocketSources {
   }
 
   /** Whether a client socket carried HTTP requests: http's request on it, or undici's noted. */
-  private readonly usedForHttp = (socket: Socket): boolean => httpRequestOf(socket) !== undefined || this.registry.peek(socket)?.uses !== undefined;
+  private readonly usedForHttp = (socket: Socket): boolean => httpRequestOf(socket) !== undefined || this.registry.recordOf(socket)?.uses !== undefined;
 
   /** Whether this process has a server. */
   get serves(): boolean {
