@@ -340,7 +340,7 @@ export class Agent {
       const verdict = judge(m, judgement, this.judgeSettings, now);
       const released = periodic && this.options.destroyLeakedAfterMs > 0 ? releaseLongLeaked(m, now, this.options.destroyLeakedAfterMs) : [];
       return { findings: verdict.leaked, notices: released };
-    }, select);
+    }, select, periodic ? 'budgeted' : 'always');
     if (periodic) {
       this.sweep.done(realMonotonic() - started, measured, now);
       // After the scan: a descriptor warning measures every socket to name their places.

@@ -46,11 +46,12 @@ export class Scanner {
   /**
    * Measures the open tracked sockets (after discovering the untracked ones, see
    * SocketRegistry.discover) `select` picks (all without it) and hands the result to
-   * `judge`, then lets go of the sockets. With none picked the kernel is not asked.
+   * `judge`, then lets go of the sockets. With none picked the kernel is not asked. `discovery`:
+   * 'budgeted' for the periodic scan (see SocketRegistry.discover).
    */
-  measure<T>(judge: (measurement: Measurement) => T, select?: Selection): T {
+  measure<T>(judge: (measurement: Measurement) => T, select?: Selection, discovery: 'always' | 'budgeted' = 'always'): T {
     // The sockets not tracked as they were made are found first.
-    this.registry.discover();
+    this.registry.discover(discovery === 'budgeted');
     const sockets = this.sockets;
     const records = this.records;
     let count = 0;

@@ -53,7 +53,7 @@ export class SocketRegistry {
   private lastClient: Socket | undefined;
   private lastClientRecord: SocketRecord | undefined;
   /** Finds the open sockets not tracked yet and tracks them (see discover()); set by the socket sources. */
-  discoverer: (() => void) | undefined;
+  discoverer: ((budgeted: boolean) => void) | undefined;
 
   constructor() {
     const records = this.records;
@@ -75,9 +75,12 @@ export class SocketRegistry {
     this.lastClient = this.lastClientRecord = undefined;
   }
 
-  /** Tracks the open sockets that were not tracked as they were created: before a check measures. */
-  discover(): void {
-    this.discoverer?.();
+  /**
+   * Tracks the open sockets that were not tracked as they were created: before a check measures.
+   * `budgeted` (periodic scans): not more often than its cost allows (see SocketSources.discover).
+   */
+  discover(budgeted = false): void {
+    this.discoverer?.(budgeted);
   }
 
   /** Starts tracking a socket found open, as seen now. */
