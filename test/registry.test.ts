@@ -1,11 +1,8 @@
 // The registry on real loopback sockets: closed sockets are dropped, open ones never are, and the
-// sockets not tracked as they were made are found by a check while they are open, and only then.
+// TIME_WAIT check hears only of the sockets it follows.
 import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SocketRegistry } from '../src/remembered/registry';
-import { SocketSources } from '../src/seen/socket-sources';
-import { StackPolicy } from '../src/seen/stack-policy';
-import { CheckClock } from '../src/common/clock';
+import { DEFERRED_AT_MOST, SocketRegistry } from '../src/remembered/registry';
 import { closeAll, quietServer } from './loopback';
 
 const open: net.Socket[] = [];
@@ -52,53 +49,51 @@ describe('the socket registry', () => {
   });
 });
 
-/** A client socket, connected. */
-async function connected(port: number): Promise<net.Socket> {
-  const socket = net.connect(port, '127.0.0.1').on('error', () => {});
-  await new Promise((resolve) => socket.once('connect', resolve));
-  return socket;
-}
-
-describe('sockets not tracked as they were made (stacks not captured, no test to name)', () => {
-  it('are found by a check while open, as seen then; never once closed; never those open before start', async () => {
+describe('deferred client sockets', () => {
+  it('are tracked when settled if still open, never once closed, and at most DEFERRED_AT_MOST wait', async () => {
     const port = await quietServer();
-    const fromBefore = await connected(port);
-    open.push(fromBefore);
     const registry = new SocketRegistry();
-    const sources = new SocketSources(registry, new StackPolicy('off', 50, 10), (error) => { throw error; }, new CheckClock());
-    sources.subscribe();
-    try {
-      const stayOpen: net.Socket[] = [];
-      for (let i = 0; i < 30; i++) {
-        const socket = await connected(port);
-        if (i % 3 === 0) stayOpen.push(socket);
-        else await closeAndWait(socket);
-      }
-      open.push(...stayOpen);
-      expect(registry.size).toBe(0); // nothing was tracked as it was made
+    const stayOpen: net.Socket[] = [];
+    const seenAt: number[] = [];
+    for (let i = 0; i < 3 * DEFERRED_AT_MOST; i++) {
+      const socket = unconnected();
       const before = Date.now();
-      registry.discover();
-      const after = Date.now();
-      const clients: net.Socket[] = [];
-      const accepted: net.Socket[] = [];
-      registry.forEachOpen((socket, _fd, record) => {
-        if (record.origin === 'client') clients.push(socket);
-        else if (record.origin === 'server') accepted.push(socket);
-        expect(record.createdAt).toBeGreaterThanOrEqual(before);
-        expect(record.createdAt).toBeLessThanOrEqual(after);
-      });
-      expect(new Set(clients)).toEqual(new Set(stayOpen));
-      // This process's server accepted them: their other ends, found too, attributed to it.
-      const ports = new Set(stayOpen.map((socket) => socket.localPort));
-      expect(accepted.filter((socket) => ports.has(socket.remotePort)).length).toBe(stayOpen.length);
-      // And dropped at their 'close', as the others are.
-      const closing = stayOpen.pop()!;
-      await closeAndWait(closing);
-      expect(registry.recordOf(closing)).toBeUndefined();
-      for (const socket of stayOpen) expect(registry.recordOf(socket)).toBeDefined();
-    } finally {
-      sources.unsubscribe();
-      registry.clear();
+      registry.defer(socket, 'client', undefined);
+      seenAt.push(before, Date.now());
+      await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+      if (i % 3 === 0) stayOpen.push(socket);
+      else await closeAndWait(socket);
     }
+    open.push(...stayOpen);
+    // A lookup settles the list: the open ones are tracked, with the time they were seen.
+    const createdAt = registry.recordOf(stayOpen[stayOpen.length - 1]!)?.createdAt ?? 0;
+    const last = 3 * DEFERRED_AT_MOST - 3;
+    expect(createdAt).toBeGreaterThanOrEqual(seenAt[2 * last]!);
+    expect(createdAt).toBeLessThanOrEqual(seenAt[2 * last + 1]!);
+    expect(registry.size).toBe(stayOpen.length);
+    const visited: net.Socket[] = [];
+    registry.forEachOpen((socket) => visited.push(socket));
+    expect(new Set(visited)).toEqual(new Set(stayOpen));
+    // And dropped at their 'close', as tracked ones are.
+    await closeAndWait(stayOpen.pop()!);
+    expect(registry.size).toBe(stayOpen.length);
+  });
+
+  it('are seen by every lookup, and the list never holds more than DEFERRED_AT_MOST', async () => {
+    const port = await quietServer();
+    const registry = new SocketRegistry();
+    const socket = unconnected();
+    registry.defer(socket, 'client', undefined);
+    expect(registry.has(socket)).toBe(true);
+    expect(registry.track(socket, 'client', undefined)).toBeUndefined(); // already tracked
+    await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+    await closeAndWait(socket);
+    expect(registry.size).toBe(0);
+    const held = (registry as unknown as { deferred: unknown[] }).deferred;
+    for (let i = 0; i < 5 * DEFERRED_AT_MOST; i++) {
+      registry.defer(new net.Socket().destroy(), 'client', undefined); // closed before it was settled: forgotten then
+      expect(held.length).toBeLessThan(DEFERRED_AT_MOST);
+    }
+    expect(registry.size).toBe(0);
   });
 });

@@ -162,7 +162,6 @@ export class Agent {
   /** The sockets tracked right now, and the "fd:inode" of the untracked ones (for ignoreCurrent). */
   openSockets(): { sockets: Socket[]; untracked: string[] } {
     const sockets: Socket[] = [];
-    this.registry.discover();
     this.registry.forEachOpen((socket) => sockets.push(socket));
     const untracked = this.live() && this.untracked ? this.safely(() => this.untracked!.currentKeys(this.trackedFds(), this.trackedElsewhereWithinMs()), []) : [];
     return { sockets, untracked };
@@ -340,7 +339,7 @@ export class Agent {
       const verdict = judge(m, judgement, this.judgeSettings, now);
       const released = periodic && this.options.destroyLeakedAfterMs > 0 ? releaseLongLeaked(m, now, this.options.destroyLeakedAfterMs) : [];
       return { findings: verdict.leaked, notices: released };
-    }, select, periodic ? 'budgeted' : 'always');
+    }, select);
     if (periodic) {
       this.sweep.done(realMonotonic() - started, measured, now);
       // After the scan: a descriptor warning measures every socket to name their places.

@@ -1,4 +1,4 @@
-import { Socket, type Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 /**
  * The one place that reads Node's private fields of a socket. They are not
@@ -92,22 +92,6 @@ export function httpRequestOf(socket: Socket): ClientRequestLike | null | undefi
 /** The response of a client socket's current request, if any. */
 export function httpResponseOf(socket: Socket): NonNullable<Internals['_httpMessage']>['res'] {
   return internals(socket)._httpMessage?.res;
-}
-
-/**
- * The TCP sockets (net.Socket, tls.TLSSocket) whose handles are open and referenced in this
- * thread, from Node's list of active handles (process._getActiveHandles(): undocumented, present
- * from Node 0.x to 26; without it, none). Pipes and TTYs are left out by their handle's kind.
- */
-export function openSocketsOf(proc: NodeJS.Process): Socket[] {
-  const list = (proc as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
-  const sockets: Socket[] = [];
-  for (const owner of list) {
-    if (!(owner instanceof Socket)) continue;
-    const kind = (handleOf(owner) as { constructor?: { name?: string } } | null | undefined)?.constructor?.name;
-    if (kind === 'TCP' || kind === 'TLSWrap') sockets.push(owner);
-  }
-  return sockets;
 }
 
 /** The socket a TLS socket reads its stream from, if any. */

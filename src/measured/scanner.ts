@@ -44,14 +44,10 @@ export class Scanner {
   }
 
   /**
-   * Measures the open tracked sockets (after discovering the untracked ones, see
-   * SocketRegistry.discover) `select` picks (all without it) and hands the result to
-   * `judge`, then lets go of the sockets. With none picked the kernel is not asked. `discovery`:
-   * 'budgeted' for the periodic scan (see SocketRegistry.discover).
+   * Measures the open tracked sockets `select` picks (all without it) and hands the result to
+   * `judge`, then lets go of the sockets. With none picked the kernel is not asked.
    */
-  measure<T>(judge: (measurement: Measurement) => T, select?: Selection, discovery: 'always' | 'budgeted' = 'always'): T {
-    // The sockets not tracked as they were made are found first.
-    this.registry.discover(discovery === 'budgeted');
+  measure<T>(judge: (measurement: Measurement) => T, select?: Selection): T {
     const sockets = this.sockets;
     const records = this.records;
     let count = 0;

@@ -8,6 +8,15 @@ import { realNow } from '../common/real-time';
 
 export type { SocketRecord } from './socket-record';
 
+/** Sockets seen and not yet tracked, at most this many (see defer()). */
+export const DEFERRED_AT_MOST = 32;
+/**
+ * When the list is full, the closed ones are dropped and the newest open ones stay, up to this
+ * many; older open ones are tracked. A program with this many connections or fewer in flight
+ * (a client making 16 requests at a time on new connections) tracks none of them.
+ */
+export const DEFERRED_KEPT_OPEN = DEFERRED_AT_MOST / 2;
+
 /** Picks sockets for a visit: the socket, its record, and its position in the registry's order. */
 export type Selection = (socket: Socket, record: SocketRecord, position: number) => boolean;
 
@@ -32,15 +41,19 @@ export type Selection = (socket: Socket, record: SocketRecord, position: number)
  * takes. The listener stays.
  *
  * A socket with nothing of its own to remember yet (a client socket with no
- * stack captured, no test to name; a socket accepted by a plain server, whose
- * listen() stack is shared) is not tracked as it is created: it is found by
- * discover() at the next check, if it is still open then (see
- * SocketSources.discover). Where a connection lasts one request, most have
- * closed by then and cost nothing. Nothing holds on to them meanwhile: a list
- * of such sockets, compacted only when it filled up, kept about a megabyte of
- * closed connections alive through each young-generation GC of a client
- * making 16 requests at a time on new connections (with V8's allocation-site
- * pretenuring off, that was the whole difference in what survived).
+ * stack captured, no test to name, not followed for TIME_WAIT; a socket
+ * accepted by a plain server, whose listen() stack is shared) is deferred
+ * instead: noted in a short list, and tracked only if it is still open when
+ * the list is settled (at the next scan or count; a socket looked up is
+ * tracked alone). Where a connection lasts one request, most have closed by
+ * then, and they cost a list slot rather than a record, a map entry and a
+ * listener: about 10,000 instructions less per client connection
+ * (callgrind). Once DEFERRED_AT_MOST wait, the list is compacted rather than
+ * settled: the closed ones go, the newest DEFERRED_KEPT_OPEN open ones stay,
+ * older open ones are tracked. (Settling the whole list there tracked every
+ * connection of a client with 16 requests in flight, and settling it at each
+ * lookup every connection in flight at each fetch() request sent.) The list
+ * holds at most DEFERRED_AT_MOST closed sockets, until it is compacted.
  */
 export class SocketRegistry {
   private readonly records = new Map<Socket, SocketRecord>();
@@ -52,8 +65,11 @@ export class SocketRegistry {
   // never longer, as a record's creation stack can hold much of the program.
   private lastClient: Socket | undefined;
   private lastClientRecord: SocketRecord | undefined;
-  /** Finds the open sockets not tracked yet and tracks them (see discover()); set by the socket sources. */
-  discoverer: ((budgeted: boolean) => void) | undefined;
+  // Sockets deferred (see defer()): each one's origin, creation stack, and when it was seen.
+  private readonly deferred: Socket[] = [];
+  private readonly deferredOrigins: Origin[] = [];
+  private readonly deferredCreations: Array<StackCapture | undefined> = [];
+  private readonly deferredAt: number[] = [];
 
   constructor() {
     const records = this.records;
@@ -66,28 +82,63 @@ export class SocketRegistry {
 
   /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
+    this.settle();
     // The time is read here, exactly: a report says how long ago the socket was opened.
     return this.trackSince(socket, origin, creation, realNow());
   }
 
-  /** A client socket was seen and not tracked: the next request made did not connect a tracked one (see takeLastClient). */
-  seenUntracked(): void {
+  /** Notes a socket to track later, if it is still open then: at the next settle(). */
+  defer(socket: Socket, origin: Origin, creation: StackCapture | undefined): void {
+    // Not the socket a request made next connected, as far as takeLastClient() can tell.
+    if (origin === 'client') this.lastClient = this.lastClientRecord = undefined;
+    this.deferredOrigins.push(origin);
+    this.deferredCreations.push(creation);
+    // Read now, exactly, as track() does.
+    this.deferredAt.push(realNow());
+    if (this.deferred.push(socket) >= DEFERRED_AT_MOST) this.compact();
+  }
+
+  /** Drops the deferred sockets that closed, keeps the newest DEFERRED_KEPT_OPEN open ones, tracks the rest. */
+  private compact(): void {
+    const sockets = this.deferred;
+    let open = 0;
+    for (const socket of sockets) if (!isClosed(socket)) open++;
+    // The oldest open ones beyond those kept are tracked; the rest move to the front, in order.
+    let toTrack = Math.max(0, open - DEFERRED_KEPT_OPEN);
+    let to = 0;
+    for (let i = 0; i < sockets.length; i++) {
+      const socket = sockets[i]!;
+      if (isClosed(socket)) continue;
+      if (toTrack > 0) {
+        toTrack--;
+        this.trackSince(socket, this.deferredOrigins[i]!, this.deferredCreations[i], this.deferredAt[i]!);
+        continue;
+      }
+      sockets[to] = socket;
+      this.deferredOrigins[to] = this.deferredOrigins[i]!;
+      this.deferredCreations[to] = this.deferredCreations[i];
+      this.deferredAt[to] = this.deferredAt[i]!;
+      to++;
+    }
+    sockets.length = this.deferredOrigins.length = this.deferredCreations.length = this.deferredAt.length = to;
+    // A socket tracked here was not connected by the request made next.
     this.lastClient = this.lastClientRecord = undefined;
   }
 
-  /**
-   * Tracks the open sockets that were not tracked as they were created: before a check measures.
-   * `budgeted` (periodic scans): not more often than its cost allows (see SocketSources.discover).
-   */
-  discover(budgeted = false): void {
-    this.discoverer?.(budgeted);
+  /** Tracks the deferred sockets still open, and forgets the rest. */
+  private settle(): void {
+    const sockets = this.deferred;
+    if (sockets.length === 0) return;
+    for (let i = 0; i < sockets.length; i++) this.trackSince(sockets[i]!, this.deferredOrigins[i]!, this.deferredCreations[i], this.deferredAt[i]!);
+    this.forgetDeferred();
+    this.lastClient = this.lastClientRecord = undefined;
   }
 
-  /** Starts tracking a socket found open, as seen now. */
-  trackFound(socket: Socket, origin: Origin, creation: StackCapture | undefined): void {
-    this.trackSince(socket, origin, creation, realNow());
-    // Not the socket a request made next connected.
-    this.lastClient = this.lastClientRecord = undefined;
+  private forgetDeferred(): void {
+    this.deferred.length = 0;
+    this.deferredOrigins.length = 0;
+    this.deferredCreations.length = 0;
+    this.deferredAt.length = 0;
   }
 
   private trackSince(socket: Socket, origin: Origin, creation: StackCapture | undefined, createdAt: number): SocketRecord | undefined {
@@ -114,17 +165,47 @@ export class SocketRegistry {
     return record;
   }
 
+  /** The record of `socket` if it is tracked, without tracking a deferred one. */
+  peek(socket: Socket): SocketRecord | undefined {
+    return this.records.get(socket);
+  }
+
   has(socket: Socket): boolean {
     return this.recordOf(socket) !== undefined;
   }
 
-  /** The record of `socket`, if it is tracked. */
+  /**
+   * The record of `socket`; a deferred socket is tracked now, alone. (Settling the whole list
+   * here tracked every connection in flight at each fetch() request sent.)
+   */
   recordOf(socket: Socket): SocketRecord | undefined {
-    return this.records.get(socket);
+    return this.records.get(socket) ?? (this.deferred.length > 0 ? this.trackDeferred(socket) : undefined);
+  }
+
+  /** Tracks `socket` now if it is deferred and still open, and takes it off the list. */
+  private trackDeferred(socket: Socket): SocketRecord | undefined {
+    const sockets = this.deferred;
+    const at = sockets.indexOf(socket);
+    if (at < 0) return undefined;
+    const origin = this.deferredOrigins[at]!;
+    const creation = this.deferredCreations[at];
+    const createdAt = this.deferredAt[at]!;
+    for (let i = at + 1; i < sockets.length; i++) {
+      sockets[i - 1] = sockets[i]!;
+      this.deferredOrigins[i - 1] = this.deferredOrigins[i]!;
+      this.deferredCreations[i - 1] = this.deferredCreations[i];
+      this.deferredAt[i - 1] = this.deferredAt[i]!;
+    }
+    sockets.length = this.deferredOrigins.length = this.deferredCreations.length = this.deferredAt.length = sockets.length - 1;
+    const record = this.trackSince(socket, origin, creation, createdAt);
+    // As in settle(): not the socket a request made next connected, as far as takeLastClient() can tell.
+    this.lastClient = this.lastClientRecord = undefined;
+    return record;
   }
 
   /** How many sockets are tracked. */
   get size(): number {
+    this.settle();
     return this.records.size;
   }
 
@@ -140,6 +221,7 @@ export class SocketRegistry {
    * never emit 'close', so it is dropped here.
    */
   forEachOpen(visit: (socket: Socket, fd: number, record: SocketRecord) => void, select?: Selection): void {
+    this.settle();
     let position = 0;
     for (const [socket, record] of this.records) {
       // Asked before the descriptor: a scan that measures a few of many pays little for the rest.
@@ -154,7 +236,7 @@ export class SocketRegistry {
     }
   }
 
-  /** The sockets tracked now, for taking other listeners of the agent back. */
+  /** The sockets tracked now (deferred ones aside), for taking other listeners of the agent back. */
   trackedSockets(): IterableIterator<Socket> {
     return this.records.keys();
   }
@@ -163,6 +245,7 @@ export class SocketRegistry {
   clear(): void {
     for (const socket of this.records.keys()) release(socket, this.onClose);
     this.records.clear();
+    this.forgetDeferred();
     this.lastClient = this.lastClientRecord = undefined;
   }
 }
@@ -177,7 +260,7 @@ function release(socket: Socket, listener: (this: Socket) => void): void {
 }
 
 /** Closed for good: destroyed, and its handle gone (a socket can be destroyed before its handle closes). */
-export function isClosed(socket: Socket): boolean {
+function isClosed(socket: Socket): boolean {
   return socket.destroyed && !handleOf(socket);
 }
 

@@ -1,25 +1,18 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
-import { httpRequestOf, keepResponseHandlers, openSocketsOf, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
+import { httpRequestOf, keepResponseHandlers, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
 import { activeSpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import { isClosed, type SocketRecord, type SocketRegistry } from '../remembered/registry';
+import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
 import { ServedRequests } from './served-requests';
 import { captureStack, type StackCapture } from '../common/stack';
 import { socketListener } from '../common/socket-listener';
 import type { StackPolicy } from './stack-policy';
 import type { CheckClock } from '../common/clock';
-import { realMonotonic } from '../common/real-time';
 
 type Listener = (message: unknown) => void;
-
-/**
- * The share of one core the periodic scans' discovery of untracked sockets may take (see
- * discover()): enough to keep up, at every scan, with a process opening thousands of connections.
- */
-const DISCOVERY_BUDGET = 1 / 100;
 
 /** What the agent's other checks want to hear of as sockets appear. */
 export interface SourceHooks {
@@ -81,12 +74,6 @@ export class SocketSources {
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
-  // The sockets open when subscribe() ran: discover() leaves them to the untracked check.
-  private before: WeakSet<Socket> | undefined;
-  // Sockets made and not tracked since the last discovery: with none, there is nothing to find.
-  private unseen = 0;
-  // When a budgeted discovery may run next (see discover()).
-  private nextDiscoveryAt = 0;
   // One function for every socket, so unsubscribe() can take it back.
   private readonly onAgentRemove = socketListener((socket) => this.noteHandover(socket));
   // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
@@ -125,34 +112,6 @@ export class SocketSources {
     this.on(NODE_CHANNELS.undiciConnected, (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
     this.on(NODE_CHANNELS.undiciSendHeaders, (message) => this.onUndiciSend(message as UndiciSend));
     this.adoptPooledSockets();
-    // Sockets open before now are not ours to find: no channel saw them made (the untracked check judges them).
-    this.before = new WeakSet(openSocketsOf(process));
-    this.registry.discoverer = (budgeted) => this.discover(budgeted);
-  }
-
-  /**
-   * Tracks the open TCP sockets of this thread that were not tracked as they were made (see
-   * onClientSocket, onServerSocket): listed by Node's handles, so nothing per connection holds
-   * them meanwhile. A socket with its handle unreferenced (socket.unref(), an idle pooled
-   * socket) is not listed: while it is not found, the untracked check (by descriptor) speaks for it.
-   *
-   * Node lists every handle, about 0.35 µs each (5.5 ms with 16,000 connections open), so it is
-   * asked only when a socket was made and not tracked since the last time, and, for a periodic
-   * scan (`budgeted`), within DISCOVERY_BUDGET of one core: every scan up to about 25,000
-   * connections open, every other scan beyond.
-   */
-  private discover(budgeted: boolean): void {
-    if (this.unseen === 0) return;
-    const started = realMonotonic();
-    if (budgeted && started < this.nextDiscoveryAt) return;
-    this.unseen = 0;
-    const before = this.before;
-    for (const socket of openSocketsOf(process)) {
-      if (before?.has(socket) || this.registry.has(socket) || isClosed(socket)) continue;
-      const server = serverOf(socket);
-      this.registry.trackFound(socket, server ? 'server' : 'client', server ? this.listenStacks.get(server) : undefined);
-    }
-    this.nextDiscoveryAt = started + (realMonotonic() - started) / DISCOVERY_BUDGET;
   }
 
   /**
@@ -176,8 +135,6 @@ export class SocketSources {
     this.subscriptions.length = 0;
     for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
     this.served.stop();
-    this.registry.discoverer = undefined;
-    this.before = undefined;
   }
 
   private on(name: string, handler: Listener): void {
@@ -199,10 +156,9 @@ export class SocketSources {
     // Following for TIME_WAIT needs no record: its 4-tuple is read once it has connected.
     const oneIn = this.hooks.followsClient ? this.hooks.followsClient() : 0;
     if (oneIn > 0) this.hooks.followClient!(socket, oneIn, creation, this.usedForHttp);
-    // Nothing to remember of it yet: found at the next check if it is still open then (see discover()).
+    // Nothing to remember of it yet: tracked later if it is still open then (see the registry).
     if (creation === undefined && this.registry.attribution === undefined) {
-      this.registry.seenUntracked();
-      this.unseen++;
+      this.registry.defer(socket, 'client', undefined);
       return;
     }
     // track() returns nothing for a socket already tracked: one lookup, not two.
@@ -238,9 +194,8 @@ export class SocketSources {
     this.serving = true;
     const listenStack = server ? this.listenStacks.get(server) : undefined;
     // A TLS server's socket needs its record now (see onSecureConnection); a test's, its name.
-    // Any other is found at the next check if it is still open then (see discover()).
     if (!(server instanceof TlsServer) && this.registry.attribution === undefined) {
-      this.unseen++;
+      this.registry.defer(socket, 'server', listenStack);
       return;
     }
     const record = this.registry.track(socket, 'server', listenStack);
@@ -262,7 +217,7 @@ export class SocketSources {
   }
 
   /** Whether a client socket carried HTTP requests: http's request on it, or undici's noted. */
-  private readonly usedForHttp = (socket: Socket): boolean => httpRequestOf(socket) !== undefined || this.registry.recordOf(socket)?.uses !== undefined;
+  private readonly usedForHttp = (socket: Socket): boolean => httpRequestOf(socket) !== undefined || this.registry.peek(socket)?.uses !== undefined;
 
   /** Whether this process has a server. */
   get serves(): boolean {
