@@ -54,7 +54,9 @@ afterAll(() => server.close());
 
 describe('TIME_WAIT counts', () => {
   it("come further apart while little of the namespace's TIME_WAIT is this process's, and every fifth scan once a quarter of the threshold is", async () => {
-    const checks = new ResourceChecks(reader, resolveOptions({ timeWaitWarn: 40, fdWarnPercent: 0 }));
+    const checks = new ResourceChecks(reader, resolveOptions({ timeWaitWarn: 40, fdWarnPercent: 0 }), (error) => {
+      throw error;
+    });
     // This process's server: its port is what the dumps look for. The connections' TIME_WAIT is
     // their clients' (they close first), on other ports: the namespace's, not this server's.
     checks.hooks().listening!(server, undefined);

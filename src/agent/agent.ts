@@ -109,7 +109,7 @@ export class Agent {
     this.teller = new LeakTeller(this.reporter, options.reportIntervalMs, options.onLeak, (error) => this.internalError(error, 'the onLeak callback threw'), packageVersion());
     this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
-    this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options) : undefined;
+    this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options, (error) => this.internalError(error)) : undefined;
     const hooks = this.resources?.hooks() ?? {};
     this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), this.clock, hooks);
     this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
@@ -138,6 +138,7 @@ export class Agent {
     if (!this.running) return;
     this.running = false;
     this.sources.unsubscribe();
+    this.resources?.stop();
     realTimers.clearInterval(this.timer);
     this.timer = undefined;
     process.removeListener('exit', this.exitListener);

@@ -41,13 +41,15 @@ export class ResourceChecks {
   private timeWaitEvery = TIME_WAIT_EVERY_SCANS;
   private quietDumps = 0;
 
+  /** @param onInternalError told of an unexpected error in the checks' own timers (once, by the agent). */
   constructor(
     binding: KernelReader,
     private readonly options: ResolvedOptions,
+    onInternalError: (error: unknown) => void,
   ) {
     this.descriptorsCheck = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
     this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs) : undefined;
-    this.followed = this.timeWait && new FollowedClients(this.timeWait, binding, (stack) => this.place(stack));
+    this.followed = this.timeWait && new FollowedClients(this.timeWait, binding, (stack) => this.place(stack), onInternalError);
   }
 
   /** What the socket sources must tell these checks. */
@@ -64,6 +66,11 @@ export class ResourceChecks {
       followsClient: () => watch.follows(),
       followClient: (socket, oneIn, creation, usedForHttp) => followed.add(socket, oneIn, creation, usedForHttp),
     };
+  }
+
+  /** The agent stopped: nothing is followed any more. */
+  stop(): void {
+    this.followed?.stop();
   }
 
   /** Client sockets followed for TIME_WAIT so far (their 4-tuples read). */

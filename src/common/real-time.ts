@@ -31,6 +31,7 @@ const realClearInterval = original(timers.clearInterval, 'clearInterval');
 const realSetTimeout = original(timers.setTimeout, 'setTimeout');
 const realClearTimeout = original(timers.clearTimeout, 'clearTimeout');
 const realSetImmediate = original(timers.setImmediate, 'setImmediate');
+const realClearImmediate = original(timers.clearImmediate, 'clearImmediate');
 
 /** Milliseconds since the epoch, from the real clock (Date.now() as it was). */
 export function realNow(): number {
@@ -54,4 +55,5 @@ export const realTimers = {
   setTimeout: realSetTimeout,
   clearTimeout: realClearTimeout,
   setImmediate: realSetImmediate,
+  clearImmediate: realClearImmediate,
 };

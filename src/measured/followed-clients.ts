@@ -30,8 +30,7 @@ interface Pending {
  * the end of that turn of the event loop (Node issues connect() in a later tick of the same turn,
  * and on a near peer the handshake is done by then), else every RETRY_MS. Nothing is added to the
  * socket: no listener, no record, and none of the addresses Node caches on a socket when
- * JavaScript reads them, so a followed socket keeps the shape of the rest (Node's own stream and
- * event code slows down for every socket once it has seen sockets of several shapes).
+ * JavaScript reads them, so a followed socket keeps the shape of the rest.
  *
  * Whether the socket later closes first needs no watching: only the side that closed first holds
  * the 4-tuple in TIME_WAIT, so the count looks the remembered 4-tuples up there.
@@ -41,13 +40,15 @@ export class FollowedClients {
   /** Client sockets whose 4-tuple was read, since start. */
   followed = 0;
   // One read scheduled at a time, never keeping the process alive.
-  private scheduled = false;
+  private scheduled: { immediate: NodeJS.Immediate } | { timeout: NodeJS.Timeout } | undefined;
   private readonly readNow = () => {
-    this.scheduled = false;
+    this.scheduled = undefined;
     try {
       this.readConnected();
-    } catch {
-      // Never into the program: a socket read fails only once it is gone.
+    } catch (error) {
+      // Never into the program (a read that fails because the socket is gone is not an error: see tupleOf).
+      this.onInternalError(error);
+      this.pending.length = 0;
     }
     if (this.pending.length > 0) this.schedule(RETRY_MS);
   };
@@ -56,6 +57,7 @@ export class FollowedClients {
     private readonly watch: TimeWaitWatch,
     private readonly reader: Pick<KernelReader, 'readEndpoints' | 'readsWholeTables'>,
     private readonly place: (stack: StackCapture | undefined) => string | null,
+    private readonly onInternalError: (error: unknown) => void,
   ) {}
 
   /** Notes a socket to follow, as one in `oneIn` of those created. */
@@ -67,8 +69,16 @@ export class FollowedClients {
 
   private schedule(ms: number): void {
     if (this.scheduled) return;
-    this.scheduled = true;
-    (ms === 0 ? realTimers.setImmediate(this.readNow) : realTimers.setTimeout(this.readNow, ms)).unref();
+    this.scheduled = ms === 0 ? { immediate: realTimers.setImmediate(this.readNow).unref() } : { timeout: realTimers.setTimeout(this.readNow, ms).unref() };
+  }
+
+  /** Lets go of the sockets waiting to be read, and of the read scheduled (the agent stopped). */
+  stop(): void {
+    this.pending.length = 0;
+    const scheduled = this.scheduled;
+    if (scheduled && 'immediate' in scheduled) realTimers.clearImmediate(scheduled.immediate);
+    else if (scheduled) realTimers.clearTimeout(scheduled.timeout);
+    this.scheduled = undefined;
   }
 
   /** Reads the 4-tuples of the noted sockets that have connected; those still connecting wait; closed ones are given up. */

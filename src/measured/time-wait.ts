@@ -196,7 +196,7 @@ export class TimeWaitWatch {
    */
   check(now: number): TimeWaitWarning | undefined {
     for (const [key, client] of this.followed) {
-      if (now - client.at <= REMEMBER_MS) break; // insertion order is closing order
+      if (now - client.at <= REMEMBER_MS) break; // insertion order is the order they were read in
       this.forget(key);
     }
     const total = namespaceTimeWait();
