@@ -130,7 +130,7 @@ export class Agent {
     process.on('beforeExit', this.beforeExitListener);
     // A signal listener does not keep the process alive (Node unrefs signal handles).
     if (this.options.dumpSignal) process.on(this.options.dumpSignal, this.dumpListener);
-    this.metrics = this.safely(() => AgentMetrics.create(packageVersion(), () => this.readMetricsNow()), undefined);
+    this.metrics = this.safely(() => new AgentMetrics(packageVersion(), () => this.readMetricsNow()), undefined);
     return this;
   }
 

@@ -2,6 +2,7 @@ import { tcpStateName } from '../common/tcp-states';
 import type { LeakKind } from '../common/types';
 import { slotOf } from '../measured/kernel-reader';
 import type { Measurement } from '../measured/scanner';
+import { registeredMeterProvider } from '../common/opentelemetry';
 
 /** What the metrics report, read when an exporter collects. */
 export interface MetricsReading {
@@ -13,8 +14,8 @@ export interface MetricsReading {
   timeWait: number;
 }
 
-// The slices of @opentelemetry/api the agent uses (an optional peer dependency:
-// typed here so the package builds and runs without it).
+// The slices of @opentelemetry/api's metrics the agent uses (the application's own copy, found
+// through its global: typed here so the package builds and runs without it).
 interface Attributes {
   [key: string]: string;
 }
@@ -32,15 +33,16 @@ interface Meter {
 interface MeterProvider {
   getMeter(name: string, version?: string): Meter;
 }
-interface OpenTelemetryApi {
-  metrics: { getMeterProvider(): MeterProvider };
+
+function isMeterProvider(value: unknown): value is MeterProvider {
+  return typeof (value as MeterProvider | undefined)?.getMeter === 'function';
 }
 
 /**
- * OpenTelemetry metrics through the application's own @opentelemetry/api. A
- * no-op when the application has no API package or no SDK registered. The
- * preload starts before the application registers its SDK, so the provider
- * is looked up again at each scan and the instruments move to a new one.
+ * OpenTelemetry metrics through the meter provider the application registered with its own
+ * @opentelemetry/api. Nothing when it registered none. The preload starts before the application
+ * registers its SDK, so the provider is looked up again at each scan and the instruments move to
+ * a new one.
  *
  * Names follow the semantic conventions where they exist
  * (process.unix.file_descriptor.count, network.connection.state); the rest
@@ -50,30 +52,21 @@ export class AgentMetrics {
   private provider: MeterProvider | undefined;
   private leakCounter: { add(value: number, attributes?: Attributes): void } | undefined;
 
-  private constructor(
-    private readonly api: OpenTelemetryApi,
+  constructor(
     private readonly version: string,
     private readonly reading: () => MetricsReading,
-  ) {}
-
-  /** The metrics, or undefined when @opentelemetry/api cannot be loaded. */
-  static create(version: string, reading: () => MetricsReading): AgentMetrics | undefined {
-    let api: OpenTelemetryApi;
-    try {
-      api = require('@opentelemetry/api') as OpenTelemetryApi;
-    } catch {
-      return undefined;
-    }
-    const metrics = new AgentMetrics(api, version, reading);
-    metrics.refresh();
-    return metrics;
+  ) {
+    this.refresh();
   }
 
-  /** Creates the instruments on the global provider if it changed (the application registered its SDK). */
+  /** Creates the instruments on the registered provider if it changed (the application registered its SDK, or another). */
   refresh(): void {
-    const provider = this.api.metrics.getMeterProvider();
+    const registered = registeredMeterProvider();
+    const provider = isMeterProvider(registered) ? registered : undefined;
     if (provider === this.provider) return;
     this.provider = provider;
+    this.leakCounter = undefined;
+    if (!provider) return;
     const meter = provider.getMeter('tcp-leak-agent', this.version);
     this.leakCounter = meter.createCounter('tcp_leak_agent.leak.count', {
       description: 'Leaked TCP sockets reported, by kind',
