@@ -2,8 +2,8 @@
 // TIME_WAIT check hears only of the sockets it follows.
 import * as net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFERRED_AT_MOST, SocketRegistry } from '../src/remembered/registry';
-import { closeAll, quietServer } from './loopback';
+import { DEFERRED_AT_FIRST, SocketRegistry } from '../src/remembered/registry';
+import { closeAll, quietServer, waitFor } from './loopback';
 
 const open: net.Socket[] = [];
 afterAll(() => {
@@ -50,12 +50,12 @@ describe('the socket registry', () => {
 });
 
 describe('deferred client sockets', () => {
-  it('are tracked when settled if still open, never once closed, and at most DEFERRED_AT_MOST wait', async () => {
+  it('are tracked when settled if still open, never once closed', async () => {
     const port = await quietServer();
     const registry = new SocketRegistry();
     const stayOpen: net.Socket[] = [];
     const seenAt: number[] = [];
-    for (let i = 0; i < 3 * DEFERRED_AT_MOST; i++) {
+    for (let i = 0; i < 3 * DEFERRED_AT_FIRST; i++) {
       const socket = unconnected();
       const before = Date.now();
       registry.defer(socket, 'client', undefined);
@@ -67,7 +67,7 @@ describe('deferred client sockets', () => {
     open.push(...stayOpen);
     // A lookup settles the list: the open ones are tracked, with the time they were seen.
     const createdAt = registry.recordOf(stayOpen[stayOpen.length - 1]!)?.createdAt ?? 0;
-    const last = 3 * DEFERRED_AT_MOST - 3;
+    const last = 3 * DEFERRED_AT_FIRST - 3;
     expect(createdAt).toBeGreaterThanOrEqual(seenAt[2 * last]!);
     expect(createdAt).toBeLessThanOrEqual(seenAt[2 * last + 1]!);
     expect(registry.size).toBe(stayOpen.length);
@@ -79,7 +79,7 @@ describe('deferred client sockets', () => {
     expect(registry.size).toBe(stayOpen.length);
   });
 
-  it('are seen by every lookup, and the list never holds more than DEFERRED_AT_MOST', async () => {
+  it('are seen by every lookup, and the list never holds more than DEFERRED_AT_FIRST closed ones', async () => {
     const port = await quietServer();
     const registry = new SocketRegistry();
     const socket = unconnected();
@@ -89,11 +89,43 @@ describe('deferred client sockets', () => {
     await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
     await closeAndWait(socket);
     expect(registry.size).toBe(0);
-    const held = (registry as unknown as { deferred: unknown[] }).deferred;
-    for (let i = 0; i < 5 * DEFERRED_AT_MOST; i++) {
+    const held = registry as unknown as { deferred: unknown[]; deferredCount: number };
+    for (let i = 0; i < 5 * DEFERRED_AT_FIRST; i++) {
       registry.defer(new net.Socket().destroy(), 'client', undefined); // closed before it was settled: forgotten then
-      expect(held.length).toBeLessThan(DEFERRED_AT_MOST);
+      expect(held.deferredCount).toBeLessThan(DEFERRED_AT_FIRST);
     }
+    // The slots given up are cleared, not left holding the sockets.
+    expect(held.deferred.filter((socket) => socket !== undefined)).toHaveLength(held.deferredCount);
     expect(registry.size).toBe(0);
   });
+
+  it('stay on the list while young, however many are open, and are tracked once older', async () => {
+    const port = await quietServer();
+    const youngMs = 200;
+    const registry = new SocketRegistry(youngMs);
+    const peek = (socket: net.Socket) => registry.peek(socket);
+    const first: net.Socket[] = [];
+    // More open at once than the list first holds: it grows rather than tracking them.
+    for (let i = 0; i < 2 * DEFERRED_AT_FIRST; i++) {
+      const socket = unconnected();
+      registry.defer(socket, 'client', undefined);
+      await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+      first.push(socket);
+    }
+    open.push(...first);
+    expect(first.filter(peek)).toHaveLength(0);
+    // Once they are older than youngMs, the next compaction tracks them, and not the young ones.
+    const seenAt = Date.now();
+    await waitFor('the sockets to be older than youngMs', () => Date.now() - seenAt > youngMs);
+    const young: net.Socket[] = [];
+    for (let i = 0; first.some((socket) => !peek(socket)); i++) {
+      expect(i).toBeLessThan(8 * DEFERRED_AT_FIRST); // a compaction came
+      const socket = unconnected();
+      registry.defer(socket, 'client', undefined);
+      young.push(socket);
+    }
+    expect(young.filter(peek)).toHaveLength(0);
+    for (const socket of young) socket.destroy();
+  });
 });
+

@@ -8,14 +8,13 @@ import { realNow } from '../common/real-time';
 
 export type { SocketRecord } from './socket-record';
 
-/** Sockets seen and not yet tracked, at most this many (see defer()). */
-export const DEFERRED_AT_MOST = 32;
+/** How many sockets the deferred list holds before it is first compacted (see defer()). */
+export const DEFERRED_AT_FIRST = 32;
 /**
- * When the list is full, the closed ones are dropped and the newest open ones stay, up to this
- * many; older open ones are tracked. A program with this many connections or fewer in flight
- * (a client making 16 requests at a time on new connections) tracks none of them.
+ * A deferred socket still open this long after it was seen is tracked when the list is compacted;
+ * younger ones stay on the list (see defer()).
  */
-export const DEFERRED_KEPT_OPEN = DEFERRED_AT_MOST / 2;
+export const DEFERRED_YOUNG_MS = 1000;
 
 /** Picks sockets for a visit: the socket, its record, and its position in the registry's order. */
 export type Selection = (socket: Socket, record: SocketRecord, position: number) => boolean;
@@ -48,12 +47,23 @@ export type Selection = (socket: Socket, record: SocketRecord, position: number)
  * tracked alone). Where a connection lasts one request, most have closed by
  * then, and they cost a list slot rather than a record, a map entry and a
  * listener: about 10,000 instructions less per client connection
- * (callgrind). Once DEFERRED_AT_MOST wait, the list is compacted rather than
- * settled: the closed ones go, the newest DEFERRED_KEPT_OPEN open ones stay,
- * older open ones are tracked. (Settling the whole list there tracked every
- * connection of a client with 16 requests in flight, and settling it at each
- * lookup every connection in flight at each fetch() request sent.) The list
- * holds at most DEFERRED_AT_MOST closed sockets, until it is compacted.
+ * (callgrind).
+ *
+ * When the list is full it is compacted rather than settled: the closed ones
+ * go, the open ones seen less than DEFERRED_YOUNG_MS ago stay, older open
+ * ones are tracked; when the young ones fill half the list, it grows. Why by
+ * age and not by count: the map's table lives in V8's old generation, and a
+ * young socket put in it is kept by every copy V8 makes of the table as it
+ * grows or drops deleted entries (the copy left behind is garbage only the
+ * next full GC collects): each one, with its requests and buffers, survived
+ * the young-generation GCs and was promoted. Tracking the open ones beyond
+ * the newest 16 did that to a quarter of a client's connections (16
+ * requests in flight on new connections): 1.7 MB surviving each scavenge
+ * against 0.5 MB without the agent (docs/figures.md). A socket that has
+ * lived a second is old to the GC too under such a load. The list holds only
+ * the sockets the program holds, plus the closed ones of at most one list's
+ * length; its slots are cleared as they are given up, and it never shrinks
+ * (a shorter copy would leave the same kind of garbage behind).
  */
 export class SocketRegistry {
   private readonly records = new Map<Socket, SocketRecord>();
@@ -65,13 +75,18 @@ export class SocketRegistry {
   // never longer, as a record's creation stack can hold much of the program.
   private lastClient: Socket | undefined;
   private lastClientRecord: SocketRecord | undefined;
-  // Sockets deferred (see defer()): each one's origin, creation stack, and when it was seen.
-  private readonly deferred: Socket[] = [];
+  // Sockets deferred (see defer()), in the first deferredCount slots: each one's origin, creation
+  // stack, and when it was seen. Slots past the count are cleared (undefined), never cut off.
+  private readonly deferred: Array<Socket | undefined> = [];
   private readonly deferredOrigins: Origin[] = [];
   private readonly deferredCreations: Array<StackCapture | undefined> = [];
   private readonly deferredAt: number[] = [];
+  private deferredCount = 0;
+  // The count at which the list is compacted next.
+  private deferredLimit = DEFERRED_AT_FIRST;
 
-  constructor() {
+  /** `youngMs`: see DEFERRED_YOUNG_MS (tests shorten it). */
+  constructor(private readonly youngMs = DEFERRED_YOUNG_MS) {
     const records = this.records;
     const closed = (socket: Socket) => {
       records.delete(socket);
@@ -82,7 +97,6 @@ export class SocketRegistry {
 
   /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
-    this.settle();
     // The time is read here, exactly: a report says how long ago the socket was opened.
     return this.trackSince(socket, origin, creation, realNow());
   }
@@ -91,26 +105,24 @@ export class SocketRegistry {
   defer(socket: Socket, origin: Origin, creation: StackCapture | undefined): void {
     // Not the socket a request made next connected, as far as takeLastClient() can tell.
     if (origin === 'client') this.lastClient = this.lastClientRecord = undefined;
-    this.deferredOrigins.push(origin);
-    this.deferredCreations.push(creation);
+    const at = this.deferredCount++;
+    this.deferred[at] = socket;
+    this.deferredOrigins[at] = origin;
+    this.deferredCreations[at] = creation;
     // Read now, exactly, as track() does.
-    this.deferredAt.push(realNow());
-    if (this.deferred.push(socket) >= DEFERRED_AT_MOST) this.compact();
+    this.deferredAt[at] = realNow();
+    if (this.deferredCount >= this.deferredLimit) this.compact();
   }
 
-  /** Drops the deferred sockets that closed, keeps the newest DEFERRED_KEPT_OPEN open ones, tracks the rest. */
+  /** Drops the deferred sockets that closed, keeps the young open ones, tracks the older open ones. */
   private compact(): void {
     const sockets = this.deferred;
-    let open = 0;
-    for (const socket of sockets) if (!isClosed(socket)) open++;
-    // The oldest open ones beyond those kept are tracked; the rest move to the front, in order.
-    let toTrack = Math.max(0, open - DEFERRED_KEPT_OPEN);
+    const youngSince = realNow() - this.youngMs;
     let to = 0;
-    for (let i = 0; i < sockets.length; i++) {
+    for (let i = 0; i < this.deferredCount; i++) {
       const socket = sockets[i]!;
       if (isClosed(socket)) continue;
-      if (toTrack > 0) {
-        toTrack--;
+      if (this.deferredAt[i]! <= youngSince) {
         this.trackSince(socket, this.deferredOrigins[i]!, this.deferredCreations[i], this.deferredAt[i]!);
         continue;
       }
@@ -120,25 +132,26 @@ export class SocketRegistry {
       this.deferredAt[to] = this.deferredAt[i]!;
       to++;
     }
-    sockets.length = this.deferredOrigins.length = this.deferredCreations.length = this.deferredAt.length = to;
+    this.clearDeferredFrom(to);
+    // Young open sockets fill half the list: it grows, so that compacting stays a small cost per socket.
+    if (to * 2 > this.deferredLimit) this.deferredLimit *= 2;
     // A socket tracked here was not connected by the request made next.
     this.lastClient = this.lastClientRecord = undefined;
   }
 
   /** Tracks the deferred sockets still open, and forgets the rest. */
   private settle(): void {
+    if (this.deferredCount === 0) return;
     const sockets = this.deferred;
-    if (sockets.length === 0) return;
-    for (let i = 0; i < sockets.length; i++) this.trackSince(sockets[i]!, this.deferredOrigins[i]!, this.deferredCreations[i], this.deferredAt[i]!);
-    this.forgetDeferred();
+    for (let i = 0; i < this.deferredCount; i++) this.trackSince(sockets[i]!, this.deferredOrigins[i]!, this.deferredCreations[i], this.deferredAt[i]!);
+    this.clearDeferredFrom(0);
     this.lastClient = this.lastClientRecord = undefined;
   }
 
-  private forgetDeferred(): void {
-    this.deferred.length = 0;
-    this.deferredOrigins.length = 0;
-    this.deferredCreations.length = 0;
-    this.deferredAt.length = 0;
+  /** Forgets the deferred sockets from slot `from` on, clearing their slots (see the class comment). */
+  private clearDeferredFrom(from: number): void {
+    for (let i = from; i < this.deferredCount; i++) this.deferred[i] = this.deferredCreations[i] = undefined;
+    this.deferredCount = from;
   }
 
   private trackSince(socket: Socket, origin: Origin, creation: StackCapture | undefined, createdAt: number): SocketRecord | undefined {
@@ -179,24 +192,25 @@ export class SocketRegistry {
    * here tracked every connection in flight at each fetch() request sent.)
    */
   recordOf(socket: Socket): SocketRecord | undefined {
-    return this.records.get(socket) ?? (this.deferred.length > 0 ? this.trackDeferred(socket) : undefined);
+    return this.records.get(socket) ?? (this.deferredCount > 0 ? this.trackDeferred(socket) : undefined);
   }
 
   /** Tracks `socket` now if it is deferred and still open, and takes it off the list. */
   private trackDeferred(socket: Socket): SocketRecord | undefined {
     const sockets = this.deferred;
-    const at = sockets.indexOf(socket);
+    // From the newest: a socket is most often looked up soon after it was seen.
+    const at = sockets.lastIndexOf(socket, this.deferredCount - 1);
     if (at < 0) return undefined;
     const origin = this.deferredOrigins[at]!;
     const creation = this.deferredCreations[at];
     const createdAt = this.deferredAt[at]!;
-    for (let i = at + 1; i < sockets.length; i++) {
-      sockets[i - 1] = sockets[i]!;
+    for (let i = at + 1; i < this.deferredCount; i++) {
+      sockets[i - 1] = sockets[i];
       this.deferredOrigins[i - 1] = this.deferredOrigins[i]!;
       this.deferredCreations[i - 1] = this.deferredCreations[i];
       this.deferredAt[i - 1] = this.deferredAt[i]!;
     }
-    sockets.length = this.deferredOrigins.length = this.deferredCreations.length = this.deferredAt.length = sockets.length - 1;
+    this.clearDeferredFrom(this.deferredCount - 1);
     const record = this.trackSince(socket, origin, creation, createdAt);
     // As in settle(): not the socket a request made next connected, as far as takeLastClient() can tell.
     this.lastClient = this.lastClientRecord = undefined;
@@ -245,7 +259,7 @@ export class SocketRegistry {
   clear(): void {
     for (const socket of this.records.keys()) release(socket, this.onClose);
     this.records.clear();
-    this.forgetDeferred();
+    this.clearDeferredFrom(0);
     this.lastClient = this.lastClientRecord = undefined;
   }
 }
