@@ -127,5 +127,18 @@ describe('deferred client sockets', () => {
     expect(young.filter(peek)).toHaveLength(0);
     for (const socket of young) socket.destroy();
   });
+
+  it('after a burst of young open sockets, the list shrinks back as they close', () => {
+    const registry = new SocketRegistry();
+    const held = registry as unknown as { deferredCount: number; deferredLimit: number };
+    const burst = Array.from({ length: 4 * DEFERRED_AT_FIRST }, () => unconnected());
+    for (const socket of burst) registry.defer(socket, 'client', undefined);
+    expect(held.deferredLimit).toBeGreaterThan(4 * DEFERRED_AT_FIRST);
+    for (const socket of burst) socket.destroy();
+    // Closed ones only from now on: each compaction keeps none, and halves the list.
+    for (let i = 0; i < 16 * DEFERRED_AT_FIRST; i++) registry.defer(new net.Socket().destroy(), 'client', undefined);
+    expect(held.deferredLimit).toBe(DEFERRED_AT_FIRST);
+    expect(registry.size).toBe(0);
+  });
 });
 

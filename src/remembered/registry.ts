@@ -62,8 +62,9 @@ export type Selection = (socket: Socket, record: SocketRecord, position: number)
  * against 0.5 MB without the agent (docs/figures.md). A socket that has
  * lived a second is old to the GC too under such a load. The list holds only
  * the sockets the program holds, plus the closed ones of at most one list's
- * length; its slots are cleared as they are given up, and it never shrinks
- * (a shorter copy would leave the same kind of garbage behind).
+ * length (back to DEFERRED_AT_FIRST at each settle, halved at a compaction
+ * that keeps few); its slots are cleared as they are given up, and the arrays
+ * are never cut short (a shorter copy leaves the same kind of garbage behind).
  */
 export class SocketRegistry {
   private readonly records = new Map<Socket, SocketRecord>();
@@ -133,8 +134,11 @@ export class SocketRegistry {
       to++;
     }
     this.clearDeferredFrom(to);
-    // Young open sockets fill half the list: it grows, so that compacting stays a small cost per socket.
+    // Young open sockets fill half the list: it grows, so that compacting stays a small cost per
+    // socket; when they fill under a quarter it shrinks back, so that after a burst it does not
+    // keep that many closed ones between compactions.
     if (to * 2 > this.deferredLimit) this.deferredLimit *= 2;
+    else if (to * 4 < this.deferredLimit && this.deferredLimit > DEFERRED_AT_FIRST) this.deferredLimit /= 2;
     // A socket tracked here was not connected by the request made next.
     this.lastClient = this.lastClientRecord = undefined;
   }
@@ -145,6 +149,7 @@ export class SocketRegistry {
     const sockets = this.deferred;
     for (let i = 0; i < this.deferredCount; i++) this.trackSince(sockets[i]!, this.deferredOrigins[i]!, this.deferredCreations[i], this.deferredAt[i]!);
     this.clearDeferredFrom(0);
+    this.deferredLimit = DEFERRED_AT_FIRST;
     this.lastClient = this.lastClientRecord = undefined;
   }
 
