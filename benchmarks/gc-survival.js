@@ -7,38 +7,28 @@
 // run enters it or not early on, and stays. Also the young generation a process starts its
 // program with (what the preload left). One line per variant.
 //   node benchmarks/gc-survival.js [runs=6] [requests=60000]
-const { spawn, spawnSync } = require('node:child_process');
-const path = require('node:path');
-const { cleanEnv, kill, median, startChild, ROOT } = require('./cpu/rounds');
+const { spawnSync } = require('node:child_process');
+const { cleanEnv, kill, median, startChild, PRELOAD } = require('./cpu/rounds');
 
 const [runsArg = '6', requestsArg = '60000'] = process.argv.slice(2);
-const PRELOAD = ['--require', path.join(ROOT, 'dist', 'register.js')];
 /** Survived per scavenge above which a run is in the phase: outside it this client keeps under 1 MB here, inside about 5 MB. */
 const PHASE_KB = 2500;
-const PINNING = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 /** One client run: the mean KB surviving each scavenge over the second half of its scavenges. */
-function clientRun(port, agent) {
-  const command = [process.execPath, '--trace-gc', '--trace-gc-nvp', ...(agent ? PRELOAD : []), path.join(__dirname, 'cpu', 'http-client.js'), 'new-connection', String(port), requestsArg, '16'];
-  const pinned = PINNING ? ['taskset', '-c', '0', ...command] : command;
-  return new Promise((resolve, reject) => {
-    const child = spawn(pinned[0], pinned.slice(1), { env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.on('error', reject);
-    child.on('close', () => {
-      const survived = [];
-      for (const line of out.split('\n')) {
-        const json = /GC: (\{.*\})/.exec(line)?.[1];
-        if (!json) continue;
-        const gc = JSON.parse(json);
-        if (gc.gc === 's') survived.push(gc.new_space_survived);
-      }
-      const last = survived.slice(Math.floor(survived.length / 2));
-      if (last.length === 0) return reject(new Error('the client printed no scavenge'));
-      resolve(last.reduce((sum, bytes) => sum + bytes, 0) / last.length / 1024);
-    });
-  });
+async function clientRun(port, agent) {
+  const client = startChild('http-client.js', ['new-connection', String(port), requestsArg, '16'], { agent, nodeArgs: ['--trace-gc', '--trace-gc-nvp'], cpu: 0 });
+  await client.nextLine('result');
+  await kill(client.child);
+  const survived = [];
+  for (const line of client.lines) {
+    const json = /GC: (\{.*\})/.exec(line)?.[1];
+    if (!json) continue;
+    const gc = JSON.parse(json);
+    if (gc.gc === 's') survived.push(gc.new_space_survived);
+  }
+  const last = survived.slice(Math.floor(survived.length / 2));
+  if (last.length === 0) throw new Error('the client printed no scavenge');
+  return last.reduce((sum, bytes) => sum + bytes, 0) / last.length / 1024;
 }
 
 /** The young generation's size (MB) when the program's first line runs. */

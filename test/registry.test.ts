@@ -141,4 +141,3 @@ describe('deferred client sockets', () => {
     expect(registry.size).toBe(0);
   });
 });
-

@@ -23,13 +23,14 @@ function cleanEnv(extra = {}) {
 }
 
 /**
- * Starts `node [preload] script args`: the child, and nextLine(prefix), which resolves with the
- * fields of the first line it prints that starts with `prefix`, and send(command), a line to
- * its stdin when started with `control`. `agent`: preload the agent at its defaults (or
- * `preload`, the arguments that preload something else in its place).
+ * Starts `node [nodeArgs] [preload] script args`: the child, and nextLine(prefix), which resolves
+ * with the fields of the first line it prints that starts with `prefix`, lines, every line it has
+ * printed and not taken so, and send(command), a line to its stdin when started with `control`.
+ * `agent`: preload the agent at its defaults (or `preload`, the arguments that preload something
+ * else in its place). `nodeArgs`: Node's own options (--trace-gc).
  */
-function startChild(script, args, { agent = false, env = {}, quiet = false, control = false, cpu, preload = PRELOAD } = {}) {
-  const command = [process.execPath, ...(agent ? preload : []), path.join(__dirname, script), ...args];
+function startChild(script, args, { agent = false, env = {}, quiet = false, control = false, cpu, preload = PRELOAD, nodeArgs = [] } = {}) {
+  const command = [process.execPath, ...nodeArgs, ...(agent ? preload : []), path.join(__dirname, script), ...args];
   // cpu: pinned to that CPU (taskset execs node: same pid), so that a client and a server on a
   // two-core machine stop trading places: that migration was much of the noise between blocks.
   const pinned = cpu !== undefined && PINNING ? ['taskset', '-c', String(cpu), ...command] : command;
@@ -65,7 +66,7 @@ function startChild(script, args, { agent = false, env = {}, quiet = false, cont
       look();
     });
   const send = (command) => child.stdin.write(`${command}\n`);
-  return { child, nextLine, send };
+  return { child, nextLine, lines, send };
 }
 
 /** "key=value key=value" into an object of numbers (or strings). */
@@ -131,4 +132,4 @@ function kill(child) {
   });
 }
 
-module.exports = { cleanEnv, cpuMsOf, fields, interleaved, kill, median, medianInterval, spread, startChild, ROOT };
+module.exports = { cleanEnv, cpuMsOf, fields, interleaved, kill, median, medianInterval, spread, startChild, PRELOAD, ROOT };

@@ -28,10 +28,12 @@ export type Selection = (socket: Socket, record: SocketRecord, position: number)
  * which is why leaks last), and the record is dropped in the socket's own
  * 'close' event, so a closed socket is free for the very next GC.
  *
- * Why not WeakRef / WeakMap: V8's young-generation GC keeps WeakRef targets
- * alive, so every tracked socket (with its stream state) got promoted to the
- * old generation; on a connect/close loop that more than doubled GC pause
- * time (benchmarks/, README). Releasing on 'close' costs one listener.
+ * Why not WeakRef: V8's young-generation GC keeps WeakRef targets alive, so
+ * every tracked socket (with its stream state) got promoted to the old
+ * generation; on a connect/close loop that more than doubled GC pause time
+ * (benchmarks/, README). Releasing on 'close' costs one listener. (Records
+ * in a WeakMap, with the tracked sockets in slots cleared at 'close', were
+ * measured against this map too: no change in what GC keeps, docs/figures.md.)
  *
  * Why not drop closed sockets without a listener (each new socket checking a
  * few tracked ones for a missing handle, the scan checking all): measured
