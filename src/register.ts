@@ -5,7 +5,7 @@
  * naming the variable, and the agent does not start.
  */
 import { ENVIRONMENT_VARIABLES, failOnLeakRequested, optionsFromEnvironment } from './agent/environment';
-import { startWith } from './index';
+import { startWith } from './agent/api';
 import { noteUncheckedChildren } from './cli/spawned-children';
 
 startWith(() => optionsFromEnvironment(process.env), ENVIRONMENT_VARIABLES, failOnLeakRequested(process.env));

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain, FAST, markerLine, parseLeaks, runFixture } from './helpers';
+import { explain, FAST, markerLine, parseLeaks, ROOT, runFixture, runNode } from './helpers';
 
 describe.concurrent('the preload', () => {
   it('stays silent and never keeps a finished program alive', async () => {
@@ -33,6 +33,21 @@ describe.concurrent('the preload', () => {
       expect(result.code, explain(result)).toBe(1);
     });
   }
+
+  it('loads what watching needs and no more: no tls, http or report code before a leak is told', async () => {
+    // What a program finds loaded on its first line: every process the preload starts in pays for it.
+    const look = "console.log(JSON.stringify({ builtins: process.moduleLoadList, files: Object.keys(require.cache) }))";
+    const result = await runNode(['--require', 'tcp-leak-agent/register', '-e', look], { cwd: ROOT });
+    expect(result.code, explain({ ...result, leaks: [] })).toBe(0);
+    const { builtins, files } = JSON.parse(result.stdout) as { builtins: string[]; files: string[] };
+    expect(builtins).not.toContain('NativeModule tls');
+    expect(builtins).not.toContain('NativeModule http');
+    const agentFiles = files.filter((file) => file.includes(`${path.sep}dist${path.sep}`)).map((file) => path.relative(path.join(ROOT, 'dist'), file));
+    expect(agentFiles).toContain(path.join('seen', 'socket-sources.js'));
+    for (const later of ['explained/leak.js', 'explained/dump.js', 'told/format.js', 'told/reporter.js', 'told/ci-teller.js', 'cli/unchecked-processes.js']) {
+      expect(agentFiles).not.toContain(path.join(...later.split('/')));
+    }
+  });
 
   it('rejects a bad variable without failing the run when FAIL_ON_LEAK is not set', async () => {
     const result = await runFixture('quiet-program.js', { env: { TCP_LEAK_AGENT_INTERVAL_MS: '0' } });

@@ -17,25 +17,22 @@ import { judge, judgeSettingsFor, type Finding, type JudgeSettings } from '../ju
 import { stillOpen } from '../judged/left-open';
 import { canBeLeaking } from '../judged/suspects';
 import { UntrackedSockets } from '../judged/untracked-sockets';
-import { trackedDumpRows, untrackedDumpRows, type SocketDump } from '../explained/dump';
+import type { SocketDump } from '../explained/dump';
 import { CheckClock } from '../common/clock';
-import { FunctionLocator } from '../explained/function-locations';
-import { SourcePositions } from '../explained/source-positions';
-import { describeLeak, kindOf } from '../explained/leak';
-import { describeSockets } from '../explained/snapshot';
-import { socketSites, type RequestCaller } from '../explained/socket-sites';
-import { formatLeaks } from '../told/format';
-import { LeakTeller } from '../told/leak-teller';
-import { CiTeller } from '../told/ci-teller';
+import type { FunctionLocator } from '../explained/function-locations';
+import type { SourcePositions } from '../explained/source-positions';
+import type { RequestCaller, SocketSite } from '../explained/socket-sites';
+import type { LeakTeller } from '../told/leak-teller';
 import { AgentMetrics, readingOf, type MetricsReading } from '../told/metrics';
 import type { Notice } from '../told/notices';
 import type { Output } from '../told/output';
-import { Reporter } from '../told/reporter';
+import type { Reporter } from '../told/reporter';
 import { resolveCheck, type ResolvedCheck, type VerifyOptions } from './checks';
 import { ResourceChecks } from './resource-checks';
 import { releaseLongLeaked } from './safety-valve';
 import { waitForSettled } from './verify';
 import { realIso, realMonotonic, realNow, realTimers } from '../common/real-time';
+import { later } from './on-demand';
 
 /** Places listed in a descriptor warning. */
 const TOP_SITES = 10;
@@ -58,16 +55,16 @@ export class Agent {
   running = false;
   /** How many leaks this agent has reported (periodic scans and the exit scan). */
   get leaksReported(): number {
-    return this.teller.told;
+    return this.told?.teller.told ?? 0;
   }
 
   private readonly registry = new SocketRegistry();
   // Advanced at each check: the time a request is remembered with (see CheckClock).
   private readonly clock = new CheckClock();
   private readonly stackPolicy: StackPolicy;
-  private readonly teller: LeakTeller;
   private readonly resources: ResourceChecks | undefined;
-  private readonly reporter: Reporter;
+  // How leaks and notices are told: made with the first one (see on-demand.ts).
+  private told: { reporter: Reporter; teller: LeakTeller } | undefined;
   private metrics: AgentMetrics | undefined;
   // The last reading, kept for the rest of one collection (its instruments each ask).
   private lastReading: { at: number; value: MetricsReading } | undefined;
@@ -85,8 +82,8 @@ export class Agent {
     this.judgeSettings.loopEmptied = true;
   };
   private readonly judgeSettings: JudgeSettings;
-  private readonly locator = new FunctionLocator();
-  private readonly positions = new SourcePositions();
+  // Where a listener's function and a transpiled line are: made with the first leak described.
+  private lines: { locator: FunctionLocator; positions: SourcePositions } | undefined;
   private locatedThisCheck = 0;
   // A worker's tracked descriptors, for the main thread's untracked check: reused from scan to scan.
   private noted = new Int32Array(16);
@@ -101,12 +98,10 @@ export class Agent {
   constructor(
     readonly options: ResolvedOptions,
     binding: KernelReader | undefined,
-    output: Output,
+    private readonly output: Output,
     readonly startError?: Error,
     readonly backend: BackendName = 'native',
   ) {
-    this.reporter = new Reporter(output, options.format, options.logger, new CiTeller(process.env, options.annotations, options.junit));
-    this.teller = new LeakTeller(this.reporter, options.reportIntervalMs, options.onLeak, (error) => this.internalError(error, 'the onLeak callback threw'), packageVersion());
     this.stackPolicy = new StackPolicy(options.stacks, options.stackSampleEvery, options.stackDepth);
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
     this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options, (error) => this.internalError(error)) : undefined;
@@ -131,6 +126,8 @@ export class Agent {
     // A signal listener does not keep the process alive (Node unrefs signal handles).
     if (this.options.dumpSignal) process.on(this.options.dumpSignal, this.dumpListener);
     this.metrics = this.safely(() => new AgentMetrics(packageVersion(), () => this.readMetricsNow()), undefined);
+    // A JUnit file is written at exit whatever was found: its teller is there from the start.
+    if (this.options.junit !== undefined) this.telling();
     return this;
   }
 
@@ -232,7 +229,7 @@ export class Agent {
     if (!this.running) throw new AgentNotRunningError();
     const check = resolveCheck(options);
     const leaks = await waitForSettled(() => this.judgeNow(check, untrackedToo), check.timeoutMs);
-    if (leaks.length > 0) throw new SocketLeakError(leaks, formatLeaks(leaks, 'text').trimEnd());
+    if (leaks.length > 0) throw new SocketLeakError(leaks, later().formatLeaks(leaks, 'text').trimEnd());
   }
 
   /**
@@ -247,17 +244,18 @@ export class Agent {
     return this.safely(() => {
       const { sockets, sites, tracked } = kernel.scanner.measure((m) => {
         const leakedNow = new Map<SocketRecord, Leak['kind']>();
+        const { kindOf } = later();
         for (const finding of judge(m, 'now', this.judgeSettings, realNow()).leaked) leakedNow.set(finding.record, kindOf(finding));
         return {
-          sockets: trackedDumpRows(m, leakedNow, this.options.skipNodeModules),
-          sites: socketSites(m, this.options.skipNodeModules, 20, this.requestCaller),
+          sockets: later().trackedDumpRows(m, leakedNow, this.options.skipNodeModules),
+          sites: later().socketSites(m, this.options.skipNodeModules, 20, this.requestCaller),
           tracked: new Set(m.fds.subarray(0, m.count)),
         };
       });
       if (this.untracked) {
         const { fds, rows } = this.untracked.measure(tracked, this.trackedElsewhereWithinMs());
         const untracked = this.untracked;
-        sockets.push(...untrackedDumpRows(fds, rows, kernel.reader.SAMPLE_STRIDE, (fd) => untracked.endpoints(fd)));
+        sockets.push(...later().untrackedDumpRows(fds, rows, kernel.reader.SAMPLE_STRIDE, (fd) => untracked.endpoints(fd)));
       }
       return { ...empty, descriptors: this.descriptors(kernel.reader), sites, sockets };
     }, empty);
@@ -272,14 +270,39 @@ export class Agent {
   snapshot(): SocketSnapshot[] {
     const kernel = this.live();
     if (!kernel) return [];
-    return this.safely(() => kernel.scanner.measure((m) => describeSockets(m, this.options.skipNodeModules)), []);
+    return this.safely(() => kernel.scanner.measure((m) => later().describeSockets(m, this.options.skipNodeModules)), []);
   }
 
   private describe(finding: Finding, atExit: boolean): Leak {
     if (finding.socket) this.sources.noteHttpUse(finding.socket, finding.record);
     const policy = this.stackPolicy;
-    const inspect = this.locatedThisCheck++ < LOCATED_PER_CHECK;
-    return describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse), inspect ? this.locator : undefined, inspect ? this.positions : undefined);
+    const lines = this.locatedThisCheck++ < LOCATED_PER_CHECK ? this.lineFinders() : undefined;
+    return later().describeLeak(finding, this.options.skipNodeModules, atExit, policy.level === 'all' ? undefined : (lastUse) => policy.describe(lastUse), lines?.locator, lines?.positions);
+  }
+
+  private lineFinders(): { locator: FunctionLocator; positions: SourcePositions } {
+    if (this.lines === undefined) {
+      const { FunctionLocator, SourcePositions } = later();
+      this.lines = { locator: new FunctionLocator(), positions: new SourcePositions() };
+    }
+    return this.lines;
+  }
+
+  /** The reporter and the leak teller, made the first time something is told. */
+  private telling(): { reporter: Reporter; teller: LeakTeller } {
+    if (this.told === undefined) {
+      const { Reporter, LeakTeller, CiTeller } = later();
+      const options = this.options;
+      const reporter = new Reporter(this.output, options.format, options.logger, new CiTeller(process.env, options.annotations, options.junit));
+      const teller = new LeakTeller(reporter, options.reportIntervalMs, options.onLeak, (error) => this.internalError(error, 'the onLeak callback threw'), packageVersion());
+      this.told = { reporter, teller };
+    }
+    return this.told;
+  }
+
+  /** Tells a scan's leaks; with none, only a teller that exists has something to say (leaks it held back). */
+  private tellLeaks(leaks: Leak[], atExit: boolean): void {
+    if (leaks.length > 0 || this.told !== undefined) this.telling().teller.tell(leaks, atExit, this.metrics);
   }
 
   /**
@@ -305,7 +328,7 @@ export class Agent {
   private scanPeriodically(): void {
     this.safely(() => {
       const { leaks, notices } = this.scanForReport('periodic');
-      this.teller.tell(leaks, false, this.metrics);
+      this.tellLeaks(leaks, false);
       for (const notice of notices) this.tell(notice);
       this.metrics?.refresh();
       if (scanChannel.hasSubscribers) scanChannel.publish({ sockets: this.registry.size, leaks: leaks.length, followed: this.resources?.clientsFollowed ?? 0 });
@@ -313,8 +336,8 @@ export class Agent {
   }
 
   private onExit(): void {
-    this.safely(() => this.teller.tell(this.scanForReport('exit').leaks, true, this.metrics), undefined);
-    this.safely(() => this.reporter.finish(), undefined);
+    this.safely(() => this.tellLeaks(this.scanForReport('exit').leaks, true), undefined);
+    this.safely(() => this.told?.reporter.finish(), undefined);
     if (this.options.failOnLeak && this.leaksReported > 0 && !process.exitCode) process.exitCode = 1;
   }
 
@@ -385,13 +408,13 @@ export class Agent {
   private readonly requestCaller: RequestCaller = (socket, record) => this.sources.requestCaller(socket, record);
 
   /** Which places hold the tracked sockets (a descriptor warning names them): every socket measured. */
-  private allSites(scanner: Scanner): ReturnType<typeof socketSites> {
-    return scanner.measure((m) => socketSites(m, this.options.skipNodeModules, TOP_SITES, this.requestCaller));
+  private allSites(scanner: Scanner): SocketSite[] {
+    return scanner.measure((m) => later().socketSites(m, this.options.skipNodeModules, TOP_SITES, this.requestCaller));
   }
 
   /** Tells a notice (descriptor pressure, TIME_WAIT, a dump, a destroyed socket) like the reports. */
   private tell(notice: Notice): void {
-    this.reporter.notice(notice);
+    this.telling().reporter.notice(notice);
     if (noticeChannel.hasSubscribers) noticeChannel.publish({ notice });
   }
 
@@ -436,6 +459,7 @@ export class Agent {
     if (this.internalErrorShown) return;
     this.internalErrorShown = true;
     const detail = error instanceof Error ? error.stack ?? error.message : String(error);
-    this.reporter.internal(`tcp-leak-agent: ${what} (shown once; the program is not affected): ${detail}\n`);
+    // Straight to the output the operator chose for the agent, never through its logger: this must not fail too.
+    this.output(`tcp-leak-agent: ${what} (shown once; the program is not affected): ${detail}\n`);
   }
 }

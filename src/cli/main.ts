@@ -18,7 +18,8 @@ import { annotationsRequested } from '../agent/environment';
 import type { Leak, LeakSummaryReport } from '../common/types';
 import { readArguments } from './arguments';
 import { attach } from './attach';
-import { describeUnchecked, POLL_MS, RUN_MARKER, UncheckedProcessWatch, type UncheckedProcess } from './unchecked-processes';
+import { describeUnchecked, POLL_MS, UncheckedProcessWatch, type UncheckedProcess } from './unchecked-processes';
+import { RUN_MARKER } from './run-marker';
 
 /** The agent's settings the CLI takes as flags and hands to its command's processes (see common/settings.ts). */
 const FLAG_SETTINGS = SETTINGS.filter((setting) => setting.flag && setting.variable && setting.fromText);

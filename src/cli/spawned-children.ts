@@ -10,12 +10,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NODE_CHANNELS } from '../common/channels';
 import { REGISTER_PATH } from '../common/package-paths';
-import { lookAtProcess, RUN_MARKER, UNCHECKED_FILE } from './unchecked-processes';
+import { RUN_MARKER, UNCHECKED_FILE } from './run-marker';
 
 /** Starts noting unchecked children when this process runs under the CLI. */
 export function noteUncheckedChildren(env: NodeJS.ProcessEnv): void {
   const runDir = env[RUN_MARKER];
   if (!runDir) return;
+  // The CLI's look at processes, loaded only under the CLI.
+  const { lookAtProcess } = require('./unchecked-processes') as typeof import('./unchecked-processes');
   // Published as a ChildProcess is created, before it spawns: look once it has (after exec).
   diagnosticsChannel.subscribe(NODE_CHANNELS.childProcess, (message) => {
     const child = (message as { process?: ChildProcess }).process;

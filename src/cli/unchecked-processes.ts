@@ -29,13 +29,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RUN_MARKER, UNCHECKED_FILE } from './run-marker';
 
-/** Set by the CLI in its command's environment: the run's directory. */
-export const RUN_MARKER = 'TCP_LEAK_AGENT_CLI_RUN';
 /** How often the CLI looks for new processes. */
 export const POLL_MS = 10;
-/** The file (in the run's directory) where checked processes note unchecked children. */
-export const UNCHECKED_FILE = 'unchecked.jsonl';
 
 /** A Node.js process that ran without the agent. */
 export interface UncheckedProcess {

@@ -115,3 +115,30 @@ export function requestBeingServed(resource: unknown): { method?: string; url?: 
 export function serverOf(socket: Socket): Server | null | undefined {
   return internals(socket).server;
 }
+
+/**
+ * Whether the program (or anything in the process) has loaded the built-in module `name`, read from
+ * `process.moduleLoadList`: the agent looks at tls and https only when they are there, and does
+ * not load them itself (tls and the crypto it brings are a good part of a preload's cost).
+ */
+export function builtinLoaded(name: string): boolean {
+  return (process as { moduleLoadList?: string[] }).moduleLoadList?.includes(`NativeModule ${name}`) === true;
+}
+
+// tls.Server, once tls is loaded: until then no server can be a TLS server.
+let tlsServerClass: (new (...args: never[]) => unknown) | undefined;
+
+/** Whether `server` is a TLS server (https ones are), without loading tls where the program has not. */
+export function isTlsServer(server: unknown): boolean {
+  if (tlsServerClass === undefined) {
+    if (!builtinLoaded('tls')) return false;
+    tlsServerClass = (require('node:tls') as typeof import('node:tls')).Server;
+  }
+  return server instanceof tlsServerClass;
+}
+
+/** Whether `server` is an http or https server (the servers that hand sockets to 'upgrade' / 'connect'). */
+export function isHttpServer(server: unknown): boolean {
+  if (server instanceof (require('node:http') as typeof import('node:http')).Server) return true;
+  return builtinLoaded('https') && server instanceof (require('node:https') as typeof import('node:https')).Server;
+}

@@ -1,14 +1,7 @@
 import type { Socket } from 'node:net';
-import { httpParserOf, httpResponseOf, isReading, readableStateOf, serverOf } from '../common/node-internals';
+import { httpParserOf, httpResponseOf, isHttpServer, isReading, readableStateOf, serverOf } from '../common/node-internals';
 import type { SocketRecord } from '../remembered/registry';
 import type { LeakCause } from '../common/types';
-
-function isHttpServer(server: unknown): boolean {
-  // http.Server (and https.Server) are the servers that hand sockets to 'upgrade' / 'connect'.
-  const http = require('node:http') as typeof import('node:http');
-  const https = require('node:https') as typeof import('node:https');
-  return server instanceof http.Server || server instanceof https.Server;
-}
 
 /**
  * The listener an http server handed an accepted socket to ('upgrade' or 'connect'), when the

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { httpParserOf, httpRequestOf, httpResponseOf, keptResponseHandlers, serverOf } from '../common/node-internals';
+import { httpParserOf, httpRequestOf, httpResponseOf, isHttpServer, isTlsServer, keptResponseHandlers, serverOf } from '../common/node-internals';
 import type { LeakCause, ListenerEvent, Location } from '../common/types';
 import type { FunctionLocator } from './function-locations';
 import { handedOverTo } from './cause';
@@ -27,12 +27,9 @@ export interface ListenerEvidence {
 function acceptedBy(socket: Socket): 'connection' | 'secureConnection' | 'request' | undefined {
   const server = serverOf(socket);
   if (!server) return undefined;
-  const http = require('node:http') as typeof import('node:http');
-  const https = require('node:https') as typeof import('node:https');
-  const tls = require('node:tls') as typeof import('node:tls');
   // One the http server handed over (its parser gone) went to 'upgrade' or 'connect', not to a request handler.
-  if (server instanceof http.Server || server instanceof https.Server) return httpParserOf(socket) === null ? undefined : 'request';
-  if (server instanceof tls.Server) return 'secureConnection';
+  if (isHttpServer(server)) return httpParserOf(socket) === null ? undefined : 'request';
+  if (isTlsServer(server)) return 'secureConnection';
   return 'connection';
 }
 

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { eofRead, isReading, serverOf } from '../common/node-internals';
+import { eofRead, isReading, isTlsServer, serverOf } from '../common/node-internals';
 import { TCP_CLOSE, TCP_CLOSE_WAIT } from '../common/tcp-states';
 import { SAMPLE } from '../measured/kernel-reader';
 import type { SocketRecord } from '../remembered/socket-record';
@@ -19,13 +19,7 @@ import type { Judgement, JudgeSettings } from './judgement';
  */
 function eofPending(socket: Socket): boolean {
   if (!isReading(socket) || eofRead(socket) !== false) return false;
-  return !underTlsServer(socket);
-}
-
-function underTlsServer(socket: Socket): boolean {
-  const server = serverOf(socket);
-  // Loaded only here, once a server socket sits in CLOSE_WAIT; tls is already loaded if the server is a TLS one.
-  return server !== undefined && server instanceof (require('node:tls') as typeof import('node:tls')).Server;
+  return !isTlsServer(serverOf(socket));
 }
 
 /**

@@ -1,9 +1,8 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
-import { httpRequestOf, keepResponseHandlers, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
+import { builtinLoaded, httpRequestOf, isTlsServer, keepResponseHandlers, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
 import { activeSpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
-import { Server as TlsServer } from 'node:tls';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
 import { ServedRequests } from './served-requests';
@@ -25,6 +24,12 @@ export interface SourceHooks {
   followClient?(socket: Socket, oneIn: number, creation: StackCapture | undefined, usedForHttp: (socket: Socket) => boolean): void;
   /** A server is listening; its listen() stack, when captured. */
   listening?(server: Server, listenStack: StackCapture | undefined): void;
+}
+/** What is known of a server: its listen() stack, whether it is a TLS one, whether its handshakes are followed. */
+interface ServerSeen {
+  listenStack: StackCapture | undefined;
+  tls: boolean;
+  handshakesFollowed: boolean;
 }
 interface UndiciSend {
   request?: { method?: string; origin?: unknown; path?: string; headers?: unknown };
@@ -61,7 +66,8 @@ function sentByFetch(headers: unknown): boolean {
  * so every handler is guarded.
  */
 export class SocketSources {
-  private readonly listenStacks = new WeakMap<Server, StackCapture>();
+  // Each server once: one lookup per accepted socket says its listen() stack and whether it is TLS.
+  private readonly servers = new WeakMap<Server, ServerSeen>();
   // What was noted as each request was made (see RequestMade), kept only when there was something.
   // Weak by request: an entry lasts as long as its request, which its socket holds while in flight.
   private readonly made = new WeakMap<object, RequestMade>();
@@ -76,8 +82,7 @@ export class SocketSources {
   private readonly subscriptions: Array<[string, Listener]> = [];
   // One function for every socket, so unsubscribe() can take it back.
   private readonly onAgentRemove = socketListener((socket) => this.noteHandover(socket));
-  // TLS servers whose handshakes are followed, to join each accepted socket to its TLS socket.
-  private readonly tlsServers = new WeakSet<Server>();
+  // A TLS server's handshakes are followed, to join each accepted socket to its TLS socket.
   private readonly onSecureConnection = (tlsSocket: Socket) => {
     const raw = parentOf(tlsSocket);
     const record = raw instanceof Socket ? this.registry.recordOf(raw) : undefined;
@@ -103,7 +108,7 @@ export class SocketSources {
       // Bound by now: the port is known.
       this.on(NODE_CHANNELS.listenEnd, (message) => {
         const server = (message as { server?: Server }).server;
-        if (server) this.hooks.listening!(server, this.listenStacks.get(server));
+        if (server) this.hooks.listening!(server, this.servers.get(server)?.listenStack);
       });
     }
     // Published inside the caller's http.request(), where the stack still holds the caller.
@@ -117,11 +122,13 @@ export class SocketSources {
   /**
    * The global http and https agents' sockets, in use or pooled, from before start(): tracked now
    * (no creation stack), as no channel will announce them. (Other agents' sockets from then are
-   * found among the process's descriptors.) https is looked at only when the program loaded it.
+   * found among the process's descriptors.) Each is looked at only when the program has loaded it
+   * (a preload, which runs first, finds neither).
    */
   private adoptPooledSockets(): void {
-    const agents: unknown[] = [(require('node:http') as typeof import('node:http')).globalAgent];
-    if ((process as { moduleLoadList?: string[] }).moduleLoadList?.includes('NativeModule https')) agents.push((require('node:https') as typeof import('node:https')).globalAgent);
+    const agents: unknown[] = [];
+    if (builtinLoaded('http')) agents.push((require('node:http') as typeof import('node:http')).globalAgent);
+    if (builtinLoaded('https')) agents.push((require('node:https') as typeof import('node:https')).globalAgent);
     for (const agent of agents) {
       const { sockets, freeSockets } = agent as { sockets?: Record<string, unknown[]>; freeSockets?: Record<string, unknown[]> };
       for (const pool of [sockets, freeSockets]) {
@@ -192,28 +199,39 @@ export class SocketSources {
     if (!(socket instanceof Socket)) return;
     const server = serverOf(socket);
     this.serving = true;
-    const listenStack = server ? this.listenStacks.get(server) : undefined;
+    const seen = server ? this.serverSeen(server) : undefined;
+    const listenStack = seen?.listenStack;
     // A TLS server's socket needs its record now (see onSecureConnection); a test's, its name.
-    if (!(server instanceof TlsServer) && this.registry.attribution === undefined) {
+    if (seen?.tls !== true && this.registry.attribution === undefined) {
       this.registry.defer(socket, 'server', listenStack);
       return;
     }
     const record = this.registry.track(socket, 'server', listenStack);
-    if (record && server instanceof TlsServer) record.reader = null;
+    if (record && seen?.tls === true) record.reader = null;
   }
 
   private onListen(message: unknown): void {
     const server = (message as { server?: Server }).server;
     this.serving = true;
+    if (!server) return;
+    const seen = this.serverSeen(server);
     // One stack per server, whatever the sampling: every socket it accepts shares it.
-    if (server && !this.listenStacks.has(server) && this.stacks.level !== 'off') {
-      this.listenStacks.set(server, captureStack(this.stacks.depth));
-    }
+    if (seen.listenStack === undefined && this.stacks.level !== 'off') seen.listenStack = captureStack(this.stacks.depth);
     // One listener per TLS server: each handshake joins the accepted socket to the TLS socket reading it.
-    if (server instanceof TlsServer && !this.tlsServers.has(server)) {
-      this.tlsServers.add(server);
+    if (seen.tls && !seen.handshakesFollowed) {
+      seen.handshakesFollowed = true;
       server.on('secureConnection', this.onSecureConnection);
     }
+  }
+
+  /** What is known of a server, noted the first time it listens or accepts a socket (one listening since before start()). */
+  private serverSeen(server: Server): ServerSeen {
+    let seen = this.servers.get(server);
+    if (seen === undefined) {
+      seen = { listenStack: undefined, tls: isTlsServer(server), handshakesFollowed: false };
+      this.servers.set(server, seen);
+    }
+    return seen;
   }
 
   /** Whether a client socket carried HTTP requests: http's request on it, or undici's noted. */
@@ -249,7 +267,7 @@ export class SocketSources {
     let served: RequestUse['served'];
     if (being) {
       const server = serverOf(being.socket);
-      served = { method: being.method ?? 'GET', url: being.url ?? '/', listen: server ? this.listenStacks.get(server) : undefined };
+      served = { method: being.method ?? 'GET', url: being.url ?? '/', listen: server ? this.servers.get(server)?.listenStack : undefined };
     }
     // The socket tracked in this call is this request's only if it connected one; a report checks
     // that the request on the socket is this one before its creation stack stands for the caller.

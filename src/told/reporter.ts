@@ -44,11 +44,6 @@ export class Reporter {
     this.ci?.finish();
   }
 
-  /** The agent's own trouble (shown once): always to the output, which the operator chose for the agent. */
-  internal(text: string): void {
-    this.output(text);
-  }
-
   private log(level: 'warn' | 'info', object: object, message: string): void {
     try {
       if (level === 'info' && typeof this.logger!.info === 'function') this.logger!.info(object, message);
