@@ -22,10 +22,9 @@ function connections(watch: TimeWaitWatch, sockets: number, start: number, ms: n
 
 describe('TIME_WAIT following', () => {
   it('follows one socket in 8 at a modest rate, and about FOLLOWED_PER_SECOND a second at any rate above it', () => {
-    const watch = new TimeWaitWatch(selectBackend().binding, 5000, 60_000);
-    watch.followClients = true; // as after a count that found the namespace's TIME_WAIT piling up
     let now = 1_000_000;
-    watch.pace(now);
+    const watch = new TimeWaitWatch(selectBackend().binding, 5000, 60_000, now);
+    watch.followClients = true; // as after a count that found the namespace's TIME_WAIT piling up
     // 400 a second: one in 8.
     let second = connections(watch, 400, now, 1000);
     now += 1000;
@@ -45,5 +44,23 @@ describe('TIME_WAIT following', () => {
     now += 1000;
     second = connections(watch, 400, now, 1000);
     expect(second.followed).toBe(400 / FOLLOW_ONE_IN);
+  });
+
+  it('paces from the start: a client connecting fast from its first second is followed sparsely once following begins, with scans a few ms early', () => {
+    let now = 1_000_000;
+    const watch = new TimeWaitWatch(selectBackend().binding, 5000, 60_000, now);
+    // The first second, before the first count turned following on: 20,000 new client sockets, none followed.
+    const first = connections(watch, 20_000, now, 1000);
+    now += 1000;
+    expect(first.followed).toBe(0);
+    watch.followClients = true;
+    // The next second, its scan 4 ms early: about FOLLOWED_PER_SECOND followed, not one in 8 of them.
+    const second = connections(watch, 20_000, now, 996);
+    now += 996;
+    expect(second.followed).toBeGreaterThanOrEqual(FOLLOWED_PER_SECOND / 2);
+    expect(second.followed).toBeLessThanOrEqual(FOLLOWED_PER_SECOND);
+    // And the pace measured at that early scan holds for the second after it.
+    const third = connections(watch, 20_000, now, 1000);
+    expect(third.followed).toBeLessThanOrEqual(FOLLOWED_PER_SECOND);
   });
 });

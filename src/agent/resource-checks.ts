@@ -8,7 +8,7 @@ import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TimeWaitWatch } from '../measured/time-wait';
 import { FollowedClients } from '../measured/followed-clients';
-import { realMonotonic } from '../common/real-time';
+import { realMonotonic, realNow } from '../common/real-time';
 
 /** TIME_WAIT is counted at most on every this-many scans, */
 const TIME_WAIT_EVERY_SCANS = 5;
@@ -48,7 +48,7 @@ export class ResourceChecks {
     onInternalError: (error: unknown) => void,
   ) {
     this.descriptorsCheck = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
-    this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs) : undefined;
+    this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs, realNow()) : undefined;
     this.followed = this.timeWait && new FollowedClients(this.timeWait, binding, (stack) => this.place(stack), onInternalError);
   }
 

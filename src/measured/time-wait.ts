@@ -58,6 +58,8 @@ export const FOLLOW_SPARSEST = 512;
  * pile within a few percent.
  */
 export const FOLLOWED_PER_SECOND = 100;
+/** The shortest time over which pace() measures the rate of new client sockets. */
+const PACE_MS = 900;
 /** The sparsest following the rate can ask for. */
 const PACED_SPARSEST = 8192;
 
@@ -122,14 +124,18 @@ export class TimeWaitWatch {
   followOneIn = FOLLOW_ONE_IN;
   private clientsSeen = 0;
   /** When pace() last measured the rate of new client sockets, and clientsSeen then. */
-  private pacedAt = 0;
+  private pacedAt: number;
   private seenAtPace = 0;
 
+  /** `now`: the rate of new client sockets is measured from here, so that the first pace() has a real one. */
   constructor(
     private readonly binding: KernelReader,
     readonly threshold: number,
     private readonly repeatMs: number,
-  ) {}
+    now: number,
+  ) {
+    this.pacedAt = now;
+  }
 
   addListeningPort(port: number, place: string | null): void {
     if (port > 0) this.listening.set(port, place);
@@ -142,12 +148,13 @@ export class TimeWaitWatch {
   }
 
   /**
-   * Measures the rate of new client sockets since the last call (at least a second before) and
-   * follows sparsely enough to follow about FOLLOWED_PER_SECOND of them a second.
+   * Measures the rate of new client sockets since the last call (about a second before, at least
+   * PACE_MS: scans a second apart are read a few ms early or late) and follows sparsely enough to
+   * follow about FOLLOWED_PER_SECOND of them a second.
    */
   pace(now: number): void {
     const elapsed = now - this.pacedAt;
-    if (elapsed < 1000) return;
+    if (elapsed < PACE_MS) return;
     const perSecond = ((this.clientsSeen - this.seenAtPace) * 1000) / elapsed;
     this.pacedAt = now;
     this.seenAtPace = this.clientsSeen;
