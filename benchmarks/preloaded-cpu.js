@@ -19,12 +19,16 @@
 //   client-keepalive-http  a client process, 16 in flight, 1,000 of warm-up, 10,000 measured, to a
 //   client-keepalive-fetch bare server in another process: keep-alive http.get, fetch(), and a
 //   client-new-connection  new connection per http.get
+// Each line ends with the namespace's TIME_WAIT connections as its rounds began (the median): a
+// new-connection path fills it (each closed connection keeps its 4-tuple for 60 s), and connect()
+// and close() then cost more in the kernel, bare or not.
 // The measured process runs on CPU 0, its load (or its server) on CPU 1.
 // BENCH_AGENT=none or subscribers: a stand-in preloaded in the agent's place (cpu/stand-in.js), to
 // calibrate the harness; the line then names it. BENCH_AGENT_ENV='{"TCP_LEAK_AGENT_STACKS":"off"}':
 // settings for the preloaded agent, to see what one costs; the line names them too.
+const { readFileSync } = require('node:fs');
 const path = require('node:path');
-const { interleaved, kill, medianInterval, spread, startChild } = require('./cpu/rounds');
+const { interleaved, kill, median, medianInterval, spread, startChild } = require('./cpu/rounds');
 
 const ALL = ['server-keepalive', 'server-new-connection', 'client-keepalive-http', 'client-keepalive-fetch', 'client-new-connection'];
 const [pathsArg = 'all', roundsArg = '15', placement = 'paired'] = process.argv.slice(2);
@@ -115,9 +119,19 @@ async function clientPair(path, port, agentFirst) {
   return agentFirst ? { agent: first, bare: second } : { bare: first, agent: second };
 }
 
+/** The network namespace's TIME_WAIT connections now (/proc/net/sockstat), -1 where it cannot be read. */
+function timeWaitNow() {
+  try {
+    return Number(/\btw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1] ?? -1);
+  } catch {
+    return -1;
+  }
+}
+
 async function paired(rounds, block) {
-  const results = { bare: [], agent: [] };
+  const results = { bare: [], agent: [], timeWait: [] };
   for (let round = 0; round < rounds; round++) {
+    results.timeWait.push(timeWaitNow());
     const { bare, agent } = await block(round % 2 === 1);
     results.bare.push(bare);
     results.agent.push(agent);
@@ -142,7 +156,8 @@ async function main() {
     const interval = medianInterval(list);
     console.log(
       `preloaded-cpu path=${path}${LABEL} placement=${placement} node=${process.version} rounds=${rounds} bare_us=${spread(results.bare).median} agent_us=${spread(results.agent).median} ` +
-        `ratio=${ratios.median} ratio_ci95=${interval.low}..${interval.high} ratio_min=${ratios.min} ratio_max=${ratios.max}`,
+        `ratio=${ratios.median} ratio_ci95=${interval.low}..${interval.high} ratio_min=${ratios.min} ratio_max=${ratios.max}` +
+        (results.timeWait ? ` time_wait=${median(results.timeWait)}` : ''),
     );
   }
   if (server) await kill(server.child);
