@@ -26,6 +26,7 @@
 // BENCH_AGENT=none or subscribers: a stand-in preloaded in the agent's place (cpu/stand-in.js), to
 // calibrate the harness; the line then names it. BENCH_AGENT_ENV='{"TCP_LEAK_AGENT_STACKS":"off"}':
 // settings for the preloaded agent, to see what one costs; the line names them too.
+// BENCH_WARM_UP=30000: the client paths' warm-up, in requests (default 1000); the line names it.
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
 const { interleaved, kill, median, medianInterval, spread, startChild } = require('./cpu/rounds');
@@ -38,7 +39,13 @@ const rounds = Number(roundsArg);
 const STAND_IN = process.env.BENCH_AGENT && process.env.BENCH_AGENT !== 'agent' ? process.env.BENCH_AGENT : undefined;
 const PRELOAD = STAND_IN ? ['--require', path.join(__dirname, 'cpu', 'stand-in-preload.js')] : undefined;
 const AGENT_ENV = process.env.BENCH_AGENT_ENV ? JSON.parse(process.env.BENCH_AGENT_ENV) : {};
-const LABEL = `${STAND_IN ? ` agent=${STAND_IN}` : ''}${process.env.BENCH_AGENT_ENV ? ` env=${JSON.stringify(AGENT_ENV).replace(/\s/g, '')}` : ''}`;
+/**
+ * Requests a measured client makes before it is measured (BENCH_WARM_UP, default 1,000: the
+ * process's first second, what a user timing a short run sees; 30,000 leaves the JIT settled).
+ */
+const CLIENT_WARM_UP = Number(process.env.BENCH_WARM_UP ?? 1000);
+if (!Number.isInteger(CLIENT_WARM_UP) || CLIENT_WARM_UP < 0) throw new Error(`BENCH_WARM_UP=${JSON.stringify(process.env.BENCH_WARM_UP)} is not accepted: expected a whole number of requests`);
+const LABEL = `${process.env.BENCH_WARM_UP ? ` warm_up=${CLIENT_WARM_UP}` : ''}${STAND_IN ? ` agent=${STAND_IN}` : ''}${process.env.BENCH_AGENT_ENV ? ` env=${JSON.stringify(AGENT_ENV).replace(/\s/g, '')}` : ''}`;
 /** How the measured process is started in an agent block. */
 const agentPlacement = (agent) => ({ agent, preload: PRELOAD, env: agent ? { ...AGENT_ENV, ...(STAND_IN ? { BENCH_AGENT: STAND_IN } : {}) } : {} });
 for (const name of paths) if (!ALL.includes(name)) throw new Error(`path ${JSON.stringify(name)} is not accepted: expected all or a list of ${ALL.join(', ')}`);
@@ -72,7 +79,7 @@ async function serverBlock(path, agent) {
 /** A client process (preloaded or bare) against a bare server: its own CPU µs per request. */
 async function clientBlock(path, agent, port) {
   const mode = path.replace('client-', '');
-  const client = startChild('http-client.js', [mode, String(port), '10000', '16', 'measure', '1000'], { ...agentPlacement(agent), cpu: 0 });
+  const client = startChild('http-client.js', [mode, String(port), '10000', '16', 'measure', String(CLIENT_WARM_UP)], { ...agentPlacement(agent), cpu: 0 });
   return (await finished(client)).cpu_us_per_request;
 }
 
@@ -112,7 +119,7 @@ async function serverPair(path, agentFirst) {
 async function clientPair(path, port, agentFirst) {
   const variants = agentFirst ? [true, false] : [false, true];
   const mode = path.replace('client-', '');
-  const clients = variants.map((agent) => startChild('http-client.js', [mode, String(port), '3000', '16', 'window', '1000'], { ...agentPlacement(agent), control: true, cpu: 0 }));
+  const clients = variants.map((agent) => startChild('http-client.js', [mode, String(port), '3000', '16', 'window', String(CLIENT_WARM_UP)], { ...agentPlacement(agent), control: true, cpu: 0 }));
   await all(clients, 'warm');
   for (const client of clients) client.send('go');
   const [first, second] = (await Promise.all(clients.map(finished))).map((result) => result.cpu_us_per_request);
