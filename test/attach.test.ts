@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Leak } from '../src/common/types';
-import { FIXTURES, markerLine, ROOT, runNode } from './helpers';
+import { FIXTURES, markerLine, ROOT, runNode, scratchDir } from './helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const SERVICE = path.join(FIXTURES, 'attach-service.js');
@@ -111,7 +110,7 @@ describe('tcp-leak-agent attach <pid>', () => {
 
   it('with --stay, leaves the agent running in the service: its scans report to --output', async () => {
     const service = await startService('leaky');
-    const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'attach-')), 'leaks.log');
+    const output = path.join(scratchDir('attach'), 'leaks.log');
     const result = await runNode([CLI, 'attach', String(service.pid), '--stay', '--output', output], { cwd: ROOT });
     expect(result.code, result.stderr).toBe(1);
     expect(result.stderr).toContain(`the agent stays in the process (writing to ${output})`);

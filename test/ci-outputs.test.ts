@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import Ajv04 from 'ajv-draft-04';
 import addFormats from 'ajv-formats';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { FAST, FIXTURES, markerLine, reportFile, ROOT, runFixture, runNode, withoutCi } from './helpers';
+import { FAST, FIXTURES, markerLine, reportFile, ROOT, runFixture, runNode, scratchDir, withoutCi } from './helpers';
 
 // What CI systems read, checked by real consumers: GitHub Actions' workflow commands compared with
 // what @actions/core writes for the same annotation, SARIF validated against the official 2.1.0
@@ -35,7 +34,7 @@ function cli(args: string[], env: Record<string, string>): Promise<Run> {
 
 /** A fresh job: GitHub Actions' variables, with a summary file of its own. */
 function githubJob(): { env: Record<string, string>; summary: string; dir: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-ci-'));
+  const dir = scratchDir('ci');
   const summary = path.join(dir, 'summary.md');
   return { env: { GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: ROOT, GITHUB_STEP_SUMMARY: summary }, summary, dir };
 }

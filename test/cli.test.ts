@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, markerLine, parseLeaks, ROOT, withoutCi } from './helpers';
+import { FIXTURES, markerLine, parseLeaks, ROOT, scratchDir, withoutCi } from './helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const FAST = ['--interval-ms', '50', '--close-wait-ms', '300', '--stall-ms', '300'];
@@ -44,7 +43,7 @@ describe.concurrent('the CLI', () => {
   });
 
   it('writes the --output file for a clean run too: a line saying so (text), no record (JSON lines)', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-cli-output-'));
+    const dir = scratchDir('cli-output');
     for (const format of ['text', 'json']) {
       const file = path.join(dir, `summary.${format}`);
       const run = await cli([...FAST, '--format', format, '--output', file, '--', node, path.join(FIXTURES, 'quiet-program.js')]);
@@ -148,7 +147,7 @@ describe('a Node.js process of the command that runs without the agent', () => {
   });
 
   it('is noted by its checked parent as it spawns, however briefly it runs (without the CLI watching /proc)', async () => {
-    const runDir = mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-run-'));
+    const runDir = scratchDir('run');
     const register = path.join(ROOT, 'dist', 'register.js');
     // As the CLI would start it, minus the CLI: the preload in NODE_OPTIONS and the run's marker.
     const env: NodeJS.ProcessEnv = { ...process.env, TCP_LEAK_AGENT_CLI_RUN: runDir, NODE_OPTIONS: `--require "${register}"` };

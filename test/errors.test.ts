@@ -1,9 +1,8 @@
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './helpers';
+import { ROOT, scratchDir } from './helpers';
 
 type ErrorsModule = typeof import('../src/common/errors');
 
@@ -11,7 +10,7 @@ type ErrorsModule = typeof import('../src/common/errors');
 describe('SocketLeakError from another installed copy of the package', () => {
   const load = (dist: string) => createRequire(path.join(dist, 'x.js'))('./common/errors.js') as ErrorsModule;
   const ours = load(path.join(ROOT, 'dist'));
-  const copy = path.join(mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-copy-')), 'dist');
+  const copy = path.join(scratchDir('copy'), 'dist');
   cpSync(path.join(ROOT, 'dist'), copy, { recursive: true });
   const theirs = load(copy);
 

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { afterAll } from 'vitest';
 import type { Leak } from '../src/common/types';
 
 export const ROOT = path.resolve(__dirname, '..');
@@ -21,6 +22,20 @@ export interface RunOptions {
   nodeArgs?: string[];
   args?: string[];
   timeoutMs?: number;
+}
+
+const scratchDirs: string[] = [];
+// Each test file removes what its tests wrote once they are done (vitest evaluates this module
+// for every test file, so the hook is each file's).
+afterAll(() => {
+  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory for a test's files (`name` shows in its path), removed after the test file's tests. */
+export function scratchDir(name: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `tcp-leak-agent-${name}-`));
+  scratchDirs.push(dir);
+  return dir;
 }
 
 /** Fast settings so a leak is reported within a fraction of a second. */
@@ -79,7 +94,7 @@ export function runNode(
 
 /** A fresh file path for a runner's JSON report. */
 export function reportFile(runner: string): string {
-  return path.join(mkdtempSync(path.join(tmpdir(), `tcp-leak-agent-${runner}-`)), 'report.json');
+  return path.join(scratchDir(runner), 'report.json');
 }
 
 /** Escapes text (a file path) for use inside a RegExp. */

@@ -1,8 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain, FAST, markerLine, parseLeaks, ROOT, runFixture, runNode } from './helpers';
+import { explain, FAST, markerLine, parseLeaks, ROOT, runFixture, runNode, scratchDir } from './helpers';
 
 describe.concurrent('the preload', () => {
   it('stays silent and never keeps a finished program alive', async () => {
@@ -56,7 +55,7 @@ describe.concurrent('the preload', () => {
   });
 
   it('appends reports to the file named by TCP_LEAK_AGENT_OUTPUT', async () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'tcp-leak-agent-')), 'leaks.jsonl');
+    const file = path.join(scratchDir('output'), 'leaks.jsonl');
     const result = await runFixture('http-get-unread-body.js', { env: { ...FAST, TCP_LEAK_AGENT_OUTPUT: file } });
     expect(result.code, explain(result)).toBe(0);
     expect(result.stderr).toBe('');
