@@ -244,11 +244,11 @@ export class Agent {
     return this.safely(() => {
       const { sockets, sites, tracked } = kernel.scanner.measure((m) => {
         const leakedNow = new Map<SocketRecord, Leak['kind']>();
-        const { kindOf } = later();
+        const { kindOf, trackedDumpRows, socketSites } = later();
         for (const finding of judge(m, 'now', this.judgeSettings, realNow()).leaked) leakedNow.set(finding.record, kindOf(finding));
         return {
-          sockets: later().trackedDumpRows(m, leakedNow, this.options.skipNodeModules),
-          sites: later().socketSites(m, this.options.skipNodeModules, 20, this.requestCaller),
+          sockets: trackedDumpRows(m, leakedNow, this.options.skipNodeModules),
+          sites: socketSites(m, this.options.skipNodeModules, 20, this.requestCaller),
           tracked: new Set(m.fds.subarray(0, m.count)),
         };
       });
