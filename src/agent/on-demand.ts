@@ -1,10 +1,10 @@
 /**
  * The later stages a program with no leak never reaches (later-stages.ts), loaded the first time
- * one is needed. A preloaded agent then loads a third fewer modules before the program's first
- * line: less CPU at every process start, and less of the young generation grown before the
- * program runs (docs/figures.md, "What the preload costs"). The package's main entry provides
- * them as it loads (its own exports need them), which is also how a runner that loads the
- * TypeScript sources, where require() cannot, gets them.
+ * one is needed. A preloaded agent with nothing to tell never loads them: less CPU at every
+ * process start, and less of the young generation grown before the program runs (docs/figures.md,
+ * "What the preload costs each process"). The package's main entry provides them as it loads (its
+ * own exports need them), which is also how a runner that loads the TypeScript sources, where
+ * require() cannot, gets them.
  */
 import type { LATER_STAGES } from './later-stages';
 
