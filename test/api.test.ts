@@ -3,8 +3,8 @@ import * as diagnosticsChannel from 'node:diagnostics_channel';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findLeaks, formatLeaks, SocketLeakError, snapshot, start, stop, verifyNoLeaks, type Leak } from '../src/index';
-import { bannerServer, closeAll, leakOne, silentClient, waitFor } from './loopback';
+import { backend, findLeaks, formatLeaks, SocketLeakError, snapshot, start, stop, verifyNoLeaks, type Leak } from '../src/index';
+import { bannerServer, closeAll, leakOne, quietServer, silentClient, waitFor } from './loopback';
 import { escapeRegExp } from './helpers';
 
 // Where the helpers open their sockets: the line a report must name.
@@ -124,6 +124,19 @@ describe('the API', () => {
 });
 
 describe('tracking leaves no trace in the program', () => {
+  it('a socket the agent has looked at keeps the shape of the program\'s other sockets: its addresses come from the kernel', async () => {
+    const port = await quietServer();
+    const { socket } = await silentClient(port);
+    findLeaks(); // a check: the agent reads the peer of every connected socket it tracks, once
+    const row = snapshot().find((tracked) => tracked.remote?.port === port);
+    expect(row?.remote).toEqual({ address: '127.0.0.1', port, family: 'IPv4' });
+    // Where the backend reads one socket at a time, nothing is cached on the socket: Node adds
+    // `_peername` when JavaScript reads socket.remoteAddress, and that gives it a shape of its own.
+    // The procfs backend reads whole tables per call, so there Node reads it, as before.
+    if (backend === 'native') expect(Object.hasOwn(socket, '_peername')).toBe(false);
+    socket.destroy();
+  });
+
   it('a program that adds ten close listeners to a socket gets no MaxListenersExceededWarning', async () => {
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);

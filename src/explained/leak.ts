@@ -6,6 +6,7 @@ import type { FunctionLocator } from './function-locations';
 import type { SourcePositions } from './source-positions';
 import { listenerEvidence } from './listener-evidence';
 import type { Finding } from '../judged/detector';
+import type { SocketRecord } from '../remembered/registry';
 import { TCP_CLOSE, TCP_ESTABLISHED, tcpStateName } from '../common/tcp-states';
 import { formatLocation, framesOf, isDependency, locate, trimFrames, userLocation } from '../common/stack';
 import { hostBesidesPeer, redactUrl, useUrl, type RequestUse } from '../seen/request-uses';
@@ -20,10 +21,12 @@ function endpoint(address: string | undefined, port: number | undefined): Endpoi
 }
 
 /**
- * The socket's addresses. Node asks the kernel (getsockname / getpeername),
- * which still answers in CLOSE_WAIT, and caches the answer.
+ * The socket's addresses: as the kernel gave them to a scan while the socket was connected (see
+ * rememberPeer in judged/detector.ts), else as Node reads them (getsockname / getpeername, which
+ * still answer in CLOSE_WAIT; Node caches the answer on the socket).
  */
-export function endpointsOf(socket: Socket): { local: Endpoint | null; remote: Endpoint | null } {
+export function endpointsOf(socket: Socket, record: Pick<SocketRecord, 'endpoints'> | undefined): { local: Endpoint | null; remote: Endpoint | null } {
+  if (record?.endpoints?.remote) return record.endpoints;
   try {
     return {
       local: endpoint(socket.localAddress, socket.localPort),
@@ -57,7 +60,7 @@ export function describeLeak(
 ): Leak {
   const { socket, record } = finding;
   const frames = trimFrames(framesOf(record.creation));
-  const { local, remote } = socket ? endpointsOf(socket) : (finding.endpoints ?? { local: null, remote: null });
+  const { local, remote } = socket ? endpointsOf(socket, record) : (finding.endpoints ?? { local: null, remote: null });
   const inSource = (location: Location | null, from: 'stack' | 'function' = 'stack') => (positions ? positions.inSource(location, from) : location);
   const creation = inSource(userLocation(frames, skipNodeModules));
   const peer = remote ? formatEndpoint(remote) : undefined;

@@ -18,7 +18,7 @@ export function describeSockets(m: Measurement, skipNodeModules: boolean): Socke
       fd: m.fds[i]!,
       state: tcpStateName(state),
       origin: record.origin,
-      ...endpointsOf(m.sockets[i]!),
+      ...endpointsOf(m.sockets[i]!, m.records[i]),
       createdAt: realIso(record.createdAt),
       location: locate(record.creation, skipNodeModules),
       lastDataSentMs: m.rows[base + SAMPLE.lastDataSentMs]!,

@@ -71,7 +71,9 @@ export function socketSites(m: Measurement, skipNodeModules: boolean, top: numbe
  */
 function whatIsKnown(socket: Socket, record: SocketRecord): string {
   const request = record.uses?.at(-1) ?? requestUseOf(socket);
-  const peer = socket.remoteAddress && socket.remotePort ? formatEndpoint({ address: socket.remoteAddress, port: socket.remotePort }) : undefined;
+  // As a scan read it from the kernel, else from Node (which then caches it on the socket).
+  const remote = record.endpoints?.remote ?? (socket.remoteAddress && socket.remotePort ? { address: socket.remoteAddress, port: socket.remotePort } : undefined);
+  const peer = remote ? formatEndpoint(remote) : undefined;
   if (request) return `: ${request.method} ${useUrl({ ...request, path: request.path.split('?')[0]! }, peer)}`;
   return record.origin === 'client' && peer ? `: connected to ${peer}` : '';
 }

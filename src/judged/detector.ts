@@ -30,14 +30,20 @@ export { judgeUntracked } from './closed-state';
 const ARRIVING_MS = 200;
 
 /**
- * Reads the peer's address once while the connection is up: Node caches it,
- * and once the connection is over (state CLOSE) getpeername has no answer,
- * so a report would have no remote address otherwise.
+ * Reads the peer's address once while the connection is up: once it is over (state CLOSE)
+ * getpeername has no answer, so a report would have no remote address otherwise. From the
+ * kernel into the record where the backend can (settings.peerOf): reading `socket.remoteAddress`
+ * instead makes Node cache it on the socket as a new property (`_peername`), which gives every
+ * socket the agent looks at a shape the program's other sockets do not have, and the program's
+ * own stream and event code, optimized for one shape, is deoptimized and compiled again for two
+ * (a wave of "wrong map" deoptimizations at the first scan: docs/figures.md). Where the backend
+ * reads whole tables per call (procfs), Node reads it, as before.
  */
-function rememberPeer(socket: Socket, record: SocketRecord): void {
+function rememberPeer(socket: Socket, record: SocketRecord, fd: number, settings: JudgeSettings): void {
   record.peerKnown = true;
   try {
-    void socket.remoteAddress;
+    if (settings.endpointsOf) record.endpoints = settings.endpointsOf(fd);
+    else void socket.remoteAddress;
   } catch {
     // Not connected after all; the report will say '?'.
   }
@@ -84,10 +90,10 @@ export function judge(
     if (state !== TCP_CLOSE_WAIT && state !== TCP_CLOSE) {
       record.closeWaitSince = 0;
       // Any state past connecting still has a peer to name.
-      if (!record.peerKnown && state !== TCP_SYN_SENT) rememberPeer(socket, record);
+      if (!record.peerKnown && state !== TCP_SYN_SENT) rememberPeer(socket, record, measurement.fds[i]!, settings);
       continue;
     }
-    if (!record.peerKnown && state === TCP_CLOSE_WAIT) rememberPeer(socket, record);
+    if (!record.peerKnown && state === TCP_CLOSE_WAIT) rememberPeer(socket, record, measurement.fds[i]!, settings);
     const verdict = judgeClosed({ socket, record, state, kernelSentMs: rows[base + SAMPLE.lastDataSentMs]!, sending: () => isSending(socket, rows, base) }, judgement, settings, now);
     if (verdict === 'unsettled') unsettled.push(record);
     else if (verdict) findings.push({ socket, record, fd: measurement.fds[i]!, state, closeWaitMs: verdict.age, lastDataSentMs: verdict.lastDataSentMs });
@@ -98,7 +104,7 @@ export function judge(
 /** The detector's settings from the agent's options, asking the kernel (when there is one) for the rest. */
 export function judgeSettingsFor(
   options: Pick<JudgeSettings, 'closeWaitMs' | 'stallMs' | 'deadPeerRetries' | 'idleMs'>,
-  reader: Pick<KernelReader, 'inspectSocket'> | undefined,
+  reader: Pick<KernelReader, 'inspectSocket' | 'readEndpoints' | 'readsWholeTables'> | undefined,
 ): JudgeSettings {
   const ask = <T>(fd: number, read: (detail: ReturnType<KernelReader['inspectSocket']>) => T, closed: T): T => {
     try {
@@ -114,5 +120,6 @@ export function judgeSettingsFor(
     idleMs: options.idleMs,
     keepalive: (fd) => ask(fd, (detail) => detail.keepalive, -1),
     unreadBytes: (fd) => ask(fd, (detail) => detail.unreadBytes, 0),
+    endpointsOf: reader && !reader.readsWholeTables ? (fd) => reader.readEndpoints(fd) : undefined,
   };
 }

@@ -1,3 +1,4 @@
+import type { Endpoint } from '../common/types';
 import type { SocketRecord } from '../remembered/socket-record';
 import type { DeadPeerSettings } from './dead-peers';
 import type { Finding } from './finding';
@@ -43,6 +44,12 @@ export interface JudgeSettings extends DeadPeerSettings {
   closeWaitMs: number;
   stallMs: number;
   unreadBytes(fd: number): number;
+  /**
+   * A socket's addresses from the kernel (getsockname, getpeername on the descriptor), where the
+   * backend reads one socket at a time; undefined elsewhere, and the detector then has Node read
+   * them (see rememberPeer).
+   */
+  endpointsOf?(fd: number): { local: Endpoint | null; remote: Endpoint | null };
   /**
    * The process is exiting because its event loop emptied ('beforeExit' ran; process.exit()
    * skips it): nothing can read a paused socket's bytes any more, whatever the stall's age.

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { StackCapture } from '../common/stack';
-import type { Leak, Origin } from '../common/types';
+import type { Endpoint, Leak, Origin } from '../common/types';
 
 /**
  * The record the agent keeps of one socket, and the shapes of its fields.
@@ -46,8 +46,10 @@ export interface SocketRecord {
   /** socket.bytesWritten when last looked at, and when it last moved (for backends without kernel send times). */
   writtenSeen: number;
   writtenAt: number;
-  /** The peer's address has been read while connected (Node caches it; it cannot be read once the connection is gone). */
+  /** The peer's address has been read while connected (it cannot be read once the connection is gone). */
   peerKnown: boolean;
+  /** Its addresses as the kernel gave them then (where the backend reads them; else Node caches them on the socket). */
+  endpoints?: { local: Endpoint | null; remote: Endpoint | null };
   /** The report made of it and when (periodic scans), for the safety valve. */
   reportedLeak?: { leak: Leak; at: number };
   /**
