@@ -30,9 +30,9 @@ export { judgeUntracked } from './closed-state';
 const ARRIVING_MS = 200;
 
 /**
- * Reads the peer's address once while the connection is up: once it is over (state CLOSE)
+ * Reads the socket's addresses once while the connection is up: once it is over (state CLOSE)
  * getpeername has no answer, so a report would have no remote address otherwise. From the
- * kernel into the record where the backend can (settings.peerOf): reading `socket.remoteAddress`
+ * kernel into the record where the backend can (settings.endpointsOf): reading `socket.remoteAddress`
  * instead makes Node cache it on the socket as a new property (`_peername`), which gives every
  * socket the agent looks at a shape the program's other sockets do not have, and the program's
  * own stream and event code, optimized for one shape, is deoptimized and compiled again for two
