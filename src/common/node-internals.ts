@@ -137,8 +137,8 @@ export function isTlsServer(server: unknown): boolean {
   return server instanceof tlsServerClass;
 }
 
-/** Whether `server` is an http or https server (the servers that hand sockets to 'upgrade' / 'connect'). */
+/** Whether `server` is an http or https server (the servers that hand sockets to 'upgrade' / 'connect'), loading neither. */
 export function isHttpServer(server: unknown): boolean {
-  if (server instanceof (require('node:http') as typeof import('node:http')).Server) return true;
+  if (builtinLoaded('http') && server instanceof (require('node:http') as typeof import('node:http')).Server) return true;
   return builtinLoaded('https') && server instanceof (require('node:https') as typeof import('node:https')).Server;
 }
