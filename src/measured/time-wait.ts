@@ -52,12 +52,15 @@ export const FOLLOW_ONE_IN = 8;
  */
 export const FOLLOW_SPARSEST = 512;
 /**
- * And at most about this many a second, whatever the rate of new connections: each costs about
- * 6 µs (two address reads through the kernel, see FollowedClients), so following takes a bounded
- * share of a core however fast a client connects. At such rates, this many a second still count a
- * pile within a few percent.
+ * And at most about this many a second, whatever the rate of new connections. A socket followed
+ * costs a connection-per-request client far more than its two address reads (about 7 µs, see
+ * FollowedClients): read alone, a turn of the event loop after the program's own work, it runs
+ * cold, about 90 µs here, and the process paid three times that again (docs/figures.md: 100 a
+ * second took 4% of a client making 5,000 connections a second). 25 a second keep that near 1%,
+ * and still count a pile within a few percent: TIME_WAIT lasts 60 s, so a count finds up to 1,500
+ * of them.
  */
-export const FOLLOWED_PER_SECOND = 100;
+export const FOLLOWED_PER_SECOND = 25;
 /** The shortest time over which pace() measures the rate of new client sockets. */
 const PACE_MS = 900;
 /** The sparsest following the rate can ask for. */
@@ -252,24 +255,29 @@ export class TimeWaitWatch {
       return added;
     };
     let count = 0;
-    let clientCount = 0;
     serverPorts.forEach((port, i) => {
       const onPort = found.serverCounts[i]!;
       if (onPort === 0) return;
       count += onPort;
       add({ side: 'server', endpoint: `port ${port}`, place: this.listening.get(port) ?? null, hint: SERVER_HINT }, onPort);
     });
+    // Every TIME_WAIT row to each remote end the dump returned, whoever's: the most ours can be.
+    const rowsTo = new RowsPerRemoteEnd();
+    // Each client source's remote end, for that cap.
+    const endOf = new Map<TimeWaitSource, { address: string; port: number }>();
     for (let i = 0; i < found.localPorts.length; i++) {
       const remoteAddress = found.remoteAddresses[i]!;
       const remotePort = found.remotePorts[i]!;
+      rowsTo.add(remoteAddress, remotePort);
       const client = this.followed.get(tupleKey(found.localPorts[i]!, remoteAddress, remotePort));
       if (!client) continue; // another connection on a port we once used
-      count += client.oneIn;
-      clientCount += client.oneIn;
       const endpoint = formatEndpoint({ address: remoteAddress, port: remotePort });
       const source = add({ side: 'client', endpoint, place: this.places.get(endpoint) ?? null, sampledOneIn: client.oneIn, hint: client.http ? HTTP_CLIENT_HINT : CLIENT_HINT }, client.oneIn);
       source.sampledOneIn = Math.max(source.sampledOneIn ?? 0, client.oneIn);
+      endOf.set(source, { address: remoteAddress, port: remotePort });
     }
+    const clientCount = capToRows(endOf, rowsTo);
+    count += clientCount;
     this.thinFollowing(clientCount);
     this.lastCount = count;
     return { count, sources };
@@ -291,6 +299,48 @@ export class TimeWaitWatch {
   get lastDumpFarBelow(): boolean {
     return this.lastDumped && this.lastCount * TIME_WAIT_NEAR < this.threshold;
   }
+}
+
+/** How many TIME_WAIT rows a dump returned to each remote end (address and port). */
+class RowsPerRemoteEnd {
+  private readonly byPort = new Map<number, Map<string, number>>();
+
+  add(address: string, port: number): void {
+    let addresses = this.byPort.get(port);
+    if (addresses === undefined) this.byPort.set(port, (addresses = new Map()));
+    addresses.set(address, (addresses.get(address) ?? 0) + 1);
+  }
+
+  rows(address: string, port: number): number {
+    return this.byPort.get(port)?.get(address) ?? 0;
+  }
+}
+
+/**
+ * Caps the client sources' counts at the TIME_WAIT rows to their remote end, and returns their
+ * sum. A followed socket found in TIME_WAIT stands for `oneIn` closes; that holds while each close
+ * keeps a 4-tuple of its own. A client that cycles through its ports faster than TIME_WAIT ends
+ * (which is when it nears EADDRNOTAVAIL) has the kernel reuse a 4-tuple in TIME_WAIT for a new
+ * connection (tcp_tw_reuse): a followed 4-tuple is then found in TIME_WAIT again for a later
+ * connection's close, and every remembered one is found, each standing for `oneIn`. Measured here,
+ * a client closing first at full speed counted 62,464 against the kernel's 14,114, and more at each
+ * count. There are no more of ours to an end than rows to it; several places closing to one end
+ * share its rows in proportion.
+ */
+function capToRows(endOf: Map<TimeWaitSource, { address: string; port: number }>, rowsTo: RowsPerRemoteEnd): number {
+  const byEnd = new Map<string, { rows: number; sources: TimeWaitSource[] }>();
+  for (const [source, { address, port }] of endOf) {
+    const end = byEnd.get(source.endpoint);
+    if (end) end.sources.push(source);
+    else byEnd.set(source.endpoint, { rows: rowsTo.rows(address, port), sources: [source] });
+  }
+  let total = 0;
+  for (const { rows, sources } of byEnd.values()) {
+    const sum = sources.reduce((sofar, source) => sofar + source.count, 0);
+    if (sum > rows) for (const source of sources) source.count = Math.round((source.count * rows) / sum);
+    for (const source of sources) total += source.count;
+  }
+  return total;
 }
 
 function tupleKey(localPort: number, remoteAddress: string, remotePort: number): string {

@@ -1,0 +1,55 @@
+// How the TIME_WAIT check counts a client's closes, against a real kernel: each followed socket
+// found in TIME_WAIT stands for the sockets it was sampled from, and the count is capped at what
+// TIME_WAIT holds.
+import * as net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { selectBackend } from '../src/measured/backend';
+import { TimeWaitWatch } from '../src/measured/time-wait';
+
+/** `count` connections to `port` that the client closes first; their local ports. */
+async function clientCloses(port: number, count: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        ports.push(socket.localPort!);
+        socket.end();
+      });
+      socket.on('error', reject);
+      socket.resume();
+      socket.on('close', () => resolve());
+    });
+  }
+  return ports;
+}
+
+describe('TIME_WAIT counting', () => {
+  it('counts no more client closes to a remote end than TIME_WAIT holds to it, whatever each followed socket stood for', async () => {
+    // The client closes first; the server answers its FIN.
+    const server = net.createServer((socket) => {
+      socket.resume();
+      socket.on('end', () => socket.end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const localPorts = await clientCloses(port, 20);
+      const { binding } = selectBackend();
+      const now = Date.now();
+      const watch = new TimeWaitWatch(binding!, 10, 60_000, now);
+      // Each followed as one in 8: as when a client cycles through its ports faster than TIME_WAIT
+      // ends and the kernel reuses 4-tuples in TIME_WAIT (tcp_tw_reuse), so that every 4-tuple
+      // followed is found there again, for a later close. 20 x 8 would be 160.
+      for (const localPort of localPorts) watch.clientFollowed('127.0.0.1', port, { localPort, http: false, at: now, oneIn: 8 });
+      const rows = binding!.listTimeWait(new Int32Array(0), Int32Array.of(port)).localPorts.length;
+      expect(rows).toBeGreaterThanOrEqual(20);
+      const warning = watch.check(now);
+      expect(warning).toBeDefined();
+      expect(warning!.count).toBeLessThanOrEqual(rows);
+      expect(warning!.count).toBeGreaterThanOrEqual(20);
+      expect(warning!.sources).toEqual([expect.objectContaining({ side: 'client', endpoint: `127.0.0.1:${port}`, count: warning!.count, sampledOneIn: 8 })]);
+    } finally {
+      server.close();
+    }
+  });
+});
