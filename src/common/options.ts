@@ -39,7 +39,10 @@ export interface AgentOptions {
    * in a test run (NODE_ENV=test, Vitest, Jest, node --test) and under the CLI and adapters.
    */
   stacks?: StackLevel;
-  /** With stacks 'sampled': capture one stack in this many sockets and requests, at random. Default 50. */
+  /**
+   * With stacks 'sampled': capture one stack in this many sockets and requests, at random (and at
+   * most about 20 a second: faster callers are sampled more sparsely). Default 200.
+   */
   stackSampleEvery?: number;
   /**
    * Reports are grouped by place (file:line:column) and kind. After a place is reported, its

@@ -1,5 +1,6 @@
 import { captureStack, type StackCapture } from '../common/stack';
 import type { StackLevel } from '../common/types';
+import { realMonotonic } from '../common/real-time';
 
 /**
  * Stacks captured, at most, per leak that had no line, while its key is hunted: about 13 µs
@@ -14,10 +15,23 @@ interface Hunt {
 
 /** Keys whose first call was captured are remembered up to this many, then forgotten together. */
 const KEYS_REMEMBERED = 4096;
+/**
+ * Random captures a second, at most about: past `every` times this many calls a second, the
+ * random ones are drawn sparser (one in 2, 4, 8... times `every`). A random capture is taken
+ * alone, its stack walk out of the caches, about 90 µs here at the default depth (a profile of a
+ * keep-alive client making 15,000 requests a second: its 75 captures a second were half the
+ * agent's share of the process). What the random ones are for, a leak's line the first time it
+ * happens, is as likely at any rate per call; a leak that repeats is named by its hunt.
+ */
+export const SAMPLED_PER_SECOND = 20;
+/** How often the rate of calls is measured, at most (at a due capture: no clock is read per call). */
+const PACE_MS = 1000;
+/** The sparsest the pacing draws, as a multiple of `every`. */
+const PACED_SPARSEST = 1 << 16;
 
 /**
  * Decides, call by call, whether a stack is captured (stacks: "sampled").
- * A capture costs about 50 µs when taken now and then (V8's stack walk is out of
+ * A capture costs 50 to 90 µs when taken now and then (V8's stack walk is out of
  * the caches by then; 13 µs when taken at every call), the agent's largest cost
  * per request, so most calls go without; which ones get one:
  * - the first call of each key (a request's host, a fetch() origin; sockets
@@ -27,7 +41,8 @@ const KEYS_REMEMBERED = 4096;
  *   whose period divides it (one leaking call in ten would never be sampled,
  *   or always). The gaps between chosen calls are drawn at random (geometric,
  *   mean `every`): the same odds for every call, one random draw per capture
- *   instead of one per call;
+ *   instead of one per call; and at most about SAMPLED_PER_SECOND a second
+ *   (the mean doubles while calls come faster);
  * - every call while descriptors run short (see `pressure`): the process is about to
  *   fail, its next sockets are the ones a dump at the limit has to name, and a
  *   stack costs nothing next to EMFILE;
@@ -48,32 +63,62 @@ export class StackPolicy {
   private lastKey: string | undefined;
   /** Calls left until the next random capture (see nextGap). */
   private untilSample: number;
+  /** The mean gap now: `every`, or a multiple of it while calls come fast (see SAMPLED_PER_SECOND). */
+  private gapMean: number;
+  /** When the rate of calls was last measured, and the calls since (the gaps drawn). */
+  private pacedAt: number;
+  private callsSincePace = 0;
   /** Set while open descriptors are past the warning level: every call is captured until it eases. */
   pressure = false;
 
+  /** `random` and `clock` (milliseconds, monotonic): tests give their own. */
   constructor(
     readonly level: StackLevel,
     readonly every: number,
     readonly depth: number,
     private readonly random: () => number = Math.random,
+    private readonly clock: () => number = realMonotonic,
   ) {
+    this.gapMean = every;
+    this.pacedAt = clock();
     this.untilSample = this.nextGap();
   }
 
   /**
-   * Calls until the next random capture: geometric with mean `every`, so each call is chosen
-   * with probability 1/every independently of the others, as a draw per call would be.
+   * Calls until the next random capture: geometric with mean `gapMean`, so each call is chosen
+   * with probability 1/gapMean independently of the others, as a draw per call would be.
    */
   private nextGap(): number {
-    if (this.every <= 1) return 1;
-    return 1 + Math.floor(Math.log(1 - this.random()) / Math.log(1 - 1 / this.every));
+    const mean = this.gapMean;
+    const gap = mean <= 1 ? 1 : 1 + Math.floor(Math.log(1 - this.random()) / Math.log(1 - 1 / mean));
+    this.callsSincePace += gap;
+    return gap;
   }
 
-  /** Whether this call is one of the random 1 in `every`. */
+  /** Whether this call is one of the random 1 in `gapMean`. */
   private sampled(): boolean {
     if (--this.untilSample > 0) return false;
+    this.pace();
     this.untilSample = this.nextGap();
     return true;
+  }
+
+  /**
+   * At a due capture, at most once per PACE_MS: draws the next gaps sparse enough for about
+   * SAMPLED_PER_SECOND captures a second at the rate of calls since the last time. (`every` of 1
+   * asks for every call: not paced.)
+   */
+  private pace(): void {
+    if (this.every <= 1) return;
+    const now = this.clock();
+    const elapsed = now - this.pacedAt;
+    if (elapsed < PACE_MS) return;
+    const perSecond = (this.callsSincePace * 1000) / elapsed;
+    let mean = this.every;
+    while (mean < this.every * PACED_SPARSEST && perSecond / mean > SAMPLED_PER_SECOND) mean *= 2;
+    this.gapMean = mean;
+    this.pacedAt = now;
+    this.callsSincePace = 0;
   }
 
   /** A stack for a new socket, or undefined when it goes without. */
@@ -148,7 +193,8 @@ export class StackPolicy {
   /** Words for a report whose socket had no stack captured: why, and what happens next. */
   describe(lastUse: { method: string; url: string } | undefined): string {
     if (this.level === 'off') return 'creation stacks are off (stacks: "off")';
-    const sampled = `stacks: "sampled", the first call to each place and 1 in ${this.every} at random`;
+    const paced = this.gapMean > this.every ? `, 1 in ${this.gapMean} at this rate: at most about ${SAMPLED_PER_SECOND} a second` : '';
+    const sampled = `stacks: "sampled", the first call to each place and 1 in ${this.every} at random${paced}`;
     if (lastUse) {
       return (
         `the request that last used this socket (${lastUse.method} ${lastUse.url}) was made where no stack was captured (${sampled}); ` +

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HUNT_CAPTURES, StackPolicy } from '../../src/seen/stack-policy';
+import { HUNT_CAPTURES, SAMPLED_PER_SECOND, StackPolicy } from '../../src/seen/stack-policy';
 
 /** A seeded generator (mulberry32): the sampling test draws the same numbers on every run. */
 function seeded(seed: number): () => number {
@@ -29,7 +29,7 @@ describe('the stack policy (stacks: "sampled")', () => {
     expect(never.forSocket()).toBeDefined();
     expect(captured(100, () => never.forSocket())).toBe(0);
     // A draw of 0 makes every gap one call: every call is captured.
-    const always = new StackPolicy('sampled', 50, 10, () => 0);
+    const always = new StackPolicy('sampled', 50, 10, () => 0, () => 0);
     expect(captured(20, () => always.forRequest('a.example:80'))).toBe(20);
   });
 
@@ -46,7 +46,8 @@ describe('the stack policy (stacks: "sampled")', () => {
   });
 
   it('samples one call in `every` at random, which a periodic workload cannot line up with', () => {
-    const policy = new StackPolicy('sampled', 50, 10, seeded(13));
+    // A clock that stands still: no pacing (see the test below).
+    const policy = new StackPolicy('sampled', 50, 10, seeded(13), () => 0);
     policy.forRequest('a.example:80');
     // 100,000 calls, one in ten of them (the leaking one of a period of ten) counted apart:
     // each kind is captured one time in 50 (bounds: five standard deviations).
@@ -61,6 +62,31 @@ describe('the stack policy (stacks: "sampled")', () => {
     expect(all).toBeLessThan(2000 + 5 * 44);
     expect(periodic).toBeGreaterThan(200 - 5 * 14);
     expect(periodic).toBeLessThan(200 + 5 * 14);
+  });
+
+  it('takes at most about SAMPLED_PER_SECOND random stacks a second however fast the calls come, and one in `every` again once they slow', () => {
+    let now = 0;
+    const policy = new StackPolicy('sampled', 50, 10, seeded(7), () => now);
+    policy.forRequest('a.example:80'); // its first
+    /** Captures among `calls` calls spread over `seconds`. */
+    const over = (seconds: number, calls: number) =>
+      captured(calls, () => {
+        now += (seconds * 1000) / calls;
+        return policy.forRequest('a.example:80');
+      });
+    // 100,000 calls a second: one in 50 until the rate is first measured (a second on), about
+    // 2,000; then sparse enough for SAMPLED_PER_SECOND a second (one in 6,400: about 16).
+    expect(over(1, 100_000)).toBeGreaterThan(2000 - 5 * 44);
+    const fast = over(10, 1_000_000);
+    expect(fast).toBeGreaterThan(10 * SAMPLED_PER_SECOND * 0.4);
+    expect(fast).toBeLessThanOrEqual(10 * SAMPLED_PER_SECOND * 1.6);
+    // 100 calls a second: the gap drawn at the fast rate runs out first (6,400 calls on average,
+    // about 64 s of these; past 60,000 once in 10,000 draws), then one in 50 again: 2 a second,
+    // about 400 over 200 s.
+    over(600, 60_000);
+    const slow = over(200, 20_000);
+    expect(slow).toBeGreaterThan(400 - 5 * 20);
+    expect(slow).toBeLessThan(400 + 5 * 20);
   });
 
   it('hunts a key after a leak without a line, until a leak made during the hunt is named, for at most HUNT_CAPTURES stacks', () => {
