@@ -4,12 +4,22 @@
 // - "none" starts nothing: an A/A run, how far from 1 the harness alone puts the ratio;
 // - "subscribers" subscribes a listener that does nothing to each of Node's channels the agent
 //   listens to: what Node's publishing costs, without the agent's work;
-// - "loaded" loads the agent and starts nothing: what its code being in the process costs.
+// - "loaded" loads what the preload loads (its files and the addon) and starts nothing: what its
+//   code being in the process costs; "loaded-all" loads the package's main entry (every file, and
+//   what they load of Node's: http, tls...) and starts nothing.
 
 function agentOrStandIn(name = process.env.BENCH_AGENT) {
   if (name === undefined || name === '' || name === 'agent') return require('../..');
   if (name === 'none') return { start() {}, stop() {} };
   if (name === 'loaded') {
+    // register.js's imports, without its call that starts the agent.
+    require('../../dist/agent/environment');
+    require('../../dist/agent/api');
+    require('../../dist/cli/spawned-children');
+    require('../../dist/measured/native').loadNative();
+    return { start() {}, stop() {} };
+  }
+  if (name === 'loaded-all') {
     require('../..');
     return { start() {}, stop() {} };
   }
@@ -22,7 +32,7 @@ function agentOrStandIn(name = process.env.BENCH_AGENT) {
       stop: () => names.forEach((channel) => channels.unsubscribe(channel, nothing)),
     };
   }
-  throw new Error(`BENCH_AGENT=${JSON.stringify(name)} is not accepted: expected agent, none, loaded or subscribers`);
+  throw new Error(`BENCH_AGENT=${JSON.stringify(name)} is not accepted: expected agent, none, loaded, loaded-all or subscribers`);
 }
 
 module.exports = { agentOrStandIn };
