@@ -277,6 +277,8 @@ export class TimeWaitWatch {
       endOf.set(source, { address: remoteAddress, port: remotePort });
     }
     const clientCount = capToRows(endOf, rowsTo);
+    // A place whose share of its end's rows rounded to none has nothing to be told for.
+    for (const [key, source] of sources) if (source.count === 0) sources.delete(key);
     count += clientCount;
     this.thinFollowing(clientCount);
     this.lastCount = count;
