@@ -56,9 +56,9 @@ export const FOLLOW_SPARSEST = 512;
  * costs a connection-per-request client far more than its two address reads (about 7 µs, see
  * FollowedClients): read alone, a turn of the event loop after the program's own work, it runs
  * cold, about 90 µs here, and the process paid three times that again (docs/figures.md: 100 a
- * second took 4% of a client making 5,000 connections a second). 25 a second keep that near 1%,
- * and still count a pile within a few percent: TIME_WAIT lasts 60 s, so a count finds up to 1,500
- * of them.
+ * second took about 4% of a client making 5,000 connections a second; 25 a second gave 3 points
+ * of it back). 25 a second still count a pile within a few percent: TIME_WAIT lasts 60 s, so a
+ * count finds up to 1,500 of them.
  */
 export const FOLLOWED_PER_SECOND = 25;
 /** The shortest time over which pace() measures the rate of new client sockets. */

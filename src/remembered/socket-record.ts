@@ -82,6 +82,7 @@ export function newRecord(origin: Origin, createdAt: number, creation: StackCapt
     writtenSeen: 0,
     writtenAt: 0,
     peerKnown,
+    endpoints: undefined,
     reportedLeak: undefined,
     reader: undefined,
   };

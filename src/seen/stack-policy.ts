@@ -19,8 +19,8 @@ const KEYS_REMEMBERED = 4096;
  * Random captures a second, at most about: past `every` times this many calls a second, the
  * random ones are drawn sparser (one in 2, 4, 8... times `every`). A random capture is taken
  * alone, its stack walk out of the caches, about 90 µs here at the default depth (a profile of a
- * keep-alive client making 15,000 requests a second: its 75 captures a second were half the
- * agent's share of the process). What the random ones are for, a leak's line the first time it
+ * keep-alive client making 15,000 requests a second: its 75 captures a second were half of what
+ * the agent did as each request was made). What the random ones are for, a leak's line the first time it
  * happens, is as likely at any rate per call; a leak that repeats is named by its hunt.
  */
 export const SAMPLED_PER_SECOND = 20;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SETTINGS } from '../../src/common/settings';
 import { HUNT_CAPTURES, SAMPLED_PER_SECOND, StackPolicy } from '../../src/seen/stack-policy';
 
 /** A seeded generator (mulberry32): the sampling test draws the same numbers on every run. */
@@ -80,7 +81,8 @@ describe('the stack policy (stacks: "sampled")', () => {
     const fast = over(10, 1_000_000);
     expect(fast).toBeGreaterThan(10 * SAMPLED_PER_SECOND * 0.4);
     expect(fast).toBeLessThanOrEqual(10 * SAMPLED_PER_SECOND * 1.6);
-    // A report with no line says how sparse sampling is at this rate.
+    // A report with no line says how sparse sampling is at this rate; the option's text names the same bound.
+    expect(SETTINGS.find((setting) => setting.option === 'stackSampleEvery')!.summary).toContain(`at most about ${SAMPLED_PER_SECOND} a second`);
     expect(policy.describe(undefined)).toContain(`1 in 50 at random, 1 in 6400 at this rate: at most about ${SAMPLED_PER_SECOND} a second)`);
     // 100 calls a second: the gap drawn at the fast rate runs out first (6,400 calls on average,
     // about 64 s of these; past 60,000 once in 10,000 draws), then one in 50 again: 2 a second,
