@@ -23,7 +23,7 @@
 // new-connection path fills it (each closed connection keeps its 4-tuple for 60 s), and connect()
 // and close() then cost more in the kernel, bare or not.
 // The measured process runs on CPU 0, its load (or its server) on CPU 1.
-// BENCH_AGENT=none or subscribers: a stand-in preloaded in the agent's place (cpu/stand-in.js), to
+// BENCH_AGENT=none, subscribers, loaded...: a stand-in preloaded in the agent's place (cpu/stand-in.js, which lists them), to
 // calibrate the harness; the line then names it. BENCH_AGENT_ENV='{"TCP_LEAK_AGENT_STACKS":"off"}':
 // settings for the preloaded agent, to see what one costs; the line names them too.
 // BENCH_WARM_UP=30000: the client paths' warm-up, in requests (default 1000); the line names it.
