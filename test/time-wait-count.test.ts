@@ -1,6 +1,6 @@
 // How the TIME_WAIT check counts a client's closes, against a real kernel: each followed socket
 // found in TIME_WAIT stands for the sockets it was sampled from, and the count is capped at what
-// TIME_WAIT holds.
+// TIME_WAIT holds; and whether it follows client sockets at all.
 import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/measured/backend';
@@ -23,7 +23,57 @@ async function clientCloses(port: number, count: number): Promise<number[]> {
   return ports;
 }
 
+/** `count` connections to `port` that the server closes first (the client answers its FIN). */
+async function serverCloses(port: number, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', reject);
+      socket.resume();
+      socket.on('close', () => resolve());
+    });
+  }
+}
+
+async function listening(onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  const server = net.createServer(onConnection);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
 describe('TIME_WAIT counting', () => {
+  it('follows client sockets only where TIME_WAIT toward their peers could be theirs: not where the peers close first', async () => {
+    const closesFirst = await listening((socket) => socket.end());
+    const closedFirst = await listening((socket) => {
+      socket.resume();
+      socket.on('end', () => socket.end());
+    });
+    try {
+      const peerClosing = (closesFirst.address() as net.AddressInfo).port;
+      const clientClosing = (closedFirst.address() as net.AddressInfo).port;
+      await serverCloses(peerClosing, 40);
+      const { binding } = selectBackend();
+      const now = Date.now();
+      // A threshold of 40: the namespace holds at least half of it (these 40), so following is considered.
+      const peersClose = new TimeWaitWatch(binding!, 40, 60_000, now);
+      peersClose.check(now, () => [{ address: '127.0.0.1', port: peerClosing }]);
+      // The pile is on the server's side, toward the client's ephemeral ports: nothing to find by following.
+      expect(peersClose.followClients).toBe(false);
+      // No peer known (no open client socket read by a scan): followed, as it cannot be told.
+      const unknown = new TimeWaitWatch(binding!, 40, 60_000, now);
+      unknown.check(now);
+      expect(unknown.followClients).toBe(true);
+      // A client closing first piles TIME_WAIT toward its peer: followed.
+      await clientCloses(clientClosing, 20);
+      const clientsClose = new TimeWaitWatch(binding!, 40, 60_000, now);
+      clientsClose.check(now, () => [{ address: '127.0.0.1', port: clientClosing }]);
+      expect(clientsClose.followClients).toBe(true);
+    } finally {
+      closesFirst.close();
+      closedFirst.close();
+    }
+  });
+
   it('counts no more client closes to a remote end than TIME_WAIT holds to it, whatever each followed socket stood for', async () => {
     // The client closes first; the server answers its FIN.
     const server = net.createServer((socket) => {

@@ -6,7 +6,7 @@ import type { ResolvedOptions } from '../common/options';
 import type { SocketSite } from '../explained/socket-sites';
 import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
-import { TimeWaitWatch } from '../measured/time-wait';
+import { TimeWaitWatch, type Peer } from '../measured/time-wait';
 import { FollowedClients } from '../measured/followed-clients';
 import { realMonotonic, realNow } from '../common/real-time';
 
@@ -97,8 +97,11 @@ export class ResourceChecks {
     return this.descriptorsCheck?.underPressure ?? false;
   }
 
-  /** Runs after a periodic scan: `sites` names where the tracked sockets come from, measuring them all. */
-  afterScan(trackedSockets: number, sites: () => SocketSite[], now: number): Notice[] {
+  /**
+   * Runs after a periodic scan: `sites` names where the tracked sockets come from, measuring them
+   * all; `peers`, the ends the open client sockets connect to (see TimeWaitWatch.check).
+   */
+  afterScan(trackedSockets: number, sites: () => SocketSite[], now: number, peers?: () => Peer[]): Notice[] {
     const notices: Notice[] = [];
     const pressure = this.descriptorsCheck?.check(trackedSockets, sites, now);
     if (pressure) notices.push(pressure);
@@ -106,7 +109,7 @@ export class ResourceChecks {
     if (this.timeWait && --this.scansToTimeWait <= 0 && now >= this.nextTimeWaitAt) {
       try {
         const started = realMonotonic();
-        const warning = this.timeWait.check(now);
+        const warning = this.timeWait.check(now, peers);
         const tookMs = realMonotonic() - started;
         this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;
         this.quietDumps = this.timeWait.lastDumpFarBelow ? this.quietDumps + 1 : 0;

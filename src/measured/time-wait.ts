@@ -2,6 +2,12 @@ import { formatEndpoint } from '../common/endpoints';
 import type { KernelReader } from './kernel-reader';
 import { namespaceTimeWait } from './proc-net-tables';
 
+/** An end this process's client sockets connect to. */
+export interface Peer {
+  address: string;
+  port: number;
+}
+
 /** Where a pile of TIME_WAIT connections comes from. */
 export interface TimeWaitSource {
   /** 'server': closed first by a server of this process; 'client': by a client socket of this process. */
@@ -116,9 +122,10 @@ export class TimeWaitWatch {
   /** Whether the last check dumped the namespace's TIME_WAIT (it does only when the namespace holds at least the threshold). */
   private lastDumped = false;
   /**
-   * Whether to follow client sockets from 'connect' to close (a listener and a formatted stack
-   * each): only once the namespace holds TIME_WAIT connections by the thousand, where knowing
-   * which of them are ours, and from where, is worth it.
+   * Whether to follow client sockets (their 4-tuples read as they connect): only once the
+   * namespace holds TIME_WAIT connections by the thousand, where knowing which of them are ours,
+   * and from where, is worth it, and only while the pile could be this process's clients' (see
+   * couldBeClients).
    */
   followClients = false;
   /** One client socket in this many is followed: as counts thinned it (FOLLOW_ONE_IN to FOLLOW_SPARSEST), or as the rate asks, the sparser. */
@@ -204,13 +211,15 @@ export class TimeWaitWatch {
    * per repeatMs). The namespace's total comes first, from /proc/net/sockstat (one short read):
    * this process cannot have more than it, so below the threshold there is nothing to dump.
    */
-  check(now: number): TimeWaitWarning | undefined {
+  check(now: number, peers: () => Peer[] = noPeers): TimeWaitWarning | undefined {
     for (const [key, client] of this.followed) {
       if (now - client.at <= REMEMBER_MS) break; // insertion order is the order they were read in
       this.forget(key);
     }
     const total = namespaceTimeWait();
-    this.followClients = total < 0 || total >= this.threshold / 2;
+    const piling = total < 0 || total >= this.threshold / 2;
+    // Following on stays on while the pile does (a count turns it off: see tally()).
+    this.followClients = piling && (this.followClients || this.couldBeClients(peers()));
     this.lastDumped = false;
     if (total >= 0 && total < this.threshold) {
       // No dump: not counted now (-1); a metrics collection counts for itself (countNow).
@@ -231,6 +240,30 @@ export class TimeWaitWatch {
    */
   countNow(): number {
     return this.lastCount >= 0 ? this.lastCount : this.tally().count;
+  }
+
+  /**
+   * Whether the namespace holds TIME_WAIT connections toward the ends this process's open client
+   * sockets connect to (`peers`, as scans read them), whoever's, by a quarter of the threshold
+   * (TIME_WAIT_NEAR): ours are at most those, so only then can following find a pile worth a
+   * warning. Where the peer closes first (a server ending each connection), the pile is on the
+   * peer's side, toward this process's ephemeral ports, and following would read 4-tuples a count
+   * seldom finds: it cost a client making new connections to a server on the same host about
+   * 1.5% (docs/figures.md). Following from a quarter of the threshold leaves the pile time to
+   * grow four times before a warning, while the followed sockets are found. No peer known (no
+   * open client socket a scan has read, or a backend that does not read them): followed, as it
+   * cannot be told.
+   */
+  private couldBeClients(peers: Peer[]): boolean {
+    if (peers.length === 0) return true;
+    const wanted = new Set(peers.map((peer) => formatEndpoint(peer)));
+    const ports = Int32Array.from(new Set(peers.map((peer) => peer.port))).sort();
+    const found = this.binding.listTimeWait(noPorts(), ports);
+    let toward = 0;
+    for (let i = 0; i < found.remotePorts.length; i++) {
+      if (wanted.has(formatEndpoint({ address: found.remoteAddresses[i]!, port: found.remotePorts[i]! }))) toward++;
+    }
+    return toward * TIME_WAIT_NEAR >= this.threshold;
   }
 
   /** Counts this process's TIME_WAIT connections (one filtered dump), by where they come from. */
@@ -277,6 +310,9 @@ export class TimeWaitWatch {
       endOf.set(source, { address: remoteAddress, port: remotePort });
     }
     const clientCount = capToRows(endOf, rowsTo);
+    // Under a quarter of the threshold toward the followed sockets' peers, whoever's: ours cannot
+    // be near it. Following stops until a check finds that it could be (see couldBeClients).
+    if (remotePorts.length > 0 && found.localPorts.length * TIME_WAIT_NEAR < this.threshold) this.followClients = false;
     // A place whose share of its end's rows rounded to none has nothing to be told for.
     for (const [key, source] of sources) if (source.count === 0) sources.delete(key);
     count += clientCount;
@@ -301,6 +337,14 @@ export class TimeWaitWatch {
   get lastDumpFarBelow(): boolean {
     return this.lastDumped && this.lastCount * TIME_WAIT_NEAR < this.threshold;
   }
+}
+
+const NO_PORTS = new Int32Array(0);
+function noPorts(): Int32Array {
+  return NO_PORTS;
+}
+function noPeers(): Peer[] {
+  return [];
 }
 
 /** How many TIME_WAIT rows a dump returned to each remote end (address and port). */

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { handleOf } from '../common/node-internals';
 import { socketListener } from '../common/socket-listener';
 import type { StackCapture } from '../common/stack';
-import type { Origin } from '../common/types';
+import type { Endpoint, Origin } from '../common/types';
 import { newRecord, type SocketRecord } from './socket-record';
 import { realNow } from '../common/real-time';
 
@@ -255,6 +255,19 @@ export class SocketRegistry {
       // fd -1: libuv has not opened the socket yet (DNS lookup in progress).
       if (fd >= 0) visit(socket, fd, record);
     }
+  }
+
+  /**
+   * The remote ends of the open client sockets whose addresses a scan has read (see the record's
+   * `endpoints`), each once. Deferred sockets are not looked at.
+   */
+  clientPeers(): Endpoint[] {
+    const peers = new Map<string, Endpoint>();
+    for (const record of this.records.values()) {
+      const remote = record.origin === 'client' ? record.endpoints?.remote : undefined;
+      if (remote && remote.port > 0) peers.set(`${remote.address} ${remote.port}`, remote);
+    }
+    return [...peers.values()];
   }
 
   /** The sockets tracked now (deferred ones aside), for taking other listeners of the agent back. */
