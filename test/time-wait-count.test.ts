@@ -59,6 +59,9 @@ describe('TIME_WAIT counting', () => {
       peersClose.check(now, () => [{ address: '127.0.0.1', port: peerClosing }]);
       // The pile is on the server's side, toward the client's ephemeral ports: nothing to find by following.
       expect(peersClose.followClients).toBe(false);
+      // A peer seen at an earlier check is remembered: no open client socket now does not make it unknown.
+      peersClose.check(now + 5000, () => []);
+      expect(peersClose.followClients).toBe(false);
       // No peer known (no open client socket read by a scan): followed, as it cannot be told.
       const unknown = new TimeWaitWatch(binding!, 40, 60_000, now);
       unknown.check(now);

@@ -74,6 +74,8 @@ const PACED_SPARSEST = 8192;
 
 /** Followed sockets remembered before a count that finds none of them in TIME_WAIT thins following out. */
 const FOLLOWED_BEFORE_THINNING = 32;
+/** Peers of open client sockets remembered at most (see peersSeen); beyond it, the least recently seen go. */
+const PEERS_REMEMBERED = 1024;
 /** A count is near the threshold from a quarter of it: following is dense and counts come at their usual cadence then. */
 const TIME_WAIT_NEAR = 4;
 
@@ -116,6 +118,12 @@ export class TimeWaitWatch {
    * remote end (formatting costs 10-40 µs; following every socket must not).
    */
   private readonly places = new Map<string, string | null>();
+  /**
+   * The peers of open client sockets seen at checks, by endpoint, with when last seen: remembered
+   * for REMEMBER_MS, so that a peer whose connections are short (seldom open at a check) still
+   * counts once seen (see couldBeClients).
+   */
+  private readonly peersSeen = new Map<string, Peer & { at: number }>();
   private lastWarnedAt = 0;
   /** The count at the last check; -1 when it did not count (no dump was needed, or none ran yet). */
   lastCount = -1;
@@ -219,7 +227,8 @@ export class TimeWaitWatch {
     const total = namespaceTimeWait();
     const piling = total < 0 || total >= this.threshold / 2;
     // Following on stays on while the pile does (a count turns it off: see tally()).
-    this.followClients = piling && (this.followClients || this.couldBeClients(peers()));
+    if (piling) this.notePeers(peers(), now);
+    this.followClients = piling && (this.followClients || this.couldBeClients());
     this.lastDumped = false;
     if (total >= 0 && total < this.threshold) {
       // No dump: not counted now (-1); a metrics collection counts for itself (countNow).
@@ -243,27 +252,41 @@ export class TimeWaitWatch {
   }
 
   /**
-   * Whether the namespace holds TIME_WAIT connections toward the ends this process's open client
-   * sockets connect to (`peers`, as scans read them), whoever's, by a quarter of the threshold
-   * (TIME_WAIT_NEAR): ours are at most those, so only then can following find a pile worth a
-   * warning. Where the peer closes first (a server ending each connection), the pile is on the
-   * peer's side, toward this process's ephemeral ports, and following would read 4-tuples a count
-   * seldom finds: it cost a client making new connections to a server on the same host about
-   * 1.5% (docs/figures.md). Following from a quarter of the threshold leaves the pile time to
-   * grow four times before a warning, while the followed sockets are found. No peer known (no
-   * open client socket a scan has read, or a backend that does not read them): followed, as it
-   * cannot be told.
+   * Whether the namespace holds TIME_WAIT connections toward the ends this process's client
+   * sockets connect to (as scans read them from open ones, now or within REMEMBER_MS), whoever's,
+   * by a quarter of the threshold (TIME_WAIT_NEAR): ours are at most those, so only then can
+   * following find a pile worth a warning. Where the peer closes first (a server ending each
+   * connection), the pile is on the peer's side, toward this process's ephemeral ports, and
+   * following would read 4-tuples a count seldom finds: it cost a client making new connections
+   * to a server on the same host about 1.5% (docs/figures.md). Following from a quarter of the
+   * threshold leaves the pile time to grow four times before a warning, while the followed
+   * sockets are found. No peer known (no open client socket a scan has read, or a backend that
+   * does not read them): followed, as it cannot be told.
    */
-  private couldBeClients(peers: Peer[]): boolean {
-    if (peers.length === 0) return true;
-    const wanted = new Set(peers.map((peer) => formatEndpoint(peer)));
-    const ports = Int32Array.from(new Set(peers.map((peer) => peer.port))).sort();
+  private couldBeClients(): boolean {
+    const peers = this.peersSeen;
+    if (peers.size === 0) return true;
+    const ports = Int32Array.from(new Set(Array.from(peers.values(), (peer) => peer.port))).sort();
     const found = this.binding.listTimeWait(noPorts(), ports);
     let toward = 0;
     for (let i = 0; i < found.remotePorts.length; i++) {
-      if (wanted.has(formatEndpoint({ address: found.remoteAddresses[i]!, port: found.remotePorts[i]! }))) toward++;
+      if (peers.has(formatEndpoint({ address: found.remoteAddresses[i]!, port: found.remotePorts[i]! }))) toward++;
     }
     return toward * TIME_WAIT_NEAR >= this.threshold;
+  }
+
+  /** Remembers the peers seen now (see peersSeen), and forgets those not seen for REMEMBER_MS. */
+  private notePeers(peers: Peer[], now: number): void {
+    for (const peer of peers) {
+      const key = formatEndpoint(peer);
+      // Deleted first, so that the map's order stays the order they were last seen in.
+      this.peersSeen.delete(key);
+      this.peersSeen.set(key, { address: peer.address, port: peer.port, at: now });
+    }
+    for (const [key, peer] of this.peersSeen) {
+      if (now - peer.at <= REMEMBER_MS && this.peersSeen.size <= PEERS_REMEMBERED) break;
+      this.peersSeen.delete(key);
+    }
   }
 
   /** Counts this process's TIME_WAIT connections (one filtered dump), by where they come from. */
