@@ -41,7 +41,7 @@ export interface AgentOptions {
   stacks?: StackLevel;
   /**
    * With stacks 'sampled': capture one stack in this many sockets and requests, at random (and at
-   * most about 20 a second: faster callers are sampled more sparsely). Default 200.
+   * most about 10 a second: faster callers are sampled more sparsely). Default 200.
    */
   stackSampleEvery?: number;
   /**

@@ -196,7 +196,7 @@ export const SETTINGS: readonly Setting[] = [
     default: 200,
     defaultText: '200',
     summary:
-      'with `sampled`: one stack in this many sockets and requests, at random (at most about 20 a second: faster callers are sampled more sparsely), besides the first to each place; ' +
+      'with `sampled`: one stack in this many sockets and requests, at random (at most about 10 a second: faster callers are sampled more sparsely), besides the first to each place; ' +
       'after a leak told without a line, every one to its place until such a leak is named',
     ...wholeNumber(1, 1_000_000, 'calls'),
   },

@@ -20,12 +20,18 @@ const KEYS_REMEMBERED = 4096;
  * random ones are drawn sparser (one in 2, 4, 8... times `every`). A random capture is taken
  * alone, its stack walk out of the caches, about 90 µs here at the default depth (a profile of a
  * keep-alive client making 15,000 requests a second: its 75 captures a second were half of what
- * the agent did as each request was made). What the random ones are for, a leak's line the first time it
- * happens, is as likely at any rate per call; a leak that repeats is named by its hunt.
+ * the agent did as each request was made; at 20 a second they still cost that client about 1%,
+ * measured out of process). What the random ones are for, a leak's line the first time it
+ * happens, is as likely at any rate per call, and at such rates a call's odds are already under
+ * one in a thousand; a leak that repeats is named by its hunt, the first call to each place by its own capture.
  */
-export const SAMPLED_PER_SECOND = 20;
-/** How often the rate of calls is measured, at most (at a due capture: no clock is read per call). */
-const PACE_MS = 1000;
+export const SAMPLED_PER_SECOND = 10;
+/**
+ * How often the rate of calls is measured, at most (at a due capture: no clock is read per call).
+ * Short, so that a process busy from its start is paced within its first tenth of a second (at a
+ * second, a client making 15,000 requests a second took 75 stacks in its first one).
+ */
+const PACE_MS = 100;
 /** The sparsest the pacing draws, as a multiple of `every`. */
 const PACED_SPARSEST = 1 << 16;
 
