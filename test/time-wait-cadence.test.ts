@@ -2,6 +2,7 @@
 // scan; further apart while dumps of the namespace find little of this process's own (each dump
 // walks the whole namespace, whatever it finds); every fifth scan again once they find a quarter
 // of the threshold.
+import { execFile } from 'node:child_process';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResourceChecks } from '../src/agent/resource-checks';
@@ -83,5 +84,36 @@ describe('TIME_WAIT counts', () => {
     const found = scans(50);
     expect(found[0]).toBeLessThanOrEqual(40);
     expect(found.slice(1, 3)).toEqual([found[0]! + 5, found[0]! + 10]);
+  });
+
+  it('are not made while the sockets this process has seen could not hold a quarter of the threshold, whatever the namespace holds', async () => {
+    // A neighbour's pile: another process makes 600 connections to this server and closes each
+    // first, so their TIME_WAIT is its own, in this namespace.
+    serverClosesFirst = false;
+    const neighbour = `const net = require('node:net');
+      (async () => { for (let i = 0; i < 600; i++) await new Promise((resolve, reject) => {
+        const socket = net.connect(${port}, '127.0.0.1');
+        socket.once('error', reject).once('data', () => socket.end()).on('end', () => socket.end()).once('close', resolve).resume();
+      }); })();`;
+    await new Promise<void>((resolve, reject) => execFile(process.execPath, ['-e', neighbour], (error) => (error ? reject(error) : resolve())));
+    const options = resolveOptions({ timeWaitWarn: 400, fdWarnPercent: 0 });
+    // The premise: this worker's open descriptors (the other half of the bound) are under a quarter of 400.
+    expect(backend.binding.countDescriptors()).toBeLessThan(100);
+    const start = Date.now();
+    const dumpsOver = (checks: ResourceChecks, socketsSeen: number) => {
+      // This process's server, whose side of the pile a dump would look for.
+      checks.hooks().listening!(server, undefined);
+      const from = scan;
+      dumpsAt.length = 0;
+      for (let i = 0; i < 30; i++, scan++) checks.afterScan(0, () => [], start + (scan - from) * 600_000, undefined, socketsSeen);
+      return dumpsAt.map((at) => at - from);
+    };
+    // No socket seen (and this worker's few descriptors): at most the first count, made only when
+    // the agent started late in its process (connections closed before it could be in TIME_WAIT).
+    const quiet = dumpsOver(new ResourceChecks(reader, options, (error) => { throw error; }), 0);
+    expect(quiet.filter((at) => at > 0)).toEqual([]);
+    // 100 seen, a quarter of the threshold and more: counted as before, from the first scan on.
+    const counted = dumpsOver(new ResourceChecks(reader, options, (error) => { throw error; }), 100);
+    expect(counted.slice(0, 2)).toEqual([0, 5]);
   });
 });

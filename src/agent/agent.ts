@@ -368,7 +368,7 @@ export class Agent {
       this.sweep.done(realMonotonic() - started, measured, now);
       // After the scan: a descriptor warning measures every socket to name their places.
       if (this.resources) {
-        notices.unshift(...this.resources.afterScan(this.registry.size, () => this.allSites(kernel.scanner), now, () => this.registry.clientPeers()));
+        notices.unshift(...this.resources.afterScan(this.registry.size, () => this.allSites(kernel.scanner), now, () => this.registry.clientPeers(), this.registry.seen));
         // Short of descriptors, every new socket and request gets its stack, so that the dump at the limit names them.
         this.stackPolicy.pressure = this.resources.descriptorsShort;
       }

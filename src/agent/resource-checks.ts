@@ -6,7 +6,7 @@ import type { ResolvedOptions } from '../common/options';
 import type { SocketSite } from '../explained/socket-sites';
 import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
-import { TimeWaitWatch, type Peer } from '../measured/time-wait';
+import { TIME_WAIT_NEAR, TimeWaitWatch, type Peer } from '../measured/time-wait';
 import { FollowedClients } from '../measured/followed-clients';
 import { realMonotonic, realNow } from '../common/real-time';
 
@@ -25,6 +25,14 @@ const TIME_WAIT_QUIET_EVERY_SCANS = 40;
  * them, a 130 ms dump. After each dump, the next waits 200 times as long as it took (0.5%).
  */
 const TIME_WAIT_BUDGET = 1 / 200;
+/** How long Linux keeps a connection in TIME_WAIT (TCP_TIMEWAIT_LEN: fixed, whatever tcp_fin_timeout says). */
+const TIME_WAIT_LASTS_MS = 60_000;
+/**
+ * An agent started this long after its process (attached, or started by the program later on)
+ * may have missed connections the process closed just before: within TIME_WAIT_LASTS_MS of its
+ * start, they could still be in TIME_WAIT. (A preload starts within the process's first tenth of a second.)
+ */
+const STARTED_LATE_MS = 5000;
 
 /**
  * The checks on what sockets cost the process beyond leaks: descriptors
@@ -40,10 +48,15 @@ export class ResourceChecks {
   private scansToTimeWait = 1;
   private timeWaitEvery = TIME_WAIT_EVERY_SCANS;
   private quietDumps = 0;
+  // When the agent started, whether that was late in its process's life, and the descriptors open
+  // at the first count (see couldOwnTimeWait).
+  private readonly startedAt = realNow();
+  private readonly startedLate = process.uptime() * 1000 > STARTED_LATE_MS;
+  private openAtFirstCount: number | undefined;
 
   /** @param onInternalError told of an unexpected error in the checks' own timers (once, by the agent). */
   constructor(
-    binding: KernelReader,
+    private readonly binding: KernelReader,
     private readonly options: ResolvedOptions,
     onInternalError: (error: unknown) => void,
   ) {
@@ -99,14 +112,15 @@ export class ResourceChecks {
 
   /**
    * Runs after a periodic scan: `sites` names where the tracked sockets come from, measuring them
-   * all; `peers`, the ends the open client sockets connect to (see TimeWaitWatch.check).
+   * all; `peers`, the ends the open client sockets connect to (see TimeWaitWatch.check);
+   * `socketsSeen`, how many sockets the agent has seen made or accepted since it started.
    */
-  afterScan(trackedSockets: number, sites: () => SocketSite[], now: number, peers?: () => Peer[]): Notice[] {
+  afterScan(trackedSockets: number, sites: () => SocketSite[], now: number, peers?: () => Peer[], socketsSeen?: number): Notice[] {
     const notices: Notice[] = [];
     const pressure = this.descriptorsCheck?.check(trackedSockets, sites, now);
     if (pressure) notices.push(pressure);
     this.timeWait?.pace(now);
-    if (this.timeWait && --this.scansToTimeWait <= 0 && now >= this.nextTimeWaitAt) {
+    if (this.timeWait && --this.scansToTimeWait <= 0 && now >= this.nextTimeWaitAt && this.couldOwnTimeWait(this.timeWait.threshold, socketsSeen, now)) {
       try {
         const started = realMonotonic();
         const warning = this.timeWait.check(now, peers);
@@ -122,6 +136,24 @@ export class ResourceChecks {
       }
     }
     return notices;
+  }
+
+  /**
+   * Whether this process could own enough TIME_WAIT connections to count: a connection it closed
+   * first, at most TIME_WAIT_LASTS_MS ago. Those are among the sockets the agent has seen made or
+   * accepted, and the descriptors open when it first looked; where the two together are under a
+   * quarter of the threshold, no count can find a pile of its own, and the namespace is not
+   * dumped (a dump walks every TIME_WAIT connection of the namespace, whoever's: 15 ms at 14,000,
+   * which a keep-alive client's first check spent in a pile a neighbour made). The bound only
+   * grows, so once it is reached the counts go on as before. Not used where the caller does not
+   * say how many sockets were seen, nor while connections closed before a late start could
+   * still be in TIME_WAIT.
+   */
+  private couldOwnTimeWait(threshold: number, socketsSeen: number | undefined, now: number): boolean {
+    if (socketsSeen === undefined || (this.startedLate && now - this.startedAt < TIME_WAIT_LASTS_MS)) return true;
+    this.openAtFirstCount ??= this.binding.countDescriptors();
+    if (!(this.openAtFirstCount >= 0)) return true;
+    return (socketsSeen + this.openAtFirstCount) * TIME_WAIT_NEAR >= threshold;
   }
 
   private place(stack: StackCapture | undefined): string | null {

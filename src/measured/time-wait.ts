@@ -77,7 +77,7 @@ const FOLLOWED_BEFORE_THINNING = 32;
 /** Peers of open client sockets remembered at most (see peersSeen); beyond it, the least recently seen go. */
 const PEERS_REMEMBERED = 1024;
 /** A count is near the threshold from a quarter of it: following is dense and counts come at their usual cadence then. */
-const TIME_WAIT_NEAR = 4;
+export const TIME_WAIT_NEAR = 4;
 
 /**
  * TIME_WAIT lasts 60 s on Linux (2 x MSL, fixed). A 4-tuple is remembered from when it connected

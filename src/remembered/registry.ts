@@ -87,6 +87,8 @@ export class SocketRegistry {
   private deferredCount = 0;
   // The count at which the list is compacted next.
   private deferredLimit = DEFERRED_AT_FIRST;
+  /** How many sockets were handed to track() or defer() so far: made or accepted since start (and pooled ones from before). */
+  seen = 0;
 
   /** `youngMs`: see DEFERRED_YOUNG_MS (tests shorten it). */
   constructor(private readonly youngMs = DEFERRED_YOUNG_MS) {
@@ -100,6 +102,7 @@ export class SocketRegistry {
 
   /** Starts tracking `socket` unless it already is, or has already closed. Returns the new record, if any. */
   track(socket: Socket, origin: Origin, creation: StackCapture | undefined): SocketRecord | undefined {
+    this.seen++;
     // The time is read here, exactly: a report says how long ago the socket was opened.
     return this.trackSince(socket, origin, creation, realNow());
   }
@@ -108,6 +111,7 @@ export class SocketRegistry {
   defer(socket: Socket, origin: Origin, creation: StackCapture | undefined): void {
     // Not the socket a request made next connected, as far as takeLastClient() can tell.
     if (origin === 'client') this.lastClient = this.lastClientRecord = undefined;
+    this.seen++;
     const at = this.deferredCount++;
     this.deferred[at] = socket;
     this.deferredOrigins[at] = origin;
