@@ -49,20 +49,22 @@ export class ResourceChecks {
   private timeWaitEvery = TIME_WAIT_EVERY_SCANS;
   private quietDumps = 0;
   // When the agent started, whether that was late in its process's life, and the descriptors open
-  // at the first count (see couldOwnTimeWait).
+  // then (see couldOwnTimeWait; -1: not counted).
   private readonly startedAt = realNow();
   private readonly startedLate = process.uptime() * 1000 > STARTED_LATE_MS;
-  private openAtFirstCount: number | undefined;
+  private readonly openAtStart: number;
 
   /** @param onInternalError told of an unexpected error in the checks' own timers (once, by the agent). */
   constructor(
-    private readonly binding: KernelReader,
+    binding: KernelReader,
     private readonly options: ResolvedOptions,
     onInternalError: (error: unknown) => void,
   ) {
     this.descriptorsCheck = options.fdWarnPercent > 0 ? new DescriptorPressure(binding, options.fdWarnPercent / 100) : undefined;
     this.timeWait = options.timeWaitWarn > 0 ? new TimeWaitWatch(binding, options.timeWaitWarn, options.reportIntervalMs, realNow()) : undefined;
     this.followed = this.timeWait && new FollowedClients(this.timeWait, binding, (stack) => this.place(stack), onInternalError);
+    // Sockets from before start() are among these; one listing of /proc/self/fd, at start only.
+    this.openAtStart = this.timeWait ? openDescriptors(binding) : -1;
   }
 
   /** What the socket sources must tell these checks. */
@@ -141,7 +143,7 @@ export class ResourceChecks {
   /**
    * Whether this process could own enough TIME_WAIT connections to count: a connection it closed
    * first, at most TIME_WAIT_LASTS_MS ago. Those are among the sockets the agent has seen made or
-   * accepted, and the descriptors open when it first looked; where the two together are under a
+   * accepted, and the descriptors open when it started; where the two together are under a
    * quarter of the threshold, no count can find a pile of its own, and the namespace is not
    * dumped (a dump walks every TIME_WAIT connection of the namespace, whoever's: 15 ms at 14,000,
    * which a keep-alive client's first check spent in a pile a neighbour made). The bound only
@@ -150,14 +152,21 @@ export class ResourceChecks {
    * still be in TIME_WAIT.
    */
   private couldOwnTimeWait(threshold: number, socketsSeen: number | undefined, now: number): boolean {
-    if (socketsSeen === undefined || (this.startedLate && now - this.startedAt < TIME_WAIT_LASTS_MS)) return true;
-    this.openAtFirstCount ??= this.binding.countDescriptors();
-    if (!(this.openAtFirstCount >= 0)) return true;
-    return (socketsSeen + this.openAtFirstCount) * TIME_WAIT_NEAR >= threshold;
+    if (socketsSeen === undefined || !(this.openAtStart >= 0) || (this.startedLate && now - this.startedAt < TIME_WAIT_LASTS_MS)) return true;
+    return (socketsSeen + this.openAtStart) * TIME_WAIT_NEAR >= threshold;
   }
 
   private place(stack: StackCapture | undefined): string | null {
     const location = locate(stack, this.options.skipNodeModules);
     return location ? formatLocation(location) : null;
+  }
+}
+
+/** The process's open descriptors, or -1 where they cannot be counted. */
+function openDescriptors(binding: KernelReader): number {
+  try {
+    return binding.countDescriptors();
+  } catch {
+    return -1;
   }
 }
