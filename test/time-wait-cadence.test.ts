@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResourceChecks } from '../src/agent/resource-checks';
 import { selectBackend } from '../src/measured/backend';
 import { resolveOptions } from '../src/common/options';
+import { namespaceTimeWait } from '../src/measured/proc-net-tables';
 
 const backend = selectBackend();
 const dumpsAt: number[] = [];
@@ -62,8 +63,9 @@ describe('TIME_WAIT counts', () => {
     // their clients' (they close first), on other ports: the namespace's, not this server's.
     checks.hooks().listening!(server, undefined);
     await connections(60);
-    // Scans 10 minutes apart: the budget that spaces dumps by what the last took never decides here.
-    const start = Date.now();
+    // Scans 10 minutes apart, from 10 minutes after start: neither the budget that spaces dumps by
+    // what the last took nor the one counted from start (see the last test) decides here.
+    const start = Date.now() + 600_000;
     const scans = (count: number) => {
       const from = scan;
       dumpsAt.length = 0;
@@ -99,7 +101,8 @@ describe('TIME_WAIT counts', () => {
     const options = resolveOptions({ timeWaitWarn: 400, fdWarnPercent: 0 });
     // The premise: this worker's open descriptors (the other half of the bound) are under a quarter of 400.
     expect(backend.binding.countDescriptors()).toBeLessThan(100);
-    const start = Date.now();
+    // From 10 minutes after start, as above.
+    const start = Date.now() + 600_000;
     const dumpsOver = (checks: ResourceChecks, socketsSeen: number) => {
       // This process's server, whose side of the pile a dump would look for.
       checks.hooks().listening!(server, undefined);
@@ -115,5 +118,30 @@ describe('TIME_WAIT counts', () => {
     // 100 seen, a quarter of the threshold and more: counted as before, from the first scan on.
     const counted = dumpsOver(new ResourceChecks(reader, options, (error) => { throw error; }), 100);
     expect(counted.slice(0, 2)).toEqual([0, 5]);
+  });
+
+  it('wait until the time since start pays for the first: 0.5% of it, at the cost of walking the namespace', async () => {
+    // The pile of the test above (600, a neighbour's) is still there: TIME_WAIT lasts 60 s.
+    const options = resolveOptions({ timeWaitWarn: 400, fdWarnPercent: 0 });
+    const before = namespaceTimeWait();
+    expect(before).toBeGreaterThanOrEqual(600);
+    const start = Date.now();
+    const checks = new ResourceChecks(reader, options, (error) => {
+      throw error;
+    });
+    checks.hooks().listening!(server, undefined);
+    const from = scan;
+    dumpsAt.length = 0;
+    // Scans a second apart from start, 100 sockets seen (past the bound of the test above).
+    for (let i = 0; i < 30; i++, scan++) checks.afterScan(0, () => [], start + (scan - from) * 1000, undefined, 100);
+    const after = namespaceTimeWait();
+    const first = dumpsAt[0]! - from;
+    // Before a dump was timed here, it is priced at 0.5 µs a connection (3 µs a row where the
+    // backend reads whole tables): 0.5% of a second pays for 10,000 (1,667). Not at the first
+    // scan, whatever the namespace holds (600 or more); by the first second that pays for the
+    // most it held.
+    const paidPerSecond = backend.binding.readsWholeTables ? 5 / 0.003 : 5 / 0.0005;
+    expect(first).toBeGreaterThanOrEqual(1);
+    expect(first).toBeLessThanOrEqual(Math.ceil(Math.max(before, after) / paidPerSecond));
   });
 });

@@ -7,6 +7,7 @@ import type { SocketSite } from '../explained/socket-sites';
 import type { SourceHooks } from '../seen/socket-sources';
 import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TIME_WAIT_NEAR, TimeWaitWatch, type Peer } from '../measured/time-wait';
+import { namespaceTimeWait } from '../measured/proc-net-tables';
 import { FollowedClients } from '../measured/followed-clients';
 import { realMonotonic, realNow } from '../common/real-time';
 
@@ -25,6 +26,14 @@ const TIME_WAIT_QUIET_EVERY_SCANS = 40;
  * them, a 130 ms dump. After each dump, the next waits 200 times as long as it took (0.5%).
  */
 const TIME_WAIT_BUDGET = 1 / 200;
+/**
+ * What a check that dumps costs per TIME_WAIT connection of the namespace (ms), until one has been
+ * timed in this process: the kernel walks every one of them, whatever the port filter keeps
+ * (measured here: 53 to 84 ms at 90,000 to 131,000, docs/figures.md). A backend that reads the
+ * whole tables pays about 3 µs a row.
+ */
+const DUMP_MS_PER_CONNECTION = 0.0005;
+const DUMP_MS_PER_ROW_READ = 0.003;
 /** How long Linux keeps a connection in TIME_WAIT (TCP_TIMEWAIT_LEN: fixed, whatever tcp_fin_timeout says). */
 const TIME_WAIT_LASTS_MS = 60_000;
 /**
@@ -53,6 +62,9 @@ export class ResourceChecks {
   private readonly startedAt = realNow();
   private readonly startedLate = process.uptime() * 1000 > STARTED_LATE_MS;
   private readonly openAtStart: number;
+  // What the checks took so far, and what the last one that walked the namespace took per connection in it.
+  private spentMs = 0;
+  private msPerConnection: number;
 
   /** @param onInternalError told of an unexpected error in the checks' own timers (once, by the agent). */
   constructor(
@@ -65,6 +77,7 @@ export class ResourceChecks {
     this.followed = this.timeWait && new FollowedClients(this.timeWait, binding, (stack) => this.place(stack), onInternalError);
     // Sockets from before start() are among these; one listing of /proc/self/fd, at start only.
     this.openAtStart = this.timeWait ? openDescriptors(binding) : -1;
+    this.msPerConnection = binding.readsWholeTables ? DUMP_MS_PER_ROW_READ : DUMP_MS_PER_CONNECTION;
   }
 
   /** What the socket sources must tell these checks. */
@@ -123,21 +136,51 @@ export class ResourceChecks {
     if (pressure) notices.push(pressure);
     this.timeWait?.pace(now);
     if (this.timeWait && --this.scansToTimeWait <= 0 && now >= this.nextTimeWaitAt && this.couldOwnTimeWait(this.timeWait.threshold, socketsSeen, now)) {
-      try {
-        const started = realMonotonic();
-        const warning = this.timeWait.check(now, peers);
-        const tookMs = realMonotonic() - started;
-        this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;
-        this.quietDumps = this.timeWait.lastDumpFarBelow ? this.quietDumps + 1 : 0;
-        this.timeWaitEvery = this.quietDumps >= 2 ? Math.min(this.timeWaitEvery * 2, TIME_WAIT_QUIET_EVERY_SCANS) : TIME_WAIT_EVERY_SCANS;
-        this.scansToTimeWait = this.timeWaitEvery;
-        if (warning) notices.push(warning);
-      } catch {
-        // This platform cannot list TIME_WAIT connections (the addon says ENOTSUP): stop asking.
-        this.timeWait = undefined;
-      }
+      const warning = this.countTimeWait(this.timeWait, now, peers);
+      if (warning) notices.push(warning);
     }
     return notices;
+  }
+
+  /** Counts TIME_WAIT now, if that fits the budget since start (else at the first scan it does). */
+  private countTimeWait(watch: TimeWaitWatch, now: number, peers: (() => Peer[]) | undefined): Notice | undefined {
+    try {
+      const total = namespaceTimeWait();
+      const affordableAt = this.affordableAt(total, watch.threshold);
+      if (now < affordableAt) {
+        this.nextTimeWaitAt = affordableAt;
+        return undefined;
+      }
+      const started = realMonotonic();
+      const warning = watch.check(now, peers, total);
+      const tookMs = realMonotonic() - started;
+      this.spentMs += tookMs;
+      if (watch.walked && total > 0) this.msPerConnection = tookMs / total;
+      this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;
+      this.quietDumps = watch.lastDumpFarBelow ? this.quietDumps + 1 : 0;
+      this.timeWaitEvery = this.quietDumps >= 2 ? Math.min(this.timeWaitEvery * 2, TIME_WAIT_QUIET_EVERY_SCANS) : TIME_WAIT_EVERY_SCANS;
+      this.scansToTimeWait = this.timeWaitEvery;
+      return warning;
+    } catch {
+      // This platform cannot list TIME_WAIT connections (the addon says ENOTSUP): stop asking.
+      this.timeWait = undefined;
+      return undefined;
+    }
+  }
+
+  /**
+   * From when a check fits TIME_WAIT_BUDGET counted from the agent's start: what the checks took
+   * so far and what this one would take, the namespace's `total` walked at the cost per connection
+   * the last walk took (or DUMP_MS_PER_CONNECTION before one), within 0.5% of the time since start.
+   * The spacing after each check (200 times what it took) cannot bound the first one: a process
+   * serving new connections in a namespace of 130,000 TIME_WAIT spent 53 to 84 ms on it two
+   * seconds after it started, 2 to 3% of its CPU time then (a short-lived process paid that
+   * whole; the first count now waits about 13 s there). Below half the threshold a check does not
+   * walk the namespace, and a total that cannot be read cannot be priced: no wait then.
+   */
+  private affordableAt(total: number, threshold: number): number {
+    if (total < 0 || total * 2 < threshold) return 0;
+    return this.startedAt + (this.spentMs + total * this.msPerConnection) / TIME_WAIT_BUDGET;
   }
 
   /**

@@ -129,6 +129,8 @@ export class TimeWaitWatch {
   lastCount = -1;
   /** Whether the last check dumped the namespace's TIME_WAIT (it does only when the namespace holds at least the threshold). */
   private lastDumped = false;
+  /** Whether the last check walked the namespace's TIME_WAIT at all (a count, or the look toward the clients' peers). */
+  walked = false;
   /**
    * Whether to follow client sockets (their 4-tuples read as they connect): only once the
    * namespace holds TIME_WAIT connections by the thousand, where knowing which of them are ours,
@@ -216,15 +218,16 @@ export class TimeWaitWatch {
 
   /**
    * Counts now; returns a warning when the count is past the threshold (told again at most once
-   * per repeatMs). The namespace's total comes first, from /proc/net/sockstat (one short read):
-   * this process cannot have more than it, so below the threshold there is nothing to dump.
+   * per repeatMs). The namespace's total comes first, from /proc/net/sockstat (one short read;
+   * the caller's, when it read it to decide whether a dump is affordable now): this process cannot
+   * have more than it, so below the threshold there is nothing to dump.
    */
-  check(now: number, peers: () => Peer[] = noPeers): TimeWaitWarning | undefined {
+  check(now: number, peers: () => Peer[] = noPeers, total: number = namespaceTimeWait()): TimeWaitWarning | undefined {
     for (const [key, client] of this.followed) {
       if (now - client.at <= REMEMBER_MS) break; // insertion order is the order they were read in
       this.forget(key);
     }
-    const total = namespaceTimeWait();
+    this.walked = false;
     const piling = total < 0 || total >= this.threshold / 2;
     // Following on stays on while the pile does (a count turns it off: see tally()).
     if (piling) this.notePeers(peers(), now);
@@ -268,6 +271,7 @@ export class TimeWaitWatch {
     if (peers.size === 0) return true;
     const ports = Int32Array.from(new Set(Array.from(peers.values(), (peer) => peer.port))).sort();
     const found = this.binding.listTimeWait(noPorts(), ports);
+    this.walked = true;
     let toward = 0;
     for (let i = 0; i < found.remotePorts.length; i++) {
       if (peers.has(formatEndpoint({ address: found.remoteAddresses[i]!, port: found.remotePorts[i]! }))) toward++;
@@ -299,6 +303,7 @@ export class TimeWaitWatch {
       return { count: 0, sources };
     }
     const found = this.binding.listTimeWait(serverPorts, remotePorts);
+    this.walked = true;
     const add = (source: Omit<TimeWaitSource, 'count'>, count: number): TimeWaitSource => {
       const key = `${source.side} ${source.endpoint} ${source.place}`;
       const existing = sources.get(key);
