@@ -23,7 +23,8 @@ const TIME_WAIT_QUIET_EVERY_SCANS = 40;
 /**
  * And within this share of one core: the kernel takes about 1 µs per TIME_WAIT connection to
  * dump, and a server closing 9000 connections a second keeps 131072 (tcp_max_tw_buckets) of
- * them, a 130 ms dump. After each dump, the next waits 200 times as long as it took (0.5%).
+ * them, a 130 ms dump. After each dump, the next waits 200 times as long as it took (0.5%), and
+ * all of them, the next priced beforehand, fit in 0.5% of the time since start (see affordableAt).
  */
 const TIME_WAIT_BUDGET = 1 / 200;
 /**
