@@ -147,7 +147,7 @@ export class ResourceChecks {
   private countTimeWait(watch: TimeWaitWatch, now: number, peers: (() => Peer[]) | undefined): Notice | undefined {
     try {
       const total = namespaceTimeWait();
-      const affordableAt = this.affordableAt(total, watch.threshold);
+      const affordableAt = this.affordableAt(total, watch);
       if (now < affordableAt) {
         this.nextTimeWaitAt = affordableAt;
         return undefined;
@@ -176,11 +176,11 @@ export class ResourceChecks {
    * The spacing after each check (200 times what it took) cannot bound the first one: a process
    * serving new connections in a namespace of 130,000 TIME_WAIT spent 53 to 84 ms on it two
    * seconds after it started, 2 to 3% of its CPU time then (a short-lived process paid that
-   * whole; the first count now waits about 13 s there). Below half the threshold a check does not
-   * walk the namespace, and a total that cannot be read cannot be priced: no wait then.
+   * whole; the first count now waits about 13 s there). A check that cannot walk the namespace
+   * (see TimeWaitWatch.mayWalk), or whose total cannot be read to price it: no wait then.
    */
-  private affordableAt(total: number, threshold: number): number {
-    if (total < 0 || total * 2 < threshold) return 0;
+  private affordableAt(total: number, watch: TimeWaitWatch): number {
+    if (total < 0 || !watch.mayWalk(total)) return 0;
     return this.startedAt + (this.spentMs + total * this.msPerConnection) / TIME_WAIT_BUDGET;
   }
 

@@ -228,7 +228,7 @@ export class TimeWaitWatch {
       this.forget(key);
     }
     this.walked = false;
-    const piling = total < 0 || total >= this.threshold / 2;
+    const piling = this.mayWalk(total);
     // Following on stays on while the pile does (a count turns it off: see tally()).
     if (piling) this.notePeers(peers(), now);
     this.followClients = piling && (this.followClients || this.couldBeClients());
@@ -244,6 +244,14 @@ export class TimeWaitWatch {
     this.lastWarnedAt = now;
     const sorted = [...sources.values()].sort((a, b) => b.count - a.count);
     return { type: 'time-wait', count, threshold: this.threshold, namespaceTotal: total, sources: sorted };
+  }
+
+  /**
+   * Whether a check with the namespace's `total` (-1: unknown) may walk its TIME_WAIT: from half
+   * the threshold on (the look toward the clients' peers; the count itself from the threshold).
+   */
+  mayWalk(total: number): boolean {
+    return total < 0 || total >= this.threshold / 2;
   }
 
   /**
