@@ -303,7 +303,7 @@ struct TimeWaitList {
 // per server (local) port, as a busy server can have hundreds of thousands, and
 // listed one row each when the remote port is one of `remotePorts` (for
 // matching against the 4-tuples of client sockets seen closing). The kernel
-// filters by port, so the cost follows these connections, not the namespace's.
+// filters by port, so only these connections are answered.
 // Throws a SystemError where the platform cannot tell.
 Napi::Value ListTimeWaitJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

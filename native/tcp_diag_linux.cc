@@ -84,17 +84,31 @@ struct Ports {
   size_t remote_count;
 };
 
-// One dump request for one address family; the kernel answers with one
-// inet_diag_msg per TIME_WAIT socket that passes the filter, over as many
-// datagrams as it needs.
-int DumpFamily(int family, const Ports& ports, void (*visit)(const TimeWaitEntry&, void*), void* context) {
+// Which dump to ask the kernel for. The kernel walks its whole table of
+// established and TIME_WAIT connections (both address families share it) for
+// each dump, whatever the filter keeps: a dump per family walked it twice. The
+// older request (TCPDIAG_GETSOCK, kept by the kernel for ss and older tools:
+// inet_diag_dump_compat) asks for every family in one walk.
+enum class DumpRequest { kEveryFamily, kIPv4, kIPv6 };
+
+// One dump request; the kernel answers with one inet_diag_msg per TIME_WAIT
+// socket that passes the filter, over as many datagrams as it needs. `answered`
+// says whether the kernel accepted the request (an error before any answer
+// means it did not: the caller can ask another way).
+int Dump(DumpRequest kind, const Ports& ports, void (*visit)(const TimeWaitEntry&, void*), void* context, bool* answered) {
+  *answered = false;
   const int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (nl < 0) return errno;
   inet_diag_req_v2 request;
   std::memset(&request, 0, sizeof(request));
-  request.sdiag_family = static_cast<uint8_t>(family);
+  request.sdiag_family = static_cast<uint8_t>(kind == DumpRequest::kIPv6 ? AF_INET6 : AF_INET);
   request.sdiag_protocol = IPPROTO_TCP;
   request.idiag_states = 1u << kTcpTimeWait;
+  inet_diag_req every_family;
+  std::memset(&every_family, 0, sizeof(every_family));
+  every_family.idiag_states = 1u << kTcpTimeWait;
+  const bool legacy = kind == DumpRequest::kEveryFamily;
+  const size_t request_bytes = legacy ? sizeof(every_family) : sizeof(request);
   const bool filtered = ports.local_count + ports.remote_count <= kMaxConditions;
   const std::vector<inet_diag_bc_op> filter =
       filtered ? PortFilter(ports.local, ports.local_count, ports.remote, ports.remote_count) : std::vector<inet_diag_bc_op>();
@@ -104,11 +118,11 @@ int DumpFamily(int family, const Ports& ports, void (*visit)(const TimeWaitEntry
   attribute.nla_len = static_cast<uint16_t>(NLA_HDRLEN + filter_bytes);
   nlmsghdr header;
   std::memset(&header, 0, sizeof(header));
-  header.nlmsg_len = NLMSG_LENGTH(sizeof(request)) + (filter_bytes > 0 ? NLA_ALIGN(attribute.nla_len) : 0);
-  header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  header.nlmsg_len = NLMSG_LENGTH(request_bytes) + (filter_bytes > 0 ? NLA_ALIGN(attribute.nla_len) : 0);
+  header.nlmsg_type = legacy ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
   header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   iovec parts[4] = {{&header, sizeof(header)},
-                    {&request, sizeof(request)},
+                    {legacy ? static_cast<void*>(&every_family) : static_cast<void*>(&request), request_bytes},
                     {&attribute, sizeof(attribute)},
                     {const_cast<inet_diag_bc_op*>(filter.data()), filter_bytes}};
   sockaddr_nl kernel;
@@ -139,6 +153,7 @@ int DumpFamily(int family, const Ports& ports, void (*visit)(const TimeWaitEntry
     for (nlmsghdr* answer = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(answer, remaining);
          answer = NLMSG_NEXT(answer, remaining)) {
       if (answer->nlmsg_type == NLMSG_DONE) {
+        *answered = true;
         done = true;
         break;
       }
@@ -148,6 +163,7 @@ int DumpFamily(int family, const Ports& ports, void (*visit)(const TimeWaitEntry
         done = true;
         break;
       }
+      *answered = true;
       const auto* socket = static_cast<const inet_diag_msg*>(NLMSG_DATA(answer));
       if (socket->idiag_state != kTcpTimeWait) continue;
       TimeWaitEntry entry;
@@ -158,6 +174,8 @@ int DumpFamily(int family, const Ports& ports, void (*visit)(const TimeWaitEntry
           !Contains(ports.remote, ports.remote_count, entry.remote_port)) {
         continue;
       }
+      // Each answer says its own family (one dump answers for both).
+      const int family = socket->idiag_family;
       entry.remote.port = entry.remote_port;
       entry.remote.family = family == AF_INET ? 4 : 6;
       if (inet_ntop(family, socket->id.idiag_dst, entry.remote.address, sizeof(entry.remote.address)) == nullptr) {
@@ -199,8 +217,12 @@ int ListTimeWait(const int32_t* local_ports, size_t local_count, const int32_t* 
                  void (*visit)(const TimeWaitEntry&, void*), void* context) {
   if (local_count + remote_count == 0) return 0;
   const Ports ports{local_ports, local_count, remote_ports, remote_count};
-  if (int err = DumpFamily(AF_INET, ports, visit, context)) return err;
-  return DumpFamily(AF_INET6, ports, visit, context);
+  bool answered = false;
+  const int err = Dump(DumpRequest::kEveryFamily, ports, visit, context, &answered);
+  // A kernel (or a sandbox's) without the older request refuses it before answering: a dump per family then.
+  if (err == 0 || answered) return err;
+  if (int v4 = Dump(DumpRequest::kIPv4, ports, visit, context, &answered)) return v4;
+  return Dump(DumpRequest::kIPv6, ports, visit, context, &answered);
 }
 
 }  // namespace tcp_leak_agent

@@ -81,10 +81,10 @@ struct TimeWaitEntry {
 
 // Calls visit for each TIME_WAIT connection of the network namespace whose local
 // port is in `local_ports` or whose remote port is in `remote_ports` (both
-// sorted ascending). Linux: one netlink sock_diag dump per address family,
-// filtered by the kernel on those ports (inet_diag bytecode), so the cost
-// follows this process's connections, not the namespace's. Returns 0 or an
-// errno value.
+// sorted ascending). Linux: one netlink sock_diag dump for both address families,
+// filtered by the kernel on those ports (inet_diag bytecode), so only those
+// connections are answered (the kernel still walks every connection of the
+// namespace to find them). Returns 0 or an errno value.
 int ListTimeWait(const int32_t* local_ports, size_t local_count, const int32_t* remote_ports, size_t remote_count,
                  void (*visit)(const TimeWaitEntry&, void*), void* context);
 

@@ -89,6 +89,43 @@ describe('the procfs backend agrees with the addon', () => {
     expect(listed(native).some((entry) => entry.startsWith(closedFd))).toBe(true);
   });
 
+  it('on TIME_WAIT connections of both address families: counted per server port, listed by remote port with their addresses', async () => {
+    /** `count` connections to a new server on `host`, each closed first by the server or by the client; the server's port. */
+    const closed = async (host: string, first: 'server' | 'client', count: number): Promise<number> => {
+      const server = await listen(host, (socket) => {
+        socket.on('error', () => {});
+        if (first === 'server') socket.end();
+        else socket.on('end', () => socket.end()).resume();
+      });
+      for (let i = 0; i < count; i++) {
+        const client = await connect(server, host);
+        if (first === 'client') client.end();
+        else client.on('end', () => client.end());
+        client.resume();
+        await new Promise((resolve) => client.once('close', resolve));
+      }
+      return (server.address() as net.AddressInfo).port;
+    };
+    const serverPorts = [await closed('127.0.0.1', 'server', 3), await closed('::1', 'server', 2)];
+    const peerPorts = [await closed('127.0.0.1', 'client', 3), await closed('::1', 'client', 2)];
+    const ask = (binding: KernelReader) => {
+      const local = Int32Array.from(serverPorts).sort();
+      const answer = binding.listTimeWait(local, Int32Array.from(peerPorts).sort());
+      const counts = new Map(Array.from(local, (port, i) => [port, answer.serverCounts[i]!]));
+      const rows = Array.from(answer.remotePorts, (port, i) => `${answer.remoteAddresses[i]} ${port}`).sort();
+      return { counts: serverPorts.map((port) => counts.get(port)), rows };
+    };
+    const fromAddon = ask(native);
+    // The namespace may hold other TIME_WAIT on these port numbers (a client's ephemeral port
+    // that happens to be one of them): at least these. TIME_WAIT lasts 60 s, so both asks see the same.
+    expect(fromAddon.counts[0]).toBeGreaterThanOrEqual(3);
+    expect(fromAddon.counts[1]).toBeGreaterThanOrEqual(2);
+    const rowsOf = (row: string) => fromAddon.rows.filter((each) => each === row).length;
+    expect(rowsOf(`127.0.0.1 ${peerPorts[0]}`)).toBeGreaterThanOrEqual(3);
+    expect(rowsOf(`::1 ${peerPorts[1]}`)).toBeGreaterThanOrEqual(2);
+    expect(ask(procfs)).toEqual(fromAddon);
+  });
+
   it('calls a closed descriptor and a pipe what the addon calls them', () => {
     // Descriptor 2 is a pipe or a file under the test runner, never a TCP socket; 100000 is never open.
     const [nativeStates, procfsStates] = [states(native, [2, 100000]), states(procfs, [2, 100000])];

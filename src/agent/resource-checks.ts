@@ -21,17 +21,19 @@ const TIME_WAIT_EVERY_SCANS = 5;
  */
 const TIME_WAIT_QUIET_EVERY_SCANS = 40;
 /**
- * And within this share of one core: the kernel takes about 1 µs per TIME_WAIT connection to
- * dump, and a server closing 9000 connections a second keeps 131072 (tcp_max_tw_buckets) of
- * them, a 130 ms dump. After each dump, the next waits 200 times as long as it took (0.5%), and
- * all of them, the next priced beforehand, fit in 0.5% of the time since start (see affordableAt).
+ * And within this share of one core: the kernel walks every TIME_WAIT connection of the
+ * namespace for a dump, and a server closing 9000 connections a second keeps 131072
+ * (tcp_max_tw_buckets) of them, a dump of 20 to 40 ms. After each dump, the next waits 200 times as
+ * long as it took (0.5%), and all of them, the next priced beforehand, fit in 0.5% of the time
+ * since start (see affordableAt).
  */
 const TIME_WAIT_BUDGET = 1 / 200;
 /**
  * What a check that dumps costs per TIME_WAIT connection of the namespace (ms), until one has been
- * timed in this process: the kernel walks every one of them, whatever the port filter keeps
- * (measured here: 53 to 84 ms at 90,000 to 131,000, docs/figures.md). A backend that reads the
- * whole tables pays about 3 µs a row.
+ * timed in this process: the kernel walks every one of them once, whatever the port filter keeps
+ * (measured here: 9 ms at 57,000 on an idle machine, 0.16 µs each; under load about twice that,
+ * docs/figures.md). Priced high, as a first count can wait: the walks that follow are priced at
+ * what the last one took. A backend that reads the whole tables pays about 3 µs a row.
  */
 const DUMP_MS_PER_CONNECTION = 0.0005;
 const DUMP_MS_PER_ROW_READ = 0.003;
@@ -174,9 +176,9 @@ export class ResourceChecks {
    * so far and what this one would take, the namespace's `total` walked at the cost per connection
    * the last walk took (or DUMP_MS_PER_CONNECTION before one), within 0.5% of the time since start.
    * The spacing after each check (200 times what it took) cannot bound the first one: a process
-   * serving new connections in a namespace of 130,000 TIME_WAIT spent 53 to 84 ms on it two
-   * seconds after it started, 2 to 3% of its CPU time then (a short-lived process paid that
-   * whole; the first count now waits about 13 s there). A check that cannot walk the namespace
+   * serving new connections in a namespace of 130,000 TIME_WAIT spent 53 to 84 ms on it (two walks
+   * then, one per address family) two seconds after it started, 2 to 3% of its CPU time then (a
+   * short-lived process paid that whole; the first count now waits about 13 s there). A check that cannot walk the namespace
    * (see TimeWaitWatch.mayWalk), or whose total cannot be read to price it: no wait then.
    */
   private affordableAt(total: number, watch: TimeWaitWatch): number {
