@@ -9,7 +9,7 @@ import { formatLocation, locate, type StackCapture } from '../common/stack';
 import { TIME_WAIT_NEAR, TimeWaitWatch, type Peer } from '../measured/time-wait';
 import { namespaceTimeWait } from '../measured/proc-net-tables';
 import { FollowedClients } from '../measured/followed-clients';
-import { realMonotonic, realNow } from '../common/real-time';
+import { realNow, threadCpuMs } from '../common/real-time';
 
 /** TIME_WAIT is counted at most on every this-many scans, */
 const TIME_WAIT_EVERY_SCANS = 5;
@@ -23,8 +23,8 @@ const TIME_WAIT_QUIET_EVERY_SCANS = 40;
 /**
  * And within this share of one core: the kernel walks every TIME_WAIT connection of the
  * namespace for a dump, and a server closing 9000 connections a second keeps 131072
- * (tcp_max_tw_buckets) of them, a dump of 20 to 40 ms. After each dump, the next waits 200 times as
- * long as it took (0.5%), and all of them, the next priced beforehand, fit in 0.5% of the time
+ * (tcp_max_tw_buckets) of them, a dump of 20 to 40 ms. After each dump, the next waits 200 times
+ * the CPU time it took (0.5%), and all of them, the next priced beforehand, fit in 0.5% of the time
  * since start (see affordableAt).
  */
 const TIME_WAIT_BUDGET = 1 / 200;
@@ -65,7 +65,8 @@ export class ResourceChecks {
   private readonly startedAt = realNow();
   private readonly startedLate = process.uptime() * 1000 > STARTED_LATE_MS;
   private readonly openAtStart: number;
-  // What the checks took so far, and what the last one that walked the namespace took per connection in it.
+  // What the checks took so far (CPU time of this thread), and what the last one that walked the
+  // namespace took per connection in it.
   private spentMs = 0;
   private msPerConnection: number;
 
@@ -154,9 +155,11 @@ export class ResourceChecks {
         this.nextTimeWaitAt = affordableAt;
         return undefined;
       }
-      const started = realMonotonic();
+      // CPU time, not wall time: the budget is a share of a core, and on a busy machine a check
+      // waiting for one took several times its CPU time, which spaced the checks out for nothing.
+      const started = threadCpuMs();
       const warning = watch.check(now, peers, total);
-      const tookMs = realMonotonic() - started;
+      const tookMs = threadCpuMs() - started;
       this.spentMs += tookMs;
       if (watch.walked && total > 0) this.msPerConnection = tookMs / total;
       this.nextTimeWaitAt = now + tookMs / TIME_WAIT_BUDGET;

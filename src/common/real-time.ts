@@ -43,6 +43,20 @@ export function realMonotonic(): number {
   return perfNow();
 }
 
+// Not a clock fake-timers replaces. Node 22 has it from 22.19 (24 and 26 always): before that, wall time.
+const threadCpuUsage = typeof process.threadCpuUsage === 'function' ? process.threadCpuUsage.bind(process) : undefined;
+
+/**
+ * The CPU time this thread has used (user + system, in ms), for work budgeted as a share of a core:
+ * on a busy machine the same work takes several times as long in wall time, waiting for a core.
+ * Where Node cannot tell, the monotonic clock, which never reads less.
+ */
+export function threadCpuMs(): number {
+  if (threadCpuUsage === undefined) return perfNow();
+  const used = threadCpuUsage();
+  return (used.user + used.system) / 1000;
+}
+
 /** An ISO 8601 time: `ms` since the epoch, or now. */
 export function realIso(ms: number = dateNow()): string {
   return new RealDate(ms).toISOString();
