@@ -121,6 +121,30 @@ describe('TIME_WAIT counts', () => {
     expect(counted.slice(0, 2)).toEqual([0, 5]);
   });
 
+  it('are spaced by the CPU time a check took, not by the time it waited', () => {
+    // A dump that waits 100 ms without using a core, as one does on a busy machine waiting for
+    // one: charged that wall time, the next count would wait 20 s (200 times it).
+    const waiting = Object.create(backend.binding) as typeof backend.binding;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    waiting.listTimeWait = (...args: Parameters<typeof backend.binding.listTimeWait>) => {
+      dumpsAt.push(scan);
+      Atomics.wait(pause, 0, 0, 100);
+      return backend.binding.listTimeWait(...args);
+    };
+    // The neighbour's pile of the test above (600) is still there: TIME_WAIT lasts 60 s.
+    expect(namespaceTimeWait()).toBeGreaterThanOrEqual(600);
+    const checks = new ResourceChecks(waiting, resolveOptions({ timeWaitWarn: 400, fdWarnPercent: 0 }), (error) => {
+      throw error;
+    });
+    checks.hooks().listening!(server, undefined);
+    // Scans a second apart, from 10 minutes after start (the budget from start does not decide).
+    const start = Date.now() + 600_000;
+    const from = scan;
+    dumpsAt.length = 0;
+    for (let i = 0; i < 15; i++, scan++) checks.afterScan(0, () => [], start + (scan - from) * 1000, undefined, 100);
+    expect(dumpsAt.map((at) => at - from).slice(0, 2)).toEqual([0, 5]);
+  });
+
   it('wait until the time since start pays for the first: 0.5% of it, at the cost of walking the namespace', async () => {
     // The pile of the test above (600, a neighbour's) is still there: TIME_WAIT lasts 60 s.
     const options = resolveOptions({ timeWaitWarn: 400, fdWarnPercent: 0 });

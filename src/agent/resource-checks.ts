@@ -178,11 +178,12 @@ export class ResourceChecks {
    * From when a check fits TIME_WAIT_BUDGET counted from the agent's start: what the checks took
    * so far and what this one would take, the namespace's `total` walked at the cost per connection
    * the last walk took (or DUMP_MS_PER_CONNECTION before one), within 0.5% of the time since start.
-   * The spacing after each check (200 times what it took) cannot bound the first one: a process
-   * serving new connections in a namespace of 130,000 TIME_WAIT spent 53 to 84 ms on it (two walks
-   * then, one per address family) two seconds after it started, 2 to 3% of its CPU time then (a
-   * short-lived process paid that whole; the first count now waits about 13 s there). A check that cannot walk the namespace
-   * (see TimeWaitWatch.mayWalk), or whose total cannot be read to price it: no wait then.
+   * The spacing after each check (200 times the CPU time it took) cannot bound the first one: a
+   * process serving new connections in a namespace of 130,000 TIME_WAIT spent 53 to 84 ms on it
+   * (two walks then, one per address family) two seconds after it started, 2 to 3% of its CPU time
+   * then (a short-lived process paid that whole; the first count now waits about 13 s there). A
+   * check that cannot walk the namespace (see TimeWaitWatch.mayWalk), or whose total cannot be read
+   * to price it: no wait then.
    */
   private affordableAt(total: number, watch: TimeWaitWatch): number {
     if (total < 0 || !watch.mayWalk(total)) return 0;
