@@ -106,7 +106,7 @@ export class Agent {
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
     this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options, (error) => this.internalError(error)) : undefined;
     const hooks = this.resources?.hooks() ?? {};
-    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), this.clock, hooks);
+    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), this.clock, hooks, Math.max(1000, 20 * options.intervalMs));
     this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
     this.untracked = binding && isMainThread ? new UntrackedSockets(binding, Math.max(1000, 20 * options.intervalMs)) : undefined;
     this.judgeSettings = judgeSettingsFor(options, binding);
@@ -160,6 +160,7 @@ export class Agent {
   /** The sockets tracked right now, and the "fd:inode" of the untracked ones (for ignoreCurrent). */
   openSockets(): { sockets: Socket[]; untracked: string[] } {
     const sockets: Socket[] = [];
+    if (this.live()) this.findAccepted(true);
     this.registry.forEachOpen((socket) => sockets.push(socket));
     const untracked = this.live() && this.untracked ? this.safely(() => this.untracked!.currentKeys(this.trackedFds(), this.trackedElsewhereWithinMs()), []) : [];
     return { sockets, untracked };
@@ -188,6 +189,7 @@ export class Agent {
     if (!kernel) return none;
     const ours = (record: SocketRecord) => check.test === undefined || record.test === check.test;
     this.locatedThisCheck = 0;
+    this.findAccepted(true);
     return this.safely(() => {
       const { findings, unsettled } = kernel.scanner.measure((m) => {
         const verdict = judge(m, 'now', this.judgeSettings, realNow());
@@ -241,6 +243,7 @@ export class Agent {
     const empty: SocketDump = { type: 'dump', pid: process.pid, at: realIso(), backend: this.backend, descriptors: { open: -1, limit: -1 }, sites: [], sockets: [] };
     const kernel = this.live();
     if (!kernel) return empty;
+    this.findAccepted(true);
     return this.safely(() => {
       const { sockets, sites, tracked } = kernel.scanner.measure((m) => {
         const leakedNow = new Map<SocketRecord, Leak['kind']>();
@@ -270,6 +273,7 @@ export class Agent {
   snapshot(): SocketSnapshot[] {
     const kernel = this.live();
     if (!kernel) return [];
+    this.findAccepted(true);
     return this.safely(() => kernel.scanner.measure((m) => later().describeSockets(m, this.options.skipNodeModules)), []);
   }
 
@@ -354,6 +358,7 @@ export class Agent {
     this.locatedThisCheck = 0;
     const started = realMonotonic();
     const periodic = judgement === 'periodic';
+    this.findAccepted(!periodic);
     if (periodic) this.sweep.plan(this.registry.size, now);
     const sweep = this.sweep;
     const select = periodic ? (socket: Socket, record: SocketRecord, position: number) => sweep.covers(position) || canBeLeaking(socket, record) : undefined;
@@ -374,7 +379,12 @@ export class Agent {
       }
     }
     // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
-    if (this.untracked) findings.push(...this.untracked.judge(() => this.trackedFds(), judgement, this.judgeSettings, now, this.trackedElsewhereWithinMs()));
+    // (An accepted socket not found yet by a budgeted pass must not be taken for an untracked one.)
+    const trackedFds = () => {
+      this.findAccepted(true);
+      return this.trackedFds();
+    };
+    if (this.untracked) findings.push(...this.untracked.judge(trackedFds, judgement, this.judgeSettings, now, this.trackedElsewhereWithinMs()));
     else this.noteTrackedElsewhere(kernel.reader);
     const leaks = findings.map((finding) => {
       finding.record.reported = true;
@@ -384,6 +394,15 @@ export class Agent {
       return leak;
     });
     return { leaks, notices };
+  }
+
+  /**
+   * Tracks the sockets servers accepted since the last look, where they are found at scans (see
+   * AcceptedSockets): before any look at the tracked sockets. `force`: not held back by the budget
+   * of the periodic looks.
+   */
+  private findAccepted(force: boolean): void {
+    this.safely(() => this.sources.findAccepted(realNow(), force), undefined);
   }
 
   /** The descriptors of every open tracked socket, for telling tracked from untracked. */
@@ -428,6 +447,7 @@ export class Agent {
     if (this.lastReading && now - this.lastReading.at < 1000) return this.lastReading.value;
     const kernel = this.live();
     if (!kernel) return none;
+    this.findAccepted(false);
     const value = this.safely(() => kernel.scanner.measure((m) => readingOf(m, this.descriptors(kernel.reader), this.resources?.timeWaitCount ?? -1)), none);
     this.lastReading = { at: now, value };
     return value;

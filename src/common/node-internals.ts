@@ -7,7 +7,7 @@ import type { Server, Socket } from 'node:net';
  */
 interface Internals {
   /** The libuv handle: `reading` while Node reads it, `fd` once open; null once closed. */
-  _handle?: { reading?: boolean; fd?: unknown } | null;
+  _handle?: { reading?: boolean; fd?: unknown; getAsyncId?(): number } | null;
   _readableState?: { ended?: boolean; endEmitted?: boolean; length?: number; flowing?: boolean | null };
   /** The HTTP parser bound to the socket (client and server); `incoming` is the message it feeds. */
   parser?: { incoming?: { readableLength?: number } | null } | null;
@@ -25,6 +25,26 @@ const internals = (socket: Socket) => socket as unknown as Internals;
 export function handleOf(socket: Socket): Internals['_handle'] {
   return internals(socket)._handle;
 }
+
+/**
+ * The async id of the socket's libuv handle, given when the handle was made (as a connection was
+ * accepted, for an accepted socket): ids only grow, so it orders sockets by when they were made.
+ * -1 without a handle.
+ */
+export function handleAsyncIdOf(socket: Socket): number {
+  const id = internals(socket)._handle?.getAsyncId?.();
+  return typeof id === 'number' ? id : -1;
+}
+
+/**
+ * The objects owning the libuv handles that keep the event loop alive (sockets, servers, timers'
+ * owners): `process._getActiveHandles()`, undocumented but in every supported Node. A handle the
+ * program unref'd is not among them. Undefined where Node no longer has it.
+ */
+export const activeHandles: (() => unknown[]) | undefined = (() => {
+  const get = (process as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
+  return typeof get === 'function' ? () => get.call(process) : undefined;
+})();
 
 /** Node is reading the handle (not paused, not stopped by backpressure). */
 export function isReading(socket: Socket): boolean {

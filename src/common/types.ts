@@ -65,8 +65,13 @@ export interface Leak {
   idleMs?: number;
   /** Why it leaked, as far as the JavaScript side shows; absent for sockets of unknown origin. */
   cause?: LeakCause;
-  /** When the agent first saw the socket (ISO 8601). */
+  /** When the agent saw the socket made (ISO 8601); for one found later (createdAtLatest), the earliest it can have been made. */
   createdAt: string;
+  /**
+   * For an accepted socket found at a scan rather than seen as it came (outside test runs; see
+   * docs/how-it-works.md): when it was found, the latest it can have been made (ISO 8601).
+   */
+  createdAtLatest?: string;
   /**
    * Found by `tcp-leak-agent attach` in a process the agent was not started in: there is no
    * creation time (createdAt is when it was found), no stack and no history, only what the
@@ -197,6 +202,8 @@ export interface SocketSnapshot {
   local: Endpoint | null;
   remote: Endpoint | null;
   createdAt: string;
+  /** As in Leak: set for a socket found after it was made. */
+  createdAtLatest?: string;
   location: Location | null;
   lastDataSentMs: number;
   lastDataRecvMs: number;

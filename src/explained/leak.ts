@@ -93,6 +93,7 @@ export function describeLeak(
     lastDataSentMs: finding.lastDataSentMs,
     ...(finding.unreadBytes !== undefined ? { unreadBytes: finding.unreadBytes } : {}),
     createdAt: realIso(record.createdAt),
+    ...(record.createdAtLatest !== 0 ? { createdAtLatest: realIso(record.createdAtLatest) } : {}),
     detectedAt: realIso(),
     origin: record.origin,
     ...(cause ? { cause } : {}),

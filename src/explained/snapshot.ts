@@ -20,6 +20,7 @@ export function describeSockets(m: Measurement, skipNodeModules: boolean): Socke
       origin: record.origin,
       ...endpointsOf(m.sockets[i]!, m.records[i]),
       createdAt: realIso(record.createdAt),
+      ...(record.createdAtLatest !== 0 ? { createdAtLatest: realIso(record.createdAtLatest) } : {}),
       location: locate(record.creation, skipNodeModules),
       lastDataSentMs: m.rows[base + SAMPLE.lastDataSentMs]!,
       lastDataRecvMs: m.rows[base + SAMPLE.lastDataRecvMs]!,

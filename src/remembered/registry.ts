@@ -107,6 +107,16 @@ export class SocketRegistry {
     return this.trackSince(socket, origin, creation, realNow());
   }
 
+  /**
+   * Tracks a socket found after it was made (see AcceptedSockets), unless it already is tracked or
+   * has closed: it was made between `madeAfter` and `foundAt`. Not counted in `seen` (counted as it came).
+   */
+  adopt(socket: Socket, origin: Origin, creation: StackCapture | undefined, madeAfter: number, foundAt: number): SocketRecord | undefined {
+    const record = this.trackSince(socket, origin, creation, madeAfter);
+    if (record) record.createdAtLatest = foundAt;
+    return record;
+  }
+
   /** Notes a socket to track later, if it is still open then: at the next settle(). */
   defer(socket: Socket, origin: Origin, creation: StackCapture | undefined): void {
     // Not the socket a request made next connected, as far as takeLastClient() can tell.

@@ -13,8 +13,13 @@ import type { Endpoint, Leak, Origin } from '../common/types';
 /** What the agent remembers about one socket, from when it is seen until it closes. */
 export interface SocketRecord {
   readonly origin: Origin;
-  /** Date.now() when the agent first saw the socket. */
+  /**
+   * Date.now() when the agent saw the socket made; for one found later (createdAtLatest set), the
+   * earliest it can have been made.
+   */
   readonly createdAt: number;
+  /** For a socket found after it was made (an accepted socket found at a scan): when it was found, the latest it can have been made. 0 otherwise. */
+  createdAtLatest: number;
   /** Creation stack (client sockets) or the server's listen() stack (accepted sockets). */
   readonly creation: StackCapture | undefined;
   /** When a scan first saw CLOSE_WAIT; 0 while none has. */
@@ -69,6 +74,7 @@ export function newRecord(origin: Origin, createdAt: number, creation: StackCapt
   return {
     origin,
     createdAt,
+    createdAtLatest: 0,
     creation,
     closeWaitSince: 0,
     consumption: undefined,

@@ -1,11 +1,13 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { NODE_CHANNELS } from '../common/channels';
-import { builtinLoaded, httpRequestOf, isTlsServer, keepResponseHandlers, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
+import { activeHandles, builtinLoaded, httpRequestOf, isTlsServer, keepResponseHandlers, parentOf, serverOf, type ClientRequestLike } from '../common/node-internals';
 import { activeSpanContext } from '../common/opentelemetry';
 import { Socket, type Server } from 'node:net';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
 import { ServedRequests } from './served-requests';
+import { AcceptedSockets } from './accepted-sockets';
+import { realNow } from '../common/real-time';
 import { captureStack, type StackCapture } from '../common/stack';
 import { socketListener } from '../common/socket-listener';
 import type { StackPolicy } from './stack-policy';
@@ -80,6 +82,11 @@ export class SocketSources {
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
+  // The sockets plain servers accept, found at scans (see AcceptedSockets); undefined where each is
+  // noted as it is accepted (stacks "all", or Node cannot list its handles).
+  private acceptedLater: AcceptedSockets | undefined;
+  // Once a TLS server is known, every accepted socket is noted as it comes (see onServerSocket).
+  private tlsServerKnown = false;
   // One function for every socket, so unsubscribe() can take it back.
   private readonly onAgentRemove = socketListener((socket) => this.noteHandover(socket));
   // A TLS server's handshakes are followed, to join each accepted socket to its TLS socket.
@@ -95,10 +102,18 @@ export class SocketSources {
     private readonly onInternalError: (error: unknown) => void,
     private readonly clock: CheckClock,
     private readonly hooks: SourceHooks = {},
+    /** The longest pause between periodic looks for accepted sockets (see AcceptedSockets). */
+    private readonly longestFindPauseMs = 20_000,
   ) {}
 
   subscribe(): void {
     if (this.subscriptions.length > 0) return;
+    // Where every stack is asked for (test runs, the CLI), each accepted socket is noted as it comes.
+    if (this.stacks.level !== 'all' && AcceptedSockets.available()) {
+      this.acceptedLater = new AcceptedSockets(this.registry, (server) => this.serverSeen(server), this.longestFindPauseMs, realNow());
+      // A TLS server listening since before start(): its sockets must be noted as they come.
+      for (const handle of activeHandles!()) if (isTlsServer(handle)) this.serverSeen(handle as Server);
+    }
     this.on(NODE_CHANNELS.clientSocket, (message) => this.onClientSocket(message));
     this.on(NODE_CHANNELS.serverSocket, (message) => this.onServerSocket(message));
     this.on(NODE_CHANNELS.listenStart, (message) => this.onListen(message));
@@ -142,6 +157,16 @@ export class SocketSources {
     this.subscriptions.length = 0;
     for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
     this.served.stop();
+    this.acceptedLater = undefined;
+  }
+
+  /**
+   * Tracks the sockets plain servers accepted since the last look (see AcceptedSockets): before
+   * each look at the tracked sockets. `force`: a check or the exit scan, which the budget of the
+   * periodic looks does not hold back.
+   */
+  findAccepted(now: number, force: boolean): void {
+    this.acceptedLater?.find(now, force);
   }
 
   private on(name: string, handler: Listener): void {
@@ -195,10 +220,17 @@ export class SocketSources {
   }
 
   private onServerSocket(message: unknown): void {
+    this.serving = true;
+    // Found at the next scan, if still open (see AcceptedSockets), unless a test is to be named.
+    const later = this.acceptedLater;
+    if (later !== undefined && !this.tlsServerKnown && this.registry.attribution === undefined) {
+      later.accepted++;
+      this.registry.seen++;
+      return;
+    }
     const socket = (message as { socket?: unknown }).socket;
     if (!(socket instanceof Socket)) return;
     const server = serverOf(socket);
-    this.serving = true;
     const seen = server ? this.serverSeen(server) : undefined;
     const listenStack = seen?.listenStack;
     // A TLS server's socket needs its record now (see onSecureConnection); a test's, its name.
@@ -230,6 +262,8 @@ export class SocketSources {
     if (seen === undefined) {
       seen = { listenStack: undefined, tls: isTlsServer(server), handshakesFollowed: false };
       this.servers.set(server, seen);
+      // Its sockets, and every server's from now on, are noted as accepted (see AcceptedSockets).
+      if (seen.tls) this.tlsServerKnown = true;
     }
     return seen;
   }

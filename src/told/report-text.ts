@@ -136,10 +136,14 @@ function genericFix(leak: Leak): string {
 function evidence(leak: Leak): string {
   const arrow = leak.origin === 'server' ? '<-' : '->';
   // As of detection: the CLI prints its summary when the command ends, long after.
-  const age = Date.parse(leak.detectedAt ?? realIso()) - Date.parse(leak.createdAt);
+  const detected = Date.parse(leak.detectedAt ?? realIso());
+  const age = detected - Date.parse(leak.createdAt);
+  // Found after it was made (see Leak.createdAtLatest): when, as closely as is known.
+  const youngest = leak.createdAtLatest !== undefined ? detected - Date.parse(leak.createdAtLatest) : undefined;
+  const opened = youngest !== undefined && formatDuration(youngest) !== formatDuration(age) ? `opened ${formatDuration(youngest)} to ${formatDuration(age)} ago` : `opened ${formatDuration(age)} ago`;
   return (
     `fd ${leak.fd}, ${formatEndpoint(leak.local)} ${arrow} ${formatEndpoint(leak.remote)}, ${leak.origin} socket, ` +
-    (leak.afterTheFact ? '' : `${leak.origin === 'unknown' ? 'first seen' : 'opened'} ${formatDuration(age)} ago, `) +
+    (leak.afterTheFact ? '' : leak.origin === 'unknown' ? `first seen ${formatDuration(age)} ago, ` : `${opened}, `) +
     `nothing sent for ${formatDuration(leak.lastDataSentMs)}` +
     (leak.test !== undefined ? `, opened by the test "${leak.test}"` : '') +
     (leak.threadId !== 0 ? `, worker thread ${leak.threadId}` : '') +

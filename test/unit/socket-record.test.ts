@@ -5,6 +5,7 @@ import { newRecord, type SocketRecord } from '../../src/remembered/socket-record
 const FIELDS: Record<keyof SocketRecord, true> = {
   origin: true,
   createdAt: true,
+  createdAtLatest: true,
   creation: true,
   closeWaitSince: true,
   consumption: true,
