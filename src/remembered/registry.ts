@@ -43,7 +43,8 @@ export type Selection = (socket: Socket, record: SocketRecord, position: number)
  *
  * A socket with nothing of its own to remember yet (a client socket with no
  * stack captured, no test to name, not followed for TIME_WAIT; a socket
- * accepted by a plain server, whose listen() stack is shared) is deferred
+ * accepted by a plain server at stacks "all", whose listen() stack is shared:
+ * elsewhere those are found at scans, see AcceptedSockets) is deferred
  * instead: noted in a short list, and tracked only if it is still open when
  * the list is settled (at the next scan or count; a socket looked up is
  * tracked alone). Where a connection lasts one request, most have closed by
