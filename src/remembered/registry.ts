@@ -88,7 +88,7 @@ export class SocketRegistry {
   private deferredCount = 0;
   // The count at which the list is compacted next.
   private deferredLimit = DEFERRED_AT_FIRST;
-  /** How many sockets were handed to track() or defer() so far: made or accepted since start (and pooled ones from before). */
+  /** How many sockets were made or accepted since start (and pooled ones from before): handed to track() or defer(), or counted as accepted to be found later (see AcceptedSockets). */
   seen = 0;
 
   /** `youngMs`: see DEFERRED_YOUNG_MS (tests shorten it). */

@@ -13,10 +13,10 @@ const PASS_BUDGET = 1 / 500;
  * than noted as each one is accepted: where a connection lasts one request, a server then pays
  * nothing per connection for the agent.
  *
- * Why: measured out of process (benchmarks/preloaded-cpu.js, a new connection per request), an
- * agent that noted each accepted socket (its server's listen() stack, when, and the socket, held
- * until the next scan) cost the server 4 to 5% of its CPU, several times what its functions took
- * in a profile; returning at once from the same channel's handler cost 1 to 2%.
+ * Why: measured out of process (benchmarks/preloaded-cpu.js, a new connection per request), noting
+ * each accepted socket (its server's listen() stack looked up, the socket and the time held until
+ * the next scan) cost the server 2 to 4% of its CPU beyond returning at once from the same
+ * channel's handler, several times what a profile charged its functions (docs/figures.md).
  *
  * What is known of a socket found this way: its server (the listen() stack a report names, as
  * for one noted when accepted) and that it was accepted between the pass before (or the start)
