@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findLeaks, snapshot, start, stop } from '../src/index';
+import { findLeaks, formatLeaks, snapshot, start, stop } from '../src/index';
+import { formatDuration } from '../src/told/report-text';
 import { explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
 import { waitFor } from './loopback';
 
@@ -92,6 +93,11 @@ describe('accepted sockets found at scan time (in this process, stacks "sampled"
     expect(Date.parse(lateLeak!.createdAt)).toBeLessThanOrEqual(accepted[1]!.at);
     expect(Date.parse(lateLeak!.createdAtLatest!)).toBeGreaterThanOrEqual(accepted[1]!.at);
     expect(Date.parse(lateLeak!.createdAtLatest!)).toBeGreaterThanOrEqual(afterAccept);
+    // The text says when it was accepted as that window, as of the detection.
+    const detected = Date.parse(lateLeak!.detectedAt);
+    const youngest = formatDuration(detected - Date.parse(lateLeak!.createdAtLatest!));
+    const oldest = formatDuration(detected - Date.parse(lateLeak!.createdAt));
+    expect(formatLeaks([lateLeak!], 'text')).toContain(`server socket, ${youngest === oldest ? `opened ${oldest} ago` : `opened ${youngest} to ${oldest} ago`}, nothing sent for`);
     // The early one is judged by the kernel's word alone, as an untracked socket: never as one accepted since start().
     const earlyLeak = leaks.find((leak) => leak.fd === earlyFd);
     if (earlyLeak) expect(earlyLeak.origin).toBe('unknown');
