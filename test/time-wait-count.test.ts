@@ -7,11 +7,11 @@ import { selectBackend } from '../src/measured/backend';
 import { TimeWaitWatch } from '../src/measured/time-wait';
 
 /** `count` connections to `port` that the client closes first; their local ports. */
-async function clientCloses(port: number, count: number): Promise<number[]> {
+async function clientCloses(port: number, count: number, host = '127.0.0.1'): Promise<number[]> {
   const ports: number[] = [];
   for (let i = 0; i < count; i++) {
     await new Promise<void>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
+      const socket = net.connect(port, host, () => {
         ports.push(socket.localPort!);
         socket.end();
       });
@@ -24,10 +24,10 @@ async function clientCloses(port: number, count: number): Promise<number[]> {
 }
 
 /** `count` connections to `port` that the server closes first (the client answers its FIN). */
-async function serverCloses(port: number, count: number): Promise<void> {
+async function serverCloses(port: number, count: number, host = '127.0.0.1'): Promise<void> {
   for (let i = 0; i < count; i++) {
     await new Promise<void>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
+      const socket = net.connect(port, host);
       socket.on('error', reject);
       socket.resume();
       socket.on('close', () => resolve());
@@ -35,28 +35,32 @@ async function serverCloses(port: number, count: number): Promise<void> {
   }
 }
 
-async function listening(onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+async function listening(onConnection: (socket: net.Socket) => void, host = '127.0.0.1'): Promise<net.Server> {
   const server = net.createServer(onConnection);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return server;
 }
 
 describe('TIME_WAIT counting', () => {
   it('follows client sockets only where TIME_WAIT toward their peers could be theirs: not where the peers close first', async () => {
-    const closesFirst = await listening((socket) => socket.end());
+    // The servers listen on a loopback address of this test's own. On 127.0.0.1, other tests'
+    // servers that close first leave TIME_WAIT toward their clients' ephemeral ports, which a
+    // port listen(0) picks here can be: a full namespace then holds ten or more toward it.
+    const host = '127.0.0.77';
+    const closesFirst = await listening((socket) => socket.end(), host);
     const closedFirst = await listening((socket) => {
       socket.resume();
       socket.on('end', () => socket.end());
-    });
+    }, host);
     try {
       const peerClosing = (closesFirst.address() as net.AddressInfo).port;
       const clientClosing = (closedFirst.address() as net.AddressInfo).port;
-      await serverCloses(peerClosing, 40);
+      await serverCloses(peerClosing, 40, host);
       const { binding } = selectBackend();
       const now = Date.now();
       // A threshold of 40: the namespace holds at least half of it (these 40), so following is considered.
       const peersClose = new TimeWaitWatch(binding!, 40, 60_000, now);
-      peersClose.check(now, () => [{ address: '127.0.0.1', port: peerClosing }]);
+      peersClose.check(now, () => [{ address: host, port: peerClosing }]);
       // The pile is on the server's side, toward the client's ephemeral ports: nothing to find by following.
       expect(peersClose.followClients).toBe(false);
       // A peer seen at an earlier check is remembered: no open client socket now does not make it unknown.
@@ -67,9 +71,9 @@ describe('TIME_WAIT counting', () => {
       unknown.check(now);
       expect(unknown.followClients).toBe(true);
       // A client closing first piles TIME_WAIT toward its peer: followed.
-      await clientCloses(clientClosing, 20);
+      await clientCloses(clientClosing, 20, host);
       const clientsClose = new TimeWaitWatch(binding!, 40, 60_000, now);
-      clientsClose.check(now, () => [{ address: '127.0.0.1', port: clientClosing }]);
+      clientsClose.check(now, () => [{ address: host, port: clientClosing }]);
       expect(clientsClose.followClients).toBe(true);
     } finally {
       closesFirst.close();
