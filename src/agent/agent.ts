@@ -106,9 +106,12 @@ export class Agent {
     // Descriptor and TIME_WAIT checks need kernel answers: not on the 'none' backend.
     this.resources = binding && backend !== 'none' ? new ResourceChecks(binding, options, (error) => this.internalError(error)) : undefined;
     const hooks = this.resources?.hooks() ?? {};
-    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), this.clock, hooks, Math.max(1000, 20 * options.intervalMs));
+    // The longest pause between budgeted looks (for accepted sockets, for untracked ones): 20 scan
+    // intervals, at least a second, however much one costs.
+    const longestLookPauseMs = Math.max(1000, 20 * options.intervalMs);
+    this.sources = new SocketSources(this.registry, this.stackPolicy, (error) => this.internalError(error), this.clock, hooks, longestLookPauseMs);
     this.kernel = binding && { reader: binding, scanner: new Scanner(this.registry, binding) };
-    this.untracked = binding && isMainThread ? new UntrackedSockets(binding, Math.max(1000, 20 * options.intervalMs)) : undefined;
+    this.untracked = binding && isMainThread ? new UntrackedSockets(binding, longestLookPauseMs) : undefined;
     this.judgeSettings = judgeSettingsFor(options, binding);
     this.sweep = new Sweep(options.sweepMsPerSecond, options.intervalMs, binding?.readsWholeTables === true);
   }
