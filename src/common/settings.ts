@@ -187,7 +187,9 @@ export const SETTINGS: readonly Setting[] = [
     variable: 'TCP_LEAK_AGENT_STACKS',
     default: 'sampled',
     defaultText: '`sampled` (`all` in test runs, the CLI and the adapters)',
-    summary: 'which sockets get a creation stack: `off`, `sampled`, `all`',
+    summary:
+      'which sockets get a creation stack: `off`, `sampled`, `all`. ' +
+      "Below `all`, a plain server's accepted sockets are found at the next scan, their age then a window",
     ...oneOf(['off', 'sampled', 'all']),
   },
   {
