@@ -9,7 +9,7 @@ import { waitFor } from './loopback';
 
 // At the production defaults (stacks "sampled", no test to name) a plain server's accepted sockets
 // are found at scan time among the process's handles, not noted as each one is accepted (see
-// src/seen/accepted-sockets.ts). Their leaks must be reported as before, at the same lines.
+// src/seen/sockets-found-later.ts). Their leaks must be reported as before, at the same lines.
 const SAMPLED = { ...FAST, TCP_LEAK_AGENT_STACKS: 'sampled', TCP_LEAK_AGENT_STALL_MS: '60000' };
 
 const serverCases: Array<{ fixture: string; args?: string[]; kind?: string; cause: string; marker?: string; foundLater: boolean }> = [

@@ -112,8 +112,8 @@ describe("an http request's caller, when its stack was not sampled", () => {
     const answered = new Promise((resolve) => http.get({ host: '127.0.0.1', port, path: '/hold', agent: false }, (res) => res.resume().on('end', resolve)));
     await waitFor('the server to hold the response', () => held.length > 0);
     const response = held.pop()!;
-    // At stacks "sampled" an accepted socket is tracked when a look finds it (see AcceptedSockets).
-    sources.findAccepted(Date.now(), true);
+    // At stacks "sampled" an accepted socket is tracked when a look finds it (see SocketsFoundLater).
+    sources.findLater(Date.now(), true);
     const record = registry.recordOf(response.socket as net.Socket)!;
     expect(record?.origin).toBe('server');
     sources.noteHttpUse(response.socket as net.Socket, record);

@@ -163,7 +163,7 @@ export class Agent {
   /** The sockets tracked right now, and the "fd:inode" of the untracked ones (for ignoreCurrent). */
   openSockets(): { sockets: Socket[]; untracked: string[] } {
     const sockets: Socket[] = [];
-    if (this.live()) this.findAccepted(true);
+    if (this.live()) this.findLater(true);
     this.registry.forEachOpen((socket) => sockets.push(socket));
     const untracked = this.live() && this.untracked ? this.safely(() => this.untracked!.currentKeys(this.trackedFds(), this.trackedElsewhereWithinMs()), []) : [];
     return { sockets, untracked };
@@ -192,7 +192,7 @@ export class Agent {
     if (!kernel) return none;
     const ours = (record: SocketRecord) => check.test === undefined || record.test === check.test;
     this.locatedThisCheck = 0;
-    this.findAccepted(true);
+    this.findLater(true);
     return this.safely(() => {
       const { findings, unsettled } = kernel.scanner.measure((m) => {
         const verdict = judge(m, 'now', this.judgeSettings, realNow());
@@ -246,7 +246,7 @@ export class Agent {
     const empty: SocketDump = { type: 'dump', pid: process.pid, at: realIso(), backend: this.backend, descriptors: { open: -1, limit: -1 }, sites: [], sockets: [] };
     const kernel = this.live();
     if (!kernel) return empty;
-    this.findAccepted(true);
+    this.findLater(true);
     return this.safely(() => {
       const { sockets, sites, tracked } = kernel.scanner.measure((m) => {
         const leakedNow = new Map<SocketRecord, Leak['kind']>();
@@ -276,7 +276,7 @@ export class Agent {
   snapshot(): SocketSnapshot[] {
     const kernel = this.live();
     if (!kernel) return [];
-    this.findAccepted(true);
+    this.findLater(true);
     return this.safely(() => kernel.scanner.measure((m) => later().describeSockets(m, this.options.skipNodeModules)), []);
   }
 
@@ -361,7 +361,7 @@ export class Agent {
     this.locatedThisCheck = 0;
     const started = realMonotonic();
     const periodic = judgement === 'periodic';
-    this.findAccepted(!periodic);
+    this.findLater(!periodic);
     if (periodic) this.sweep.plan(this.registry.size, now);
     const sweep = this.sweep;
     const select = periodic ? (socket: Socket, record: SocketRecord, position: number) => sweep.covers(position) || canBeLeaking(socket, record) : undefined;
@@ -384,7 +384,7 @@ export class Agent {
     // The main thread looks for untracked sockets; a worker tells it, through the addon, which are its own.
     // (An accepted socket not found yet by a budgeted pass must not be taken for an untracked one.)
     const trackedFds = () => {
-      this.findAccepted(true);
+      this.findLater(true);
       return this.trackedFds();
     };
     if (this.untracked) findings.push(...this.untracked.judge(trackedFds, judgement, this.judgeSettings, now, this.trackedElsewhereWithinMs()));
@@ -400,12 +400,12 @@ export class Agent {
   }
 
   /**
-   * Tracks the sockets servers accepted since the last look, where they are found at scans (see
-   * AcceptedSockets): before any look at the tracked sockets. `force`: not held back by the budget
+   * Tracks the sockets servers accepted (and, at stacks "off", client sockets made) since the last
+   * look, where they are found at scans (see SocketsFoundLater): before any look at the tracked sockets. `force`: not held back by the budget
    * of the periodic looks.
    */
-  private findAccepted(force: boolean): void {
-    this.safely(() => this.sources.findAccepted(realNow(), force), undefined);
+  private findLater(force: boolean): void {
+    this.safely(() => this.sources.findLater(realNow(), force), undefined);
   }
 
   /** The descriptors of every open tracked socket, for telling tracked from untracked. */
@@ -450,7 +450,7 @@ export class Agent {
     if (this.lastReading && now - this.lastReading.at < 1000) return this.lastReading.value;
     const kernel = this.live();
     if (!kernel) return none;
-    this.findAccepted(false);
+    this.findLater(false);
     const value = this.safely(() => kernel.scanner.measure((m) => readingOf(m, this.descriptors(kernel.reader), this.resources?.timeWaitCount ?? -1)), none);
     this.lastReading = { at: now, value };
     return value;

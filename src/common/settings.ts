@@ -189,7 +189,8 @@ export const SETTINGS: readonly Setting[] = [
     defaultText: '`sampled` (`all` in test runs, the CLI and the adapters)',
     summary:
       'which sockets get a creation stack: `off`, `sampled`, `all`. ' +
-      "Below `all`, a plain server's accepted sockets are found at the next scan, their age then a window",
+      "Below `all`, a plain server's accepted sockets are found at the next scan, their age then a window; " +
+      'at `off`, client sockets too, and nothing is noted per request: reports name the connection and its request, no line',
     ...oneOf(['off', 'sampled', 'all']),
   },
   {

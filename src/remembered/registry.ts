@@ -42,9 +42,10 @@ export type Selection = (socket: Socket, record: SocketRecord, position: number)
  * takes. The listener stays.
  *
  * A socket with nothing of its own to remember yet (a client socket with no
- * stack captured, no test to name, not followed for TIME_WAIT; a socket
- * accepted by a plain server at stacks "all", whose listen() stack is shared:
- * elsewhere those are found at scans, see AcceptedSockets) is deferred
+ * stack captured, no test to name, not followed for TIME_WAIT, at stacks
+ * "sampled"; a socket accepted by a plain server at stacks "all", whose
+ * listen() stack is shared: elsewhere those are found at scans, see
+ * SocketsFoundLater) is deferred
  * instead: noted in a short list, and tracked only if it is still open when
  * the list is settled (at the next scan or count; a socket looked up is
  * tracked alone). Where a connection lasts one request, most have closed by
@@ -88,7 +89,7 @@ export class SocketRegistry {
   private deferredCount = 0;
   // The count at which the list is compacted next.
   private deferredLimit = DEFERRED_AT_FIRST;
-  /** How many sockets were made or accepted since start (and pooled ones from before): handed to track() or defer(), or counted as accepted to be found later (see AcceptedSockets). */
+  /** How many sockets were made or accepted since start (and pooled ones from before): handed to track() or defer(), or counted as accepted to be found later (see SocketsFoundLater). */
   seen = 0;
 
   /** `youngMs`: see DEFERRED_YOUNG_MS (tests shorten it). */
@@ -109,7 +110,7 @@ export class SocketRegistry {
   }
 
   /**
-   * Tracks a socket found after it was made (see AcceptedSockets), unless it already is tracked or
+   * Tracks a socket found after it was made (see SocketsFoundLater), unless it already is tracked or
    * has closed: it was made between `madeAfter` and `foundAt`. Not counted in `seen` (counted as it came).
    */
   adopt(socket: Socket, origin: Origin, creation: StackCapture | undefined, madeAfter: number, foundAt: number): SocketRecord | undefined {

@@ -6,7 +6,7 @@ import { Socket, type Server } from 'node:net';
 import type { SocketRecord, SocketRegistry } from '../remembered/registry';
 import { hostOf, httpUse, nextUse, type RequestMade, type RequestUse } from './request-uses';
 import { ServedRequests } from './served-requests';
-import { AcceptedSockets } from './accepted-sockets';
+import { SocketsFoundLater } from './sockets-found-later';
 import { realNow } from '../common/real-time';
 import { captureStack, type StackCapture } from '../common/stack';
 import { socketListener } from '../common/socket-listener';
@@ -82,9 +82,18 @@ export class SocketSources {
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
-  // The sockets plain servers accept, found at scans (see AcceptedSockets); undefined where each is
+  // The sockets plain servers accept, found at scans (see SocketsFoundLater); undefined where each is
   // noted as it is accepted (stacks "all", or Node cannot list its handles).
-  private acceptedLater: AcceptedSockets | undefined;
+  private foundLater: SocketsFoundLater | undefined;
+  /**
+   * At stacks "off": client sockets are found at scans too (see SocketsFoundLater), and nothing is
+   * noted as a request is made (its caller, its response callback, its trace, the request being
+   * served). A report then names the connection and the request on it, read from the socket.
+   * Why: measured out of process, what the agent notes of each client socket and request costs a
+   * client 2 to 4% of its CPU, most of it indirect (docs/figures.md); this level is for those
+   * who would rather not pay it.
+   */
+  private clientsFoundLater = false;
   // Once a TLS server is known, every accepted socket is noted as it comes (see onServerSocket).
   private tlsServerKnown = false;
   // One function for every socket, so unsubscribe() can take it back.
@@ -102,15 +111,16 @@ export class SocketSources {
     private readonly onInternalError: (error: unknown) => void,
     private readonly clock: CheckClock,
     private readonly hooks: SourceHooks = {},
-    /** The longest pause between periodic looks for accepted sockets (see AcceptedSockets). */
+    /** The longest pause between periodic looks for accepted sockets (see SocketsFoundLater). */
     private readonly longestFindPauseMs = 20_000,
   ) {}
 
   subscribe(): void {
     if (this.subscriptions.length > 0) return;
     // Where every stack is asked for (test runs, the CLI), each accepted socket is noted as it comes.
-    if (this.stacks.level !== 'all' && AcceptedSockets.available()) {
-      this.acceptedLater = new AcceptedSockets(this.registry, (server) => this.serverSeen(server), this.longestFindPauseMs, realNow());
+    if (this.stacks.level !== 'all' && SocketsFoundLater.available()) {
+      this.foundLater = new SocketsFoundLater(this.registry, (server) => this.serverSeen(server), this.longestFindPauseMs, realNow());
+      this.clientsFoundLater = this.stacks.level === 'off';
       // A TLS server listening since before start(): its sockets must be noted as they come.
       for (const handle of activeHandles!()) if (isTlsServer(handle)) this.serverSeen(handle as Server);
     }
@@ -126,9 +136,12 @@ export class SocketSources {
         if (server) this.hooks.listening!(server, this.servers.get(server)?.listenStack);
       });
     }
-    // Published inside the caller's http.request(), where the stack still holds the caller.
-    this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: ClientRequestLike }).request, false));
-    this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: { origin?: unknown } }).request, true));
+    // Published inside the caller's http.request(), where the stack still holds the caller. At
+    // stacks "off" nothing is noted as a request is made (see clientsFoundLater).
+    if (!this.clientsFoundLater) {
+      this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: ClientRequestLike }).request, false));
+      this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: { origin?: unknown } }).request, true));
+    }
     this.on(NODE_CHANNELS.undiciConnected, (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
     this.on(NODE_CHANNELS.undiciSendHeaders, (message) => this.onUndiciSend(message as UndiciSend));
     this.adoptPooledSockets();
@@ -157,16 +170,18 @@ export class SocketSources {
     this.subscriptions.length = 0;
     for (const socket of this.registry.trackedSockets()) socket.removeListener('agentRemove', this.onAgentRemove);
     this.served.stop();
-    this.acceptedLater = undefined;
+    this.foundLater = undefined;
+    this.clientsFoundLater = false;
   }
 
   /**
-   * Tracks the sockets plain servers accepted since the last look (see AcceptedSockets): before
+   * Tracks the sockets plain servers accepted (and, at stacks "off", client sockets made) since the
+   * last look (see SocketsFoundLater): before
    * each look at the tracked sockets. `force`: a check or the exit scan, which the budget of the
    * periodic looks does not hold back.
    */
-  findAccepted(now: number, force: boolean): void {
-    this.acceptedLater?.find(now, force);
+  findLater(now: number, force: boolean): void {
+    this.foundLater?.find(now, force);
   }
 
   private on(name: string, handler: Listener): void {
@@ -188,6 +203,12 @@ export class SocketSources {
     // Following for TIME_WAIT needs no record: its 4-tuple is read once it has connected.
     const oneIn = this.hooks.followsClient ? this.hooks.followsClient() : 0;
     if (oneIn > 0) this.hooks.followClient!(socket, oneIn, creation, this.usedForHttp);
+    // Found at the next scan, if still open (see clientsFoundLater), unless a test is to be named.
+    if (this.clientsFoundLater && this.registry.attribution === undefined) {
+      this.foundLater!.made++;
+      this.registry.seen++;
+      return;
+    }
     // Nothing to remember of it yet: tracked later if it is still open then (see the registry).
     if (creation === undefined && this.registry.attribution === undefined) {
       this.registry.defer(socket, 'client', undefined);
@@ -221,8 +242,8 @@ export class SocketSources {
 
   private onServerSocket(message: unknown): void {
     this.serving = true;
-    // Found at the next scan, if still open (see AcceptedSockets), unless a test is to be named.
-    const later = this.acceptedLater;
+    // Found at the next scan, if still open (see SocketsFoundLater), unless a test is to be named.
+    const later = this.foundLater;
     if (later !== undefined && !this.tlsServerKnown && this.registry.attribution === undefined) {
       later.accepted++;
       this.registry.seen++;
@@ -262,7 +283,7 @@ export class SocketSources {
     if (seen === undefined) {
       seen = { listenStack: undefined, tls: isTlsServer(server), handshakesFollowed: false };
       this.servers.set(server, seen);
-      // Its sockets, and every server's from now on, are noted as accepted (see AcceptedSockets).
+      // Its sockets, and every server's from now on, are noted as accepted (see SocketsFoundLater).
       if (seen.tls) this.tlsServerKnown = true;
     }
     return seen;
@@ -283,7 +304,8 @@ export class SocketSources {
    * request's endpoint was not found, as stacks are hunted: the next one names it.
    */
   followServedRequests(): void {
-    if (this.subscriptions.length === 0 || !this.served.follow()) return;
+    // At stacks "off" no request made is looked up in it.
+    if (this.subscriptions.length === 0 || this.clientsFoundLater || !this.served.follow()) return;
     this.on(NODE_CHANNELS.httpServerRequestStart, (message) => this.served.started((message as { response?: unknown }).response));
   }
 
