@@ -1,31 +1,33 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain, FAST, FIXTURES, runFixture } from './helpers';
+import { explain, FAST, FIXTURES, markerLine, runFixture } from './helpers';
 
-// At stacks "off" nothing is noted as a client socket or a request is made: client sockets are
-// found at scans among the process's handles (src/seen/sockets-found-later.ts). Their leaks must
-// still be caught and told with the connection and the request on it, their age as a window, and
-// no line: nothing that names one was kept.
+// At stacks "off" a client socket is only counted as it is made, and found at a scan among the
+// process's handles (src/seen/sockets-found-later.ts). Its leak must be told as "off" told it
+// before: the connection, the request on it, and a line only where V8 locates a function (the
+// request's response callback), never a caller's; when it was made, as a window.
 const OFF = { ...FAST, TCP_LEAK_AGENT_STACKS: 'off', TCP_LEAK_AGENT_STALL_MS: '60000' };
 
-const cases: Array<{ fixture: string; cause: string; url?: RegExp; orStalled?: boolean }> = [
-  { fixture: 'http-get-unread-body.js', cause: 'unread-http-response', url: /^http:\/\/127\.0\.0\.1:\d+\/report$/ },
-  { fixture: 'https-get-unread-body.js', cause: 'unread-http-response', url: /^https:\/\/127\.0\.0\.1:\d+\/$/, orStalled: true },
+const cases: Array<{ fixture: string; cause: string; url?: RegExp; callbackLine?: boolean; orStalled?: boolean }> = [
+  { fixture: 'http-get-unread-body.js', cause: 'unread-http-response', url: /^http:\/\/127\.0\.0\.1:\d+\/report$/, callbackLine: true },
+  { fixture: 'https-get-unread-body.js', cause: 'unread-http-response', url: /^https:\/\/127\.0\.0\.1:\d+\/$/, callbackLine: true, orStalled: true },
+  { fixture: 'queued-request-leaks.js', cause: 'unread-http-response', url: /^http:\/\/127\.0\.0\.1:\d+\/big$/, callbackLine: true },
   { fixture: 'fetch-unread-body.js', cause: 'unread-fetch-body', url: /^http:\/\/127\.0\.0\.1:\d+\/report$/ },
-  { fixture: 'queued-request-leaks.js', cause: 'unread-http-response', url: /^http:\/\/127\.0\.0\.1:\d+\/big$/ },
   { fixture: 'net-banner-never-read.js', cause: 'unread' },
   { fixture: 'half-open-client-never-ends.js', cause: 'eof-not-ended' },
 ];
 
 describe.concurrent('a leaked client socket, at stacks "off"', () => {
-  for (const { fixture, cause, url, orStalled } of cases) {
-    it(`${fixture}: caught, told with ${url ? 'its request' : 'its connection'} and no line`, async () => {
+  for (const { fixture, cause, url, callbackLine, orStalled } of cases) {
+    it(`${fixture}: caught, told with ${url ? 'its request' : 'its connection'} and ${callbackLine ? "its response callback's line" : 'no line'}`, async () => {
       const result = await runFixture(fixture, { env: orStalled ? { ...OFF, TCP_LEAK_AGENT_STALL_MS: FAST.TCP_LEAK_AGENT_STALL_MS } : OFF });
       expect(result.code, explain(result)).toBe(0);
       expect(result.leaks, explain(result)).toHaveLength(1);
       const [leak] = result.leaks;
       const stalled = orStalled && leak!.kind === 'stalled-reader';
-      expect(leak, explain(result)).toMatchObject({ kind: stalled ? 'stalled-reader' : 'close-wait', origin: 'client', location: null, creation: null, cause: { code: cause } });
+      expect(leak, explain(result)).toMatchObject({ kind: stalled ? 'stalled-reader' : 'close-wait', origin: 'client', creation: null, cause: { code: cause } });
+      if (callbackLine) expect(leak!.location, explain(result)).toMatchObject({ file: path.join(FIXTURES, fixture), line: markerLine(fixture, 'LEAK') });
+      else expect(leak!.location, explain(result)).toBeNull();
       if (url) {
         expect(leak!.lastUse).toMatchObject({ method: 'GET', location: null });
         expect(leak!.lastUse!.url).toMatch(url);
@@ -39,12 +41,14 @@ describe.concurrent('a leaked client socket, at stacks "off"', () => {
     });
   }
 
-  it('leads its text report with the request, and says stacks are off', async () => {
-    const result = await runFixture('http-get-unread-body.js', { env: { ...OFF, TCP_LEAK_AGENT_FORMAT: 'text' } });
+  it('leads its text report with the request where no function names a line, and says stacks are off', async () => {
+    const result = await runFixture('fetch-unread-body.js', { env: { ...OFF, TCP_LEAK_AGENT_FORMAT: 'text' } });
     expect(result.code, explain(result)).toBe(0);
-    expect(result.stderr.split('\n')[0], explain(result)).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/report over fd \d+ 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(no line/);
+    const lines = result.stderr.split('\n');
+    expect(lines[0], explain(result)).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/report over fd \d+ 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(no line/);
     expect(result.stderr).toContain('No line to name: creation stacks are off (stacks: "off")');
-    expect(result.stderr).toContain('What to do: read the body, or call res.resume()');
+    expect(result.stderr).toContain('What to do: read the body (await response.text()');
+    expect(result.stderr).toMatch(/client socket, opened [^,]+ ago/);
   });
 
   it('missed by scans while unref\'d, then found: its window holds the moment it was opened', async () => {

@@ -190,7 +190,7 @@ export const SETTINGS: readonly Setting[] = [
     summary:
       'which sockets get a creation stack: `off`, `sampled`, `all`. ' +
       "Below `all`, a plain server's accepted sockets are found at the next scan, their age then a window; " +
-      'at `off`, client sockets too, and nothing is noted per request: reports name the connection and its request, no line',
+      'at `off`, client sockets too',
     ...oneOf(['off', 'sampled', 'all']),
   },
   {

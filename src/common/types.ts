@@ -219,9 +219,9 @@ export type ReportFormat = 'text' | 'json';
  * - 'all': every socket and request (tests, CI);
  * - 'sampled': one in `every` (production default): a leak that repeats is
  *   soon caught on a sampled socket, and its reports name the line;
- * - 'off': none, and nothing noted as a client socket or request is made
- *   (client sockets are found at scans); reports name the connection and
- *   the request on it only.
+ * - 'off': none; reports name the connection and its requests only (and
+ *   the functions V8 locates). Client sockets are found at scans, not noted
+ *   as each one is made.
  */
 export type StackLevel = 'off' | 'sampled' | 'all';
 

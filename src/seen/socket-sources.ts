@@ -86,12 +86,13 @@ export class SocketSources {
   // noted as it is accepted (stacks "all", or Node cannot list its handles).
   private foundLater: SocketsFoundLater | undefined;
   /**
-   * At stacks "off": client sockets are found at scans too (see SocketsFoundLater), and nothing is
-   * noted as a request is made (its caller, its response callback, its trace, the request being
-   * served). A report then names the connection and the request on it, read from the socket.
-   * Why: measured out of process, what the agent notes of each client socket and request costs a
-   * client 2 to 4% of its CPU, most of it indirect (docs/figures.md); this level is for those
-   * who would rather not pay it.
+   * At stacks "off": client sockets are found at scans too (see SocketsFoundLater), only counted as
+   * they are made. What is noted of each request stays (its response callback, its trace, the
+   * request being served: no stack at that level), so a report says what it said before; the
+   * moment a socket was made is then a window.
+   * Why: measured out of process, what the agent notes of each client socket as it is made costs
+   * a client making a new connection per request 1 to 2% of its CPU, most of it indirect
+   * (docs/figures.md); this level is for those who would rather not pay it.
    */
   private clientsFoundLater = false;
   // Once a TLS server is known, every accepted socket is noted as it comes (see onServerSocket).
@@ -136,12 +137,9 @@ export class SocketSources {
         if (server) this.hooks.listening!(server, this.servers.get(server)?.listenStack);
       });
     }
-    // Published inside the caller's http.request(), where the stack still holds the caller. At
-    // stacks "off" nothing is noted as a request is made (see clientsFoundLater).
-    if (!this.clientsFoundLater) {
-      this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: ClientRequestLike }).request, false));
-      this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: { origin?: unknown } }).request, true));
-    }
+    // Published inside the caller's http.request(), where the stack still holds the caller.
+    this.on(NODE_CHANNELS.httpRequestCreated, (message) => this.onRequestMade((message as { request?: ClientRequestLike }).request, false));
+    this.on(NODE_CHANNELS.undiciRequestCreate, (message) => this.onRequestMade((message as { request?: { origin?: unknown } }).request, true));
     this.on(NODE_CHANNELS.undiciConnected, (message) => this.onUndiciSocket((message as { socket?: unknown }).socket));
     this.on(NODE_CHANNELS.undiciSendHeaders, (message) => this.onUndiciSend(message as UndiciSend));
     this.adoptPooledSockets();
@@ -304,8 +302,7 @@ export class SocketSources {
    * request's endpoint was not found, as stacks are hunted: the next one names it.
    */
   followServedRequests(): void {
-    // At stacks "off" no request made is looked up in it.
-    if (this.subscriptions.length === 0 || this.clientsFoundLater || !this.served.follow()) return;
+    if (this.subscriptions.length === 0 || !this.served.follow()) return;
     this.on(NODE_CHANNELS.httpServerRequestStart, (message) => this.served.started((message as { response?: unknown }).response));
   }
 
@@ -316,7 +313,8 @@ export class SocketSources {
     if (!request) return;
     // The response callback, evidence of where the response is handled when no stack names the caller.
     if (!undici) keepResponseHandlers(request);
-    const caller = this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
+    // (At stacks "off" no host is looked up: no stack is taken for any.)
+    const caller = this.stacks.level === 'off' ? undefined : this.stacks.forRequest(typeof request.origin === 'string' ? request.origin : hostOf(request));
     const trace = activeSpanContext();
     // Nothing to look up in a process that serves nothing: the usual client.
     const being = this.serving ? this.served.current() : undefined;
