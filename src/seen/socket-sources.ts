@@ -90,9 +90,9 @@ export class SocketSources {
    * they are made. What is noted of each request stays (its response callback, its trace, the
    * request being served: no stack at that level), so a report says what it said before; the
    * moment a socket was made is then a window.
-   * Why: measured out of process, what the agent notes of each client socket as it is made costs
-   * a client making a new connection per request 1 to 2% of its CPU, most of it indirect
-   * (docs/figures.md); this level is for those who would rather not pay it.
+   * Why: at "off" nothing of a client socket is worth noting as it is made; measured out of
+   * process, a keep-alive client pays about 2 points less at "off" than at "sampled", a
+   * new-connection one the same (docs/figures.md).
    */
   private clientsFoundLater = false;
   // Once a TLS server is known, every accepted socket is noted as it comes (see onServerSocket).
