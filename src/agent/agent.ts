@@ -401,8 +401,8 @@ export class Agent {
 
   /**
    * Tracks the sockets servers accepted (and, at stacks "off", client sockets made) since the last
-   * look, where they are found at scans (see SocketsFoundLater): before any look at the tracked sockets. `force`: not held back by the budget
-   * of the periodic looks.
+   * look, where they are found at scans (see SocketsFoundLater): before any look at the tracked
+   * sockets. `force`: not held back by the budget of the periodic looks.
    */
   private findLater(force: boolean): void {
     this.safely(() => this.sources.findLater(realNow(), force), undefined);

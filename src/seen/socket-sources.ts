@@ -82,8 +82,9 @@ export class SocketSources {
   // never sent leaves its count behind: later lookups are then made, as they all used to be.)
   private undiciPending = 0;
   private readonly subscriptions: Array<[string, Listener]> = [];
-  // The sockets plain servers accept, found at scans (see SocketsFoundLater); undefined where each is
-  // noted as it is accepted (stacks "all", or Node cannot list its handles).
+  // The sockets plain servers accept (and client sockets, at stacks "off"), found at scans (see
+  // SocketsFoundLater); undefined where each is noted as it comes (stacks "all", or Node cannot
+  // list its handles).
   private foundLater: SocketsFoundLater | undefined;
   /**
    * At stacks "off": client sockets are found at scans too (see SocketsFoundLater), only counted as
@@ -174,8 +175,7 @@ export class SocketSources {
 
   /**
    * Tracks the sockets plain servers accepted (and, at stacks "off", client sockets made) since the
-   * last look (see SocketsFoundLater): before
-   * each look at the tracked sockets. `force`: a check or the exit scan, which the budget of the
+   * last look (see SocketsFoundLater): before each look at the tracked sockets. `force`: a check or the exit scan, which the budget of the
    * periodic looks does not hold back.
    */
   findLater(now: number, force: boolean): void {

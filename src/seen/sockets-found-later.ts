@@ -19,17 +19,17 @@ const PASSES_KEPT = 64;
  * Why: measured out of process (benchmarks/preloaded-cpu.js, a new connection per request), noting
  * each accepted socket (its server's listen() stack looked up, the socket and the time held until
  * the next scan) cost the server 2 to 4% of its CPU beyond returning at once from the same
- * channel's handler, several times what a profile charged its functions (docs/figures.md). A
- * client pays the same for each socket it makes, and more for what is noted of each request; at
- * stacks "off" it notes neither (see SocketSources).
+ * channel's handler, several times what a profile charged its functions (docs/figures.md). At
+ * stacks "off" a client socket, with no stack to take, is only counted too (see SocketSources).
  *
  * What is known of a socket found this way: its server (the listen() stack a report names, as
- * for one noted when accepted), or that it is a client socket, and that it was made between the
- * pass before (or the start) and this one, by the ids Node gives handles as they are made.
+ * for one noted when accepted), or that it is a client socket, and that it was made between a
+ * pass and the one that found it: the newest pass whose mark (an async id) is older than its
+ * handle, as Node numbers handles in the order it makes them (see madeAfter).
  * Sockets made before start() stay with the untracked look, as before. A socket the program
  * unref'd is not among the active handles: it is not found here, and the untracked look judges it
- * by the kernel's word. (A socket waiting in an http.Agent's pool is unref'd, but it is not one
- * that can leak: the agent closes it when its peer does.)
+ * by the kernel's word until it is ref'd again. (A socket waiting in an http.Agent's pool is
+ * unref'd, but it is not one that can leak: the agent closes it when its peer does.)
  *
  * Not used where a socket needs its record as it is made: a TLS server's (its handshake joins it
  * to the TLS socket that reads it), a test run's (the test it belongs to is read then), or where
