@@ -175,8 +175,8 @@ export class SocketSources {
 
   /**
    * Tracks the sockets plain servers accepted (and, at stacks "off", client sockets made) since the
-   * last look (see SocketsFoundLater): before each look at the tracked sockets. `force`: a check or the exit scan, which the budget of the
-   * periodic looks does not hold back.
+   * last look (see SocketsFoundLater): before each look at the tracked sockets. `force`: a check or
+   * the exit scan, which the budget of the periodic looks does not hold back.
    */
   findLater(now: number, force: boolean): void {
     this.foundLater?.find(now, force);
